@@ -1,0 +1,37 @@
+"""What every CLI command shares: loading settings (exit 2 on bad config) and the console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from aitrading.core.infrastructure.config_manager import ConfigError, LoadedSettings, load_settings
+
+EXIT_CONFIG = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="YAML settings file (default: $AITRADING_CONFIG_FILE).",
+    exists=False,
+    dir_okay=False,
+)
+
+
+def load_or_exit(config: Path | None) -> LoadedSettings:
+    """Settings, or every problem printed to stderr and exit status 2."""
+    try:
+        return load_settings(config_file=config)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]invalid configuration[/] ({len(exc.problems)} problem(s)):")
+        for problem in exc.problems:
+            err_console.print(
+                f"  - [bold]{problem.path}[/]: {problem.message} [dim](from {problem.source})[/]"
+            )
+        raise typer.Exit(EXIT_CONFIG) from None

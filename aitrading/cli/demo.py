@@ -1,0 +1,118 @@
+"""`aitrading demo` (what `make demo` runs): the stack so far, with its live health.
+
+It starts the embedded stores and the central hub, shows every component's health as it is
+checked, keeps running when a store goes down (and says which and why), and on Ctrl-C or
+SIGTERM stops everything it started. Later issues add the services to the same hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+
+from rich.live import Live
+from rich.table import Table
+
+from aitrading.cli.common import console, err_console
+from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus, HubError, HubHealth
+from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.stores.components import store_components
+
+_STYLE = {
+    HealthStatus.HEALTHY: "green",
+    HealthStatus.DEGRADED: "yellow",
+    HealthStatus.UNHEALTHY: "red",
+}
+
+
+def render(health: HubHealth, started_at: float) -> Table:
+    table = Table(
+        title=f"aitrading demo — overall [{_STYLE[health.status]}]{health.status.value}[/]"
+        f"  (up {time.monotonic() - started_at:.0f}s, Ctrl-C to stop)"
+    )
+    for column in ("component", "status", "latency", "detail"):
+        table.add_column(column)
+    for name, comp in health.components.items():
+        table.add_row(
+            name,
+            f"[{_STYLE[comp.status]}]{comp.status.value}[/]",
+            f"{comp.latency_s * 1000:.1f} ms",
+            comp.reason,
+        )
+    return table
+
+
+def summary_line(health: HubHealth) -> str:
+    parts = " ".join(f"{name}={h.status.value}" for name, h in health.components.items())
+    line = f"overall={health.status.value} {parts}"
+    return f"{line} reason: {health.reason}" if health.reason else line
+
+
+async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
+    """Run until a signal (or `duration_s`); return the process exit status."""
+    hub = CentralHub(settings.hub)
+    for component in store_components(settings, ImportManager()):
+        hub.register(component)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    started_at = time.monotonic()
+    console.print(f"starting {', '.join(hub.start_order())} (data: {settings.data_dir.resolve()})")
+    try:
+        await hub.start()
+    except HubError as exc:
+        err_console.print(f"[red]demo could not start:[/] {exc}")
+        return 1
+    console.print(f"hub ready in {time.monotonic() - started_at:.2f}s")
+
+    try:
+        await _show(hub, stop, started_at, duration_s)
+    finally:
+        console.print("stopping everything the demo started ...")
+        errors = await hub.stop()
+        for error in errors:
+            err_console.print(f"[red]stop failed:[/] {error}")
+        console.print("stopped")
+    return 0
+
+
+async def _show(
+    hub: CentralHub, stop: asyncio.Event, started_at: float, duration_s: float | None
+) -> None:
+    deadline = None if duration_s is None else started_at + duration_s
+
+    def remaining() -> float:
+        return 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+
+    async def next_tick() -> None:
+        waiter = asyncio.create_task(stop.wait())
+        change = asyncio.create_task(hub.wait_for_change(remaining()))
+        await asyncio.wait({waiter, change}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiter, change):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def finished() -> bool:
+        return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
+    if console.is_terminal:
+        with Live(render(hub.health(), started_at), console=console, refresh_per_second=4) as live:
+            while not finished():
+                await next_tick()
+                live.update(render(hub.health(), started_at))
+        return
+
+    last = ""
+    while not finished():
+        line = summary_line(hub.health())
+        if line != last:  # logs and pipes get one line per change, not a redraw per second
+            console.print(line, soft_wrap=True)
+            last = line
+        await next_tick()

@@ -1,0 +1,60 @@
+"""The `aitrading` entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from aitrading.cli import stores_cmd
+from aitrading.cli.common import ConfigOption, console, load_or_exit
+from aitrading.core.infrastructure.config_manager import effective_items
+
+app = typer.Typer(
+    help="aitrading: embedded stores, configuration, services and the Kubernetes operator.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(stores_cmd.app, name="stores")
+
+
+@config_app.command("show")
+def config_show(
+    config: Path | None = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Every effective setting, where it came from, secrets masked."""
+    loaded = load_or_exit(config)
+    rows = effective_items(loaded)
+    if as_json:
+        print(json.dumps([{"path": p, "value": v, "source": s} for p, v, s in rows], indent=2))
+        return
+    table = Table(title="effective settings")
+    for column in ("setting", "value", "source"):
+        table.add_column(column)
+    for path, value, source in rows:
+        table.add_row(path, value, source)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    config: Path | None = ConfigOption,
+    duration: float | None = typer.Option(
+        None, "--duration", min=0.1, help="Stop by itself after this many seconds."
+    ),
+) -> None:
+    """Start the embedded stores and the central hub; show live health until Ctrl-C."""
+    from aitrading.cli.demo import run_demo
+
+    settings = load_or_exit(config).settings
+    raise typer.Exit(asyncio.run(run_demo(settings, duration)))
+
+
+def run() -> None:
+    app()

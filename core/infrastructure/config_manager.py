@@ -1,0 +1,398 @@
+"""Layered, validated settings for every aitrading process.
+
+Precedence, lowest to highest: defaults < YAML file < mounted secret files < environment
+(`AITRADING_<SECTION>_<FIELD>`, e.g. `AITRADING_POSTGRES_DSN`) < explicit overrides.
+Every value remembers which layer gave it, so `aitrading config show` can answer "why is
+this set?". Invalid input is reported all at once — each problem with its dotted path, its
+reason and its source — because fixing a config one error per restart makes outages longer.
+Secrets are `SecretStr` and are masked wherever settings are shown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+from pydantic_settings import SettingsConfigDict as _SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+ENV_PREFIX = "AITRADING_"
+NESTED_DELIMITER = "_"
+CONFIG_FILE_ENV = "AITRADING_CONFIG_FILE"
+SECRETS_DIR_ENV = "AITRADING_SECRETS_DIR"
+
+Port = int
+
+
+class _Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class PostgresSettings(_Section):
+    """PostgreSQL: users, subscriptions, orders, audit log, error groups."""
+
+    dsn: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// DSN; unset in development means the embedded server.",
+    )
+    port: Port = Field(default=54329, ge=1, le=65535, description="embedded server TCP port")
+    database: str = Field(default="aitrading", min_length=1)
+    user: str = Field(default="aitrading", min_length=1)
+    pool_min_size: int = Field(default=1, ge=0, le=1000)
+    pool_max_size: int = Field(default=10, ge=1, le=1000)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> PostgresSettings:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError(
+                f"pool_min_size ({self.pool_min_size}) exceeds pool_max_size ({self.pool_max_size})"
+            )
+        return self
+
+
+class RedisSettings(_Section):
+    """DragonflyDB in production (Redis protocol): hot logs, rate limits, fan-out, revocations."""
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL; unset in development means embedded redis-server.",
+    )
+    port: Port = Field(default=56379, ge=1, le=65535, description="embedded server TCP port")
+    max_connections: int = Field(default=32, ge=1, le=10_000)
+    socket_timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+
+class ClickHouseSettings(_Section):
+    """ClickHouse: ticks and the warm log tier."""
+
+    dsn: SecretStr | None = Field(
+        default=None,
+        description="http(s):// DSN in production or chdb:///path; unset means chdb in data_dir.",
+    )
+    database: str = Field(default="default", min_length=1)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class WeaviateSettings(_Section):
+    """Weaviate: ErrorDNA similarity search. No embedded default."""
+
+    url: str | None = Field(default=None, description="http(s)://host:port of the REST API")
+    grpc_port: Port = Field(default=50051, ge=1, le=65535)
+    api_key: SecretStr | None = None
+
+
+class ArangoSettings(_Section):
+    """ArangoDB: the service/request chain graph. No embedded default."""
+
+    url: str | None = Field(default=None, description="http(s)://host:port of the server")
+    database: str = Field(default="aitrading", min_length=1)
+    username: str = "root"
+    password: SecretStr | None = None
+    pool_size: int = Field(default=10, ge=1, le=1000)
+
+
+class HubSettings(_Section):
+    """Central hub: how often and how patiently component health is checked."""
+
+    health_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    health_timeout_s: float = Field(default=2.0, gt=0, le=600)
+    start_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+
+class Settings(BaseSettings):
+    """Every setting of an aitrading process. Build it with `load_settings`."""
+
+    model_config = _SettingsConfigDict(extra="forbid", validate_default=True)
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(
+        default=Path(".aitrading"),
+        description="where embedded stores keep their data and state",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    weaviate: WeaviateSettings = WeaviateSettings()
+    arango: ArangoSettings = ArangoSettings()
+    hub: HubSettings = HubSettings()
+
+    @model_validator(mode="after")
+    def _production_needs_real_servers(self) -> Settings:
+        if self.environment != "production":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("postgres.dsn", self.postgres.dsn),
+                ("redis.url", self.redis.url),
+                ("clickhouse.dsn", self.clickhouse.dsn),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(
+                "production has no embedded stores; set " + ", ".join(env_name(m) for m in missing)
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Layering happens in `load_settings`, which records where every value came from.
+        return (init_settings,)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One invalid value: where it is, why it is wrong and which layer supplied it."""
+
+    path: str
+    message: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} (from {self.source})"
+
+
+class ConfigError(Exception):
+    """Raised with every problem of a configuration at once."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass
+class LoadedSettings:
+    """Validated settings plus the layer each leaf value came from."""
+
+    settings: Settings
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source_of(self, path: str) -> str:
+        return self.sources.get(path, "default")
+
+
+def env_name(path: str) -> str:
+    """The environment variable that sets a dotted settings path."""
+    return ENV_PREFIX + path.replace(".", NESTED_DELIMITER).upper()
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' env parsing, fed from a given mapping instead of os.environ."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._given = {k.lower(): v for k, v in environ.items()}
+        super().__init__(
+            Settings,
+            case_sensitive=False,
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter=NESTED_DELIMITER,
+            env_nested_max_split=1,
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._given
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigProblem("<file>", f"cannot read: {exc.strerror}", str(path))]
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError([ConfigProblem("<file>", f"{reason}{where}", str(path))]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "<file>", f"top level must be a mapping, got {type(data).__name__}", str(path)
+                )
+            ]
+        )
+    return data
+
+
+def _read_secret_files(directory: Path) -> dict[str, str]:
+    """Mounted secrets (a Kubernetes Secret volume): one file per variable.
+
+    A file named `POSTGRES_DSN` or `AITRADING_POSTGRES_DSN` sets `postgres.dsn`; its content,
+    stripped of the trailing newline, is the value.
+    """
+    found: dict[str, str] = {}
+    if not directory.is_dir():
+        return found
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue  # Kubernetes' ..data links and hidden files
+        name = entry.name.upper()
+        key = name if name.startswith(ENV_PREFIX) else ENV_PREFIX + name
+        found[key] = entry.read_text(encoding="utf-8").rstrip("\r\n")
+    return found
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, path + ".")
+        else:
+            yield path, value
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_layer(
+    environ: Mapping[str, str], label: str, problems: list[ConfigProblem]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse the `AITRADING_` variables; unknown names are added to `problems`."""
+    known = _known_env_names()
+    relevant: dict[str, str] = {}
+    for key, value in environ.items():
+        name = key.upper()
+        if not name.startswith(ENV_PREFIX) or name in (CONFIG_FILE_ENV, SECRETS_DIR_ENV):
+            continue
+        if name in known:
+            relevant[key] = value
+        else:
+            problems.append(_unknown_variable(name, label))
+    try:
+        values = _MappingEnvSource(relevant)()
+    except SettingsError as exc:
+        raise ConfigError([ConfigProblem("<environment>", str(exc), label)]) from exc
+    origins = {path: f"{label}:{env_name(path)}" for path, _ in _flatten(values)}
+    return values, origins
+
+
+def _known_env_names() -> set[str]:
+    names = set()
+    for name, info in Settings.model_fields.items():
+        names.add(env_name(name))
+        section = info.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            names.update(env_name(f"{name}.{leaf}") for leaf in section.model_fields)
+    return names
+
+
+def _unknown_variable(name: str, label: str) -> ConfigProblem:
+    close = difflib.get_close_matches(name, sorted(_known_env_names()), n=1, cutoff=0.85)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return ConfigProblem(name, f"unknown setting{hint}", label)
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Build validated settings from every layer, or raise `ConfigError` listing all problems.
+
+    `config_file` defaults to `$AITRADING_CONFIG_FILE`; mounted secrets are read from
+    `$AITRADING_SECRETS_DIR` when set. `environ` defaults to `os.environ` (tests pass their own).
+    """
+    env = dict(os.environ if environ is None else environ)
+    problems: list[ConfigProblem] = []
+    layers: list[tuple[dict[str, Any], dict[str, str]]] = []
+
+    file_path = config_file if config_file is not None else env.get(CONFIG_FILE_ENV)
+    if file_path:
+        path = Path(file_path)
+        data = _read_yaml(path)
+        layers.append((data, {p: f"file:{path}" for p, _ in _flatten(data)}))
+
+    secrets_dir = env.get(SECRETS_DIR_ENV)
+    if secrets_dir:
+        secret_env = _read_secret_files(Path(secrets_dir))
+        layers.append(_env_layer(secret_env, f"secret-file:{secrets_dir}", problems))
+
+    layers.append(_env_layer(env, "env", problems))
+
+    if overrides:
+        layers.append((dict(overrides), {p: "override" for p, _ in _flatten(overrides)}))
+
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for values, layer_origins in layers:
+        merged = _deep_merge(merged, values)
+        origins.update(layer_origins)
+
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(problems + _problems_from(exc, origins)) from None
+    if problems:
+        raise ConfigError(problems)
+    return LoadedSettings(settings=settings, sources=origins)
+
+
+def _problems_from(exc: ValidationError, origins: Mapping[str, str]) -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(part) for part in err["loc"]) or "<root>"
+        source = origins.get(path)
+        if source is None:  # a model-level rule: name the section's sources
+            inside = sorted({v for k, v in origins.items() if k.startswith(path + ".")})
+            source = ", ".join(inside) if inside else "default"
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(ConfigProblem(path=path, message=message, source=source))
+    return problems
+
+
+def effective_items(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
+    """(path, shown value, source) for every leaf setting; secrets are masked."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            path = f"{prefix}{name}"
+            if isinstance(value, BaseModel):
+                walk(value, path + ".")
+                continue
+            rows.append((path, _show(value), loaded.source_of(path)))
+
+    walk(loaded.settings, "")
+    return rows
+
+
+def _show(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else "(empty)"
+    if value is None:
+        return "(unset)"
+    return str(value)

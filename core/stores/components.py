@@ -1,0 +1,149 @@
+"""The stores as central-hub components: embedded servers first, then pooled clients.
+
+`store_components(settings)` is what `make demo`, `aitrading stores status` and every service
+use to bring up their databases: an embedded server component (development, when no URL is
+set) followed by the client component that depends on it. Weaviate and ArangoDB join only
+when configured, and as non-critical: without them the platform is degraded, not down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
+
+from aitrading.core.infrastructure.central_hub import Component, Health
+from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.stores.arango_store import ArangoStore
+from aitrading.core.stores.base import Store
+from aitrading.core.stores.clickhouse import ClickHouseStore
+from aitrading.core.stores.embedded import (
+    EmbeddedClickHouse,
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    ServerStatus,
+)
+from aitrading.core.stores.postgres import PostgresStore
+from aitrading.core.stores.redis_store import RedisStore
+from aitrading.core.stores.weaviate_store import WeaviateStore
+
+S = TypeVar("S", bound=Store)
+
+
+class EmbeddedServer(Protocol):
+    name: str
+
+    def start(self) -> bool: ...
+
+    def stop(self) -> bool: ...
+
+    def status(self) -> ServerStatus: ...
+
+
+class EmbeddedServerComponent:
+    """Starts an embedded server unless one already runs, and stops only what it started."""
+
+    critical = True
+    depends_on: tuple[str, ...] = ()
+
+    def __init__(self, server: EmbeddedServer) -> None:
+        self.server = server
+        self.name = f"{server.name}-server"
+        self.started_here = False
+
+    async def start(self) -> None:
+        self.started_here = await asyncio.to_thread(self.server.start)
+
+    async def stop(self) -> None:
+        if self.started_here:
+            await asyncio.to_thread(self.server.stop)
+            self.started_here = False
+
+    async def health(self) -> Health:
+        status = await asyncio.to_thread(self.server.status)
+        if status.running:
+            return Health.healthy(status.detail)
+        return Health.unhealthy(f"{self.server.name} server is not running")
+
+
+class StoreComponent(Generic[S]):
+    """A pooled store client whose health is the store's own round trip."""
+
+    def __init__(
+        self,
+        name: str,
+        factory: Callable[[], Awaitable[S]],
+        depends_on: tuple[str, ...] = (),
+        critical: bool = True,
+    ) -> None:
+        self.name = name
+        self.depends_on = depends_on
+        self.critical = critical
+        self._factory = factory
+        self.store: S | None = None
+
+    async def start(self) -> None:
+        self.store = await self._factory()
+
+    async def stop(self) -> None:
+        if self.store is not None:
+            store, self.store = self.store, None
+            await store.close()
+
+    async def health(self) -> Health:
+        if self.store is None:
+            return Health.unhealthy(f"{self.name} client is not started")
+        return await self.store.health()
+
+
+def store_components(settings: Settings, imports: ImportManager | None = None) -> list[Component]:
+    """Hub components for every configured store, embedded servers included where needed."""
+    imports = imports or ImportManager()
+    components: list[Component] = []
+
+    pg_deps: tuple[str, ...] = ()
+    if settings.postgres.dsn is None:
+        server = EmbeddedServerComponent(EmbeddedPostgres(settings, imports))
+        components.append(server)
+        pg_deps = (server.name,)
+
+    async def make_postgres() -> PostgresStore:
+        return await PostgresStore.create(settings)
+
+    components.append(StoreComponent("postgres", make_postgres, pg_deps))
+
+    redis_deps: tuple[str, ...] = ()
+    if settings.redis.url is None:
+        server = EmbeddedServerComponent(EmbeddedRedis(settings, imports))
+        components.append(server)
+        redis_deps = (server.name,)
+
+    async def make_redis() -> RedisStore:
+        return RedisStore.create(settings)
+
+    components.append(StoreComponent("redis", make_redis, redis_deps))
+
+    async def make_clickhouse() -> ClickHouseStore:
+        if settings.clickhouse.dsn is None:
+            imports.require("chdb")
+            EmbeddedClickHouse(settings).start()
+        return await ClickHouseStore.create(settings)
+
+    components.append(StoreComponent("clickhouse", make_clickhouse))
+
+    if settings.weaviate.url is not None:
+
+        async def make_weaviate() -> WeaviateStore:
+            return await WeaviateStore.create(settings, imports)
+
+        components.append(StoreComponent("weaviate", make_weaviate, critical=False))
+
+    if settings.arango.url is not None:
+
+        async def make_arango() -> ArangoStore:
+            return ArangoStore.create(settings, imports)
+
+        components.append(StoreComponent("arango", make_arango, critical=False))
+
+    return components

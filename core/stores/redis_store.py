@@ -1,0 +1,61 @@
+"""The Redis-protocol store (DragonflyDB in production, redis-server embedded).
+
+Hot logs, rate limits, live fan-out and revocations. One bounded, blocking connection pool per
+process: under load callers wait for a connection instead of opening unbounded sockets.
+"""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+
+from aitrading.core.infrastructure.central_hub import Health
+from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.security.tls import check_transport
+from aitrading.core.stores.base import timed_health
+from aitrading.core.stores.embedded import EmbeddedRedis
+
+
+def redis_url(settings: Settings) -> str:
+    if settings.redis.url is not None:
+        return settings.redis.url.get_secret_value()
+    return EmbeddedRedis(settings).url()
+
+
+class RedisStore:
+    name = "redis"
+
+    def __init__(self, client: aioredis.Redis, timeout_s: float) -> None:
+        self.client = client
+        self._timeout_s = timeout_s
+
+    @classmethod
+    def create(cls, settings: Settings) -> RedisStore:
+        conf = settings.redis
+        url = redis_url(settings)
+        parts = urlsplit(url)
+        encrypted = parts.scheme == "rediss"
+        check_transport(
+            host=parts.hostname, encrypted=encrypted, setting=env_name("redis.url"), store="redis"
+        )
+        extra: dict[str, object] = {}
+        if encrypted:
+            extra = {"ssl_min_version": ssl.TLSVersion.TLSv1_3, "ssl_cert_reqs": "required"}
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=conf.max_connections,
+            timeout=conf.socket_timeout_s,
+            socket_timeout=conf.socket_timeout_s,
+            socket_connect_timeout=conf.socket_timeout_s,
+            health_check_interval=30,
+            **extra,
+        )
+        return cls(aioredis.Redis(connection_pool=pool), conf.socket_timeout_s)
+
+    async def health(self) -> Health:
+        return await timed_health("redis", self.client.ping, self._timeout_s)
+
+    async def close(self) -> None:
+        await self.client.aclose()

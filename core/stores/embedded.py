@@ -20,6 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -105,6 +106,19 @@ def _stop_pid(pid: int, sig: signal.Signals, timeout_s: float) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
+def _identity(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as `user` with that user's groups only.
+
+    Dropping root's groups matters: a directory group-owned by root with no group bits would
+    otherwise deny the child even where "other" may traverse.
+    """
+    if user is None:
+        return {}
+    import pwd
+
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -174,7 +188,7 @@ class EmbeddedPostgres:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                user=run_as,
+                **_identity(run_as),
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -259,8 +273,8 @@ class EmbeddedPostgres:
                 ],
                 check=True,
                 capture_output=True,
-                user=run_as,
                 timeout=120,
+                **_identity(run_as),
             )
         except subprocess.CalledProcessError as exc:
             raise EmbeddedServerError(

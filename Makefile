@@ -1,0 +1,47 @@
+# The two commands of the README are `make demo` and `make test`. Each bootstraps what it
+# needs on a fresh machine that has only Python 3.11 and the package registries: uv (from
+# PyPI) if missing, then the locked environment (uv.lock) with every extra.
+
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+SYNC_STAMP := .venv/.synced
+
+.PHONY: demo test lint bench stores-up stores-down bootstrap clean
+
+$(SYNC_STAMP): pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		python3 -m pip install --user --quiet uv || \
+		python3 -m pip install --user --quiet --break-system-packages uv
+	$(UV) sync --frozen --all-extras
+	@touch $(SYNC_STAMP)
+
+bootstrap: $(SYNC_STAMP)
+
+demo: $(SYNC_STAMP)  ## start the embedded stores and the hub; live health until Ctrl-C
+	$(UV) run --frozen aitrading demo
+
+test: $(SYNC_STAMP)  ## the whole test suite (unit + integration against real embedded servers)
+	$(UV) run --frozen pytest
+
+lint: $(SYNC_STAMP)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy -p aitrading.core -p aitrading.cli
+
+bench: $(SYNC_STAMP)  ## every benchmark under bench/, results in bench/results/latest.json
+	@mkdir -p bench/results
+	@set -e; echo "[" > bench/results/latest.json; first=1; \
+	for b in bench/*.py; do \
+		out=$$($(UV) run --frozen python $$b); echo "$$out"; \
+		[ $$first = 1 ] || echo "," >> bench/results/latest.json; first=0; \
+		echo "$$out" >> bench/results/latest.json; \
+	done; echo "]" >> bench/results/latest.json
+
+stores-up: $(SYNC_STAMP)
+	$(UV) run --frozen aitrading stores up
+
+stores-down: $(SYNC_STAMP)
+	$(UV) run --frozen aitrading stores down
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache bench/results

@@ -1,0 +1,5 @@
+"""`python -m aitrading` is the `aitrading` command."""
+
+from aitrading.cli.main import run
+
+run()

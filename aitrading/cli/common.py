@@ -7,9 +7,16 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from aitrading.core.infrastructure.central_hub import HealthStatus
 from aitrading.core.infrastructure.config_manager import ConfigError, LoadedSettings, load_settings
 
 EXIT_CONFIG = 2
+
+STATUS_STYLE = {
+    HealthStatus.HEALTHY: "green",
+    HealthStatus.DEGRADED: "yellow",
+    HealthStatus.UNHEALTHY: "red",
+}
 
 console = Console()
 err_console = Console(stderr=True)

@@ -15,17 +15,12 @@ import time
 from rich.live import Live
 from rich.table import Table
 
+from aitrading.cli.common import STATUS_STYLE as _STYLE
 from aitrading.cli.common import console, err_console
-from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus, HubError, HubHealth
+from aitrading.core.infrastructure.central_hub import CentralHub, HubError, HubHealth
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.import_manager import ImportManager
 from aitrading.core.stores.components import store_components
-
-_STYLE = {
-    HealthStatus.HEALTHY: "green",
-    HealthStatus.DEGRADED: "yellow",
-    HealthStatus.UNHEALTHY: "red",
-}
 
 
 def render(health: HubHealth, started_at: float) -> Table:
@@ -54,7 +49,8 @@ def summary_line(health: HubHealth) -> str:
 async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
     """Run until a signal (or `duration_s`); return the process exit status."""
     hub = CentralHub(settings.hub)
-    for component in store_components(settings, ImportManager()):
+    imports = ImportManager()
+    for component in store_components(settings, imports):
         hub.register(component)
 
     stop = asyncio.Event()
@@ -70,6 +66,9 @@ async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
         err_console.print(f"[red]demo could not start:[/] {exc}")
         return 1
     console.print(f"hub ready in {time.monotonic() - started_at:.2f}s")
+    costs = ", ".join(f"{r.module} {r.seconds * 1000:.0f} ms" for r in imports.records())
+    if costs:
+        console.print(f"optional imports: {costs}")
 
     try:
         await _show(hub, stop, started_at, duration_s)

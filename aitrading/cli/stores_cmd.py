@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from aitrading.cli.common import STATUS_STYLE as _STYLE
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.central_hub import Health, HealthStatus
 from aitrading.core.infrastructure.config_manager import Settings
@@ -26,12 +27,6 @@ from aitrading.core.stores.embedded import (
 app = typer.Typer(
     help="Start, inspect and stop the embedded development stores.", no_args_is_help=True
 )
-
-_STYLE = {
-    HealthStatus.HEALTHY: "green",
-    HealthStatus.DEGRADED: "yellow",
-    HealthStatus.UNHEALTHY: "red",
-}
 
 
 def _servers(settings: Settings) -> list[EmbeddedPostgres | EmbeddedRedis | EmbeddedClickHouse]:

@@ -110,6 +110,7 @@ def test_demo_is_healthy_within_10s_and_leaves_nothing_behind(tmp_path: Path) ->
         rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest
     assert "stopped" in rest
+    assert any(line.startswith("optional imports: chdb") for line in seen), "".join(seen)
     assert servers_using(tmp_path) == []
 
 

@@ -1,0 +1,279 @@
+"""Access and refresh tokens: EdDSA (Ed25519) only, `kid`-rotated keys, JWKS, revocation.
+
+PyJWT, not python-jose (see docs/decisions/0003-jwt-library.md). One algorithm family is
+accepted — the verifier never reads `alg` to choose a key type, so `alg: none` and
+HS256-signed-with-the-public-key are refused by construction. Every rejection carries a
+precise reason for logs and metrics; HTTP callers answer 401 without it.
+
+Revocation lives in the Redis-protocol store (`RevocationStore`): a jti denylist whose entries
+expire with the token, a per-user token version for "revoke everything", and refresh-token
+families where presenting an already-rotated refresh token revokes the whole family.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+ALGORITHM = "EdDSA"
+MAX_LEEWAY_S = 30
+REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti", "tier", "ent_ver", "typ")
+
+
+class RejectReason(StrEnum):
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    WRONG_AUDIENCE = "wrong_audience"
+    WRONG_ISSUER = "wrong_issuer"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_ALGORITHM = "wrong_algorithm"
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    MISSING_CLAIM = "missing_claim"
+    WRONG_TYPE = "wrong_type"
+    REVOKED = "revoked"
+    REFRESH_REUSED = "refresh_reused"
+
+
+class TokenRejectedError(Exception):
+    """A token was refused; `reason` is for logs and metrics, never for the client."""
+
+    def __init__(self, reason: RejectReason, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"token rejected: {reason.value}" + (f" ({detail})" if detail else ""))
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(kid=uuid.uuid4().hex[:16], private_key=Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, kid: str, pem: bytes) -> SigningKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"key {kid!r} is not an Ed25519 private key")
+        return cls(kid=kid, private_key=key)
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    def jwk(self) -> dict[str, str]:
+        raw = self.public_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": x,
+            "kid": self.kid,
+            "use": "sig",
+            "alg": ALGORITHM,
+        }
+
+
+class KeyRing:
+    """The active signing key plus retired keys still accepted for verification."""
+
+    def __init__(self, active: SigningKey, retired: list[SigningKey] | None = None) -> None:
+        self._active = active
+        self._retired = list(retired or [])
+
+    @property
+    def active(self) -> SigningKey:
+        return self._active
+
+    def rotate(self, new: SigningKey | None = None, keep_retired: int = 2) -> SigningKey:
+        """Sign with a new key from now on; keep the last `keep_retired` keys for verification."""
+        self._retired = [self._active, *self._retired][:keep_retired]
+        self._active = new or SigningKey.generate()
+        return self._active
+
+    def public_key(self, kid: str) -> Ed25519PublicKey | None:
+        for key in (self._active, *self._retired):
+            if key.kid == kid:
+                return key.public_key
+        return None
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The JWKS document the gateway publishes at /.well-known/jwks.json."""
+        return {"keys": [k.jwk() for k in (self._active, *self._retired)]}
+
+
+class RevocationStore(Protocol):
+    async def is_revoked(self, jti: str) -> bool: ...
+
+    async def revoke(self, jti: str, ttl_s: int) -> None: ...
+
+    async def user_token_version(self, sub: str) -> int: ...
+
+    async def bump_user_token_version(self, sub: str) -> int: ...
+
+    async def rotate_refresh(self, family: str, jti: str, next_jti: str, ttl_s: int) -> bool: ...
+
+    async def start_family(self, family: str, jti: str, ttl_s: int) -> None: ...
+
+    async def revoke_family(self, family: str, ttl_s: int) -> None: ...
+
+    async def family_revoked(self, family: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+class JWTManager:
+    """Issues and verifies tokens for one issuer and audience."""
+
+    def __init__(
+        self,
+        keys: KeyRing,
+        revocations: RevocationStore,
+        *,
+        issuer: str,
+        audience: str,
+        access_ttl_s: int = 600,
+        refresh_ttl_s: int = 14 * 24 * 3600,
+        leeway_s: int = 10,
+        max_token_bytes: int = 8192,
+    ) -> None:
+        if not 0 <= leeway_s <= MAX_LEEWAY_S:
+            raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY_S} s, got {leeway_s}")
+        self._keys = keys
+        self._revocations = revocations
+        self.issuer = issuer
+        self.audience = audience
+        self.access_ttl_s = access_ttl_s
+        self.refresh_ttl_s = refresh_ttl_s
+        self._leeway = leeway_s
+        self._max_bytes = max_token_bytes
+
+    async def issue(self, sub: str, tier: str, entitlement_version: int) -> TokenPair:
+        """A new login: an access token and the first refresh token of a new family."""
+        family = uuid.uuid4().hex
+        refresh_jti = uuid.uuid4().hex
+        await self._revocations.start_family(family, refresh_jti, self.refresh_ttl_s)
+        return await self._pair(sub, tier, entitlement_version, family, refresh_jti)
+
+    async def refresh(self, refresh_token: str, tier: str, entitlement_version: int) -> TokenPair:
+        """Rotate: the presented refresh token is spent; presenting it again revokes the family."""
+        claims = await self.verify(refresh_token, expected_type="refresh")
+        family = str(claims["fam"])
+        next_jti = uuid.uuid4().hex
+        if not await self._revocations.rotate_refresh(
+            family, claims["jti"], next_jti, self.refresh_ttl_s
+        ):
+            await self._revocations.revoke_family(family, self.refresh_ttl_s)
+            raise TokenRejectedError(RejectReason.REFRESH_REUSED, "family revoked")
+        return await self._pair(str(claims["sub"]), tier, entitlement_version, family, next_jti)
+
+    async def revoke(self, token: str) -> None:
+        """Logout: deny this token's jti for the rest of its life (and its family if refresh)."""
+        claims = await self.verify(token, expected_type=None)
+        remaining = max(1, int(claims["exp"]) - int(time.time()) + self._leeway)
+        await self._revocations.revoke(str(claims["jti"]), remaining)
+        if claims.get("typ") == "refresh":
+            await self._revocations.revoke_family(str(claims["fam"]), remaining)
+
+    async def revoke_all(self, sub: str) -> int:
+        """Revoke every token of a user issued so far: bumps the user's token version."""
+        return await self._revocations.bump_user_token_version(sub)
+
+    async def verify(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
+        """The claims of a valid token, or `TokenRejectedError` with the precise reason."""
+        claims = self.decode(token, expected_type)
+        if await self._revocations.is_revoked(str(claims["jti"])):
+            raise TokenRejectedError(RejectReason.REVOKED, "jti denied")
+        if int(claims.get("tv", 0)) < await self._revocations.user_token_version(
+            str(claims["sub"])
+        ):
+            raise TokenRejectedError(RejectReason.REVOKED, "user token version")
+        if claims["typ"] == "refresh" and await self._revocations.family_revoked(
+            str(claims["fam"])
+        ):
+            raise TokenRejectedError(RejectReason.REVOKED, "refresh family")
+        return claims
+
+    def decode(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
+        """Signature and claim checks without the revocation round trip."""
+        if len(token.encode()) > self._max_bytes:
+            raise TokenRejectedError(RejectReason.TOO_LARGE, f"over {self._max_bytes} bytes")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise TokenRejectedError(RejectReason.MALFORMED, str(exc)) from None
+        if header.get("alg") != ALGORITHM:
+            raise TokenRejectedError(RejectReason.WRONG_ALGORITHM, repr(header.get("alg")))
+        kid = header.get("kid")
+        key = self._keys.public_key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise TokenRejectedError(RejectReason.UNKNOWN_KEY, repr(kid))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self._leeway,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRejectedError(RejectReason.EXPIRED) from None
+        except jwt.ImmatureSignatureError:
+            raise TokenRejectedError(RejectReason.NOT_YET_VALID) from None
+        except jwt.InvalidAudienceError:
+            raise TokenRejectedError(RejectReason.WRONG_AUDIENCE) from None
+        except jwt.InvalidIssuerError:
+            raise TokenRejectedError(RejectReason.WRONG_ISSUER) from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenRejectedError(RejectReason.MISSING_CLAIM, exc.claim) from None
+        except jwt.InvalidSignatureError:
+            raise TokenRejectedError(RejectReason.BAD_SIGNATURE) from None
+        except jwt.InvalidTokenError as exc:
+            raise TokenRejectedError(RejectReason.MALFORMED, type(exc).__name__) from None
+        if expected_type is not None and claims.get("typ") != expected_type:
+            raise TokenRejectedError(RejectReason.WRONG_TYPE, f"expected {expected_type}")
+        return claims
+
+    async def _pair(
+        self, sub: str, tier: str, entitlement_version: int, family: str, refresh_jti: str
+    ) -> TokenPair:
+        version = await self._revocations.user_token_version(sub)
+        base = {"sub": sub, "tier": tier, "ent_ver": entitlement_version, "tv": version}
+        access = self._sign({**base, "typ": "access", "jti": uuid.uuid4().hex}, self.access_ttl_s)
+        refresh = self._sign(
+            {**base, "typ": "refresh", "jti": refresh_jti, "fam": family}, self.refresh_ttl_s
+        )
+        return TokenPair(access, refresh, self.access_ttl_s)
+
+    def _sign(self, claims: dict[str, Any], ttl_s: int) -> str:
+        now = int(time.time())
+        payload = {
+            **claims,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_s,
+        }
+        key = self._keys.active
+        return jwt.encode(payload, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})

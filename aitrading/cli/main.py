@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from aitrading.cli import stores_cmd
+from aitrading.cli import audit_cmd, stores_cmd
 from aitrading.cli.common import ConfigOption, console, load_or_exit
 from aitrading.core.infrastructure.config_manager import effective_items
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(stores_cmd.app, name="stores")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 @config_app.command("show")

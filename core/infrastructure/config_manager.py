@@ -109,6 +109,26 @@ class HubSettings(_Section):
     start_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
 
+class SecuritySettings(_Section):
+    """Tokens, audit checkpoints, secrets at rest and TLS material. Key files stay outside git."""
+
+    jwt_issuer: str = Field(default="aitrading", min_length=1)
+    jwt_audience: str = Field(default="aitrading-api", min_length=1)
+    access_token_ttl_s: int = Field(default=600, ge=30, le=3600)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=300, le=90 * 24 * 3600)
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 PEM that signs audit checkpoints (not in the database)"
+    )
+    audit_checkpoint_interval_s: float = Field(default=300.0, gt=0, le=86400)
+    master_key: SecretStr | None = Field(
+        default=None, description="base64 of 32 bytes: wraps the data keys of encrypted secrets"
+    )
+    master_key_file: Path | None = Field(default=None, description="mounted master key file")
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
 class Settings(BaseSettings):
     """Every setting of an aitrading process. Build it with `load_settings`."""
 
@@ -126,6 +146,7 @@ class Settings(BaseSettings):
     weaviate: WeaviateSettings = WeaviateSettings()
     arango: ArangoSettings = ArangoSettings()
     hub: HubSettings = HubSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:

@@ -1,0 +1,182 @@
+"""The hash-chained audit log in the real embedded PostgreSQL: appends, refusals, tampering."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.security.audit_logger import AuditLog, load_signing_key, write_signing_key
+from aitrading.core.stores.embedded import EmbeddedPostgres
+from aitrading.core.stores.postgres import PostgresStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def audit(postgres: PostgresStore) -> AuditLog:
+    log = AuditLog(postgres.pool, schema=f"audit_{uuid.uuid4().hex[:10]}")
+    await log.ensure_schema()
+    await log.ensure_schema()  # idempotent
+    return log
+
+
+@pytest.fixture
+def signing_key(tmp_path: Path) -> Ed25519PrivateKey:
+    path = tmp_path / "audit.pem"
+    write_signing_key(path)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    return load_signing_key(path)
+
+
+async def fill(log: AuditLog, n: int) -> None:
+    for i in range(n):
+        await log.append("admin@x", "login", f"user/{i}", "success", {"ip": "203.0.113.7", "n": i})
+
+
+async def tamper(postgres: PostgresStore, sql: str) -> None:
+    """What an attacker with the superuser could do: bypass the triggers and rewrite rows."""
+    async with postgres.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(sql)
+
+
+async def test_appends_chain_and_verify(audit: AuditLog, signing_key: Ed25519PrivateKey) -> None:
+    first = await audit.append("u1", "token.revoke", "token/abc", "success", {"jti": "abc"})
+    second = await audit.append("u1", "login", "user/u1", "failure")
+    assert (first.seq, second.seq) == (1, 2)
+    assert second.prev_hash == first.hash
+    assert await audit.checkpoint(signing_key) == 2
+    report = await audit.verify(signing_key.public_key())
+    assert report.ok, report
+    assert (report.records, report.checkpoints) == (2, 1)
+
+
+async def test_concurrent_appends_are_serialised(
+    audit: AuditLog, signing_key: Ed25519PrivateKey
+) -> None:
+    records = await asyncio.gather(
+        *(audit.append("svc", "order.create", f"order/{i}", "success") for i in range(40))
+    )
+    assert sorted(r.seq for r in records) == list(range(1, 41))
+    assert (await audit.verify(signing_key.public_key())).ok
+
+
+async def test_update_delete_truncate_are_refused(audit: AuditLog, postgres: PostgresStore) -> None:
+    await fill(audit, 2)
+    table = f"{audit._schema}.audit_log"
+    for sql in (
+        f"UPDATE {table} SET outcome = 'failure' WHERE seq = 1",
+        f"DELETE FROM {table} WHERE seq = 2",
+        f"TRUNCATE {table}",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await postgres.pool.execute(sql)
+
+
+@pytest.mark.parametrize(
+    ("attack", "bad_seq", "words"),
+    [
+        (
+            'UPDATE {t} SET payload = \'{{"ip": "198.51.100.1", "n": 2}}\' WHERE seq = 3',
+            3,
+            "edited",
+        ),
+        ("DELETE FROM {t} WHERE seq = 2", 2, "missing"),
+        (
+            # swap records 2 and 3, each keeping its own hashes: the order is what changed
+            "UPDATE {t} SET seq = -2 WHERE seq = 2; UPDATE {t} SET seq = 2 WHERE seq = 3;"
+            " UPDATE {t} SET seq = 3 WHERE seq = -2",
+            2,
+            "reordered",
+        ),
+        ("DELETE FROM {t} WHERE seq >= 4", 4, "truncated"),
+    ],
+)
+async def test_verify_finds_the_first_bad_sequence(
+    audit: AuditLog,
+    postgres: PostgresStore,
+    signing_key: Ed25519PrivateKey,
+    attack: str,
+    bad_seq: int,
+    words: str,
+) -> None:
+    await fill(audit, 5)
+    await audit.checkpoint(signing_key)
+    await tamper(postgres, attack.format(t=f"{audit._schema}.audit_log"))
+    report = await audit.verify(signing_key.public_key())
+    assert not report.ok
+    assert report.first_bad_seq == bad_seq, report
+    assert words in report.problem
+
+
+async def test_a_consistently_rewritten_chain_is_caught_by_the_checkpoint(
+    audit: AuditLog, postgres: PostgresStore, signing_key: Ed25519PrivateKey
+) -> None:
+    await fill(audit, 3)
+    await audit.checkpoint(signing_key)
+    table = f"{audit._schema}.audit_log"
+    await tamper(postgres, f"DELETE FROM {table}")
+    await fill(audit, 3)  # a fresh, internally valid chain
+    report = await audit.verify(signing_key.public_key())
+    assert report.first_bad_seq == 3
+    assert "checkpoint" in report.problem
+
+
+async def test_checkpoint_signed_by_another_key_is_rejected(
+    audit: AuditLog, signing_key: Ed25519PrivateKey
+) -> None:
+    await fill(audit, 1)
+    await audit.checkpoint(Ed25519PrivateKey.generate())
+    report = await audit.verify(signing_key.public_key())
+    assert not report.ok
+    assert "invalid signature" in report.problem
+
+
+def test_cli_verify_exit_codes(settings: Settings, tmp_path: Path) -> None:
+    key_path = tmp_path / "cli-audit.pem"
+    write_signing_key(key_path)
+    schema = f"audit_{uuid.uuid4().hex[:10]}"
+
+    async def prepare(tampered: bool) -> None:
+        store = await PostgresStore.create(settings)
+        try:
+            log = AuditLog(store.pool, schema)
+            await log.ensure_schema()
+            if not tampered:
+                await fill(log, 4)
+                await log.checkpoint(load_signing_key(key_path))
+            else:
+                await tamper(
+                    store, f"UPDATE {schema}.audit_log SET actor = 'mallory' WHERE seq = 2"
+                )
+        finally:
+            await store.close()
+
+    env = {
+        **os.environ,
+        "AITRADING_DATA_DIR": str(settings.data_dir),
+        env_name("postgres.port"): str(settings.postgres.port),
+        env_name("security.audit_signing_key_file"): str(key_path),
+        "COLUMNS": "200",
+    }
+    command = [sys.executable, "-m", "aitrading.cli", "audit", "verify", "--schema", schema]
+    asyncio.run(prepare(tampered=False))
+    ok = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "4 records, 1 checkpoints" in ok.stdout
+    asyncio.run(prepare(tampered=True))
+    bad = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert bad.returncode == 1
+    assert "sequence 2" in bad.stderr
+    assert (
+        EmbeddedPostgres(settings).dsn().split("@")[0].split(":")[-1] not in bad.stderr + bad.stdout
+    )

@@ -1,0 +1,170 @@
+"""Subscriptions in the real PostgreSQL, cached in the real redis-server, revoked live."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import asyncpg
+import pytest
+
+from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.security.subscription_validator import (
+    CACHE_PREFIX,
+    DEFAULT_PLANS,
+    EntitlementWatcher,
+    InvalidRecordError,
+    Status,
+    SubscriptionValidator,
+    Tier,
+)
+from aitrading.core.stores.postgres import PostgresStore
+from aitrading.core.stores.redis_store import RedisStore, redis_url
+
+pytestmark = pytest.mark.integration
+
+LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+
+
+@pytest.fixture
+async def validator(postgres: PostgresStore, redis_store: RedisStore) -> SubscriptionValidator:
+    v = SubscriptionValidator(postgres.pool, redis_store.client)
+    await v.ensure_schema()
+    for plan in DEFAULT_PLANS.values():
+        await v.upsert_plan(plan)
+    return v
+
+
+async def test_entitlements_follow_the_subscription_and_are_cached(
+    validator: SubscriptionValidator, redis_store: RedisStore
+) -> None:
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    assert (await validator.entitlements(user)).tier is Tier.FREE
+    await validator.set_subscription(
+        {"user_id": user, "plan_id": "pro", "status": "active", "current_period_end": LATER}
+    )
+    granted = await validator.entitlements(user)
+    assert granted.tier is Tier.PRO
+    assert granted.entitlements.allows_symbol("XAUUSD")
+    assert await redis_store.client.get(f"{CACHE_PREFIX}:{user}") is not None
+
+    changed = await validator.set_subscription(
+        {"user_id": user, "plan_id": "pro", "status": "canceled", "current_period_end": LATER}
+    )
+    assert changed.entitlement_version == granted.entitlement_version + 1
+    downgraded = await validator.entitlements(user)
+    assert downgraded.tier is Tier.FREE
+    assert downgraded.status is Status.CANCELED
+
+
+async def test_garbage_is_refused_at_write_time(
+    validator: SubscriptionValidator, postgres: PostgresStore
+) -> None:
+    with pytest.raises(InvalidRecordError, match="status"):
+        await validator.set_subscription(
+            {"user_id": "u", "plan_id": "pro", "status": "forever", "current_period_end": LATER}
+        )
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await validator.set_subscription(
+            {
+                "user_id": "u",
+                "plan_id": "no-such-plan",
+                "status": "active",
+                "current_period_end": LATER,
+            }
+        )
+    with pytest.raises(asyncpg.CheckViolationError):  # the database refuses it too
+        await postgres.pool.execute(
+            "INSERT INTO subscription_plans (id, tier, entitlements) VALUES ('x', 'gold', '{}')"
+        )
+
+
+WATCHER = """
+import asyncio, json, sys, time
+import redis.asyncio as aioredis
+from aitrading.core.security.subscription_validator import EntitlementWatcher
+
+async def main():
+    client = aioredis.from_url(sys.argv[1])
+    seen = asyncio.Event()
+    async def on_change(user_id, version, reason):
+        if user_id == sys.argv[2]:
+            print(json.dumps({"seen_at": time.time(), "reason": reason}), flush=True)
+            seen.set()
+    watcher = EntitlementWatcher(client, on_change=on_change)
+    await watcher.start()
+    print("subscribed", flush=True)
+    await asyncio.wait_for(seen.wait(), 30)
+    await watcher.stop()
+    await client.aclose()
+
+asyncio.run(main())
+"""
+
+
+async def test_revocation_is_seen_by_another_process_in_under_a_second(
+    validator: SubscriptionValidator, settings: Settings
+) -> None:
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    await validator.set_subscription(
+        {"user_id": user, "plan_id": "pro", "status": "active", "current_period_end": LATER}
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WATCHER,
+        redis_url(settings),
+        user,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"subscribed"
+    revoked_at = time.time()
+    await validator.set_subscription(
+        {"user_id": user, "plan_id": "pro", "status": "unpaid", "current_period_end": LATER}
+    )
+    report = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+    await proc.wait()
+    latency = report["seen_at"] - revoked_at
+    assert report["reason"] == "unpaid"
+    assert latency < 1.0, f"revocation took {latency:.3f}s to reach the other process"
+
+
+async def test_watcher_drops_the_local_copy(
+    validator: SubscriptionValidator, postgres: PostgresStore, redis_store: RedisStore
+) -> None:
+    """A second validator (another service) sees a change made by the first at once."""
+    other = SubscriptionValidator(postgres.pool, redis_store.client)
+    changes: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_change(user_id: str, version: int, reason: str) -> None:
+        await changes.put(user_id)
+
+    watcher = EntitlementWatcher(redis_store.client, other, on_change)
+    await watcher.start()
+    try:
+        user = f"user-{uuid.uuid4().hex[:8]}"
+        await validator.set_subscription(
+            {"user_id": user, "plan_id": "basic", "status": "active", "current_period_end": LATER}
+        )
+        while await asyncio.wait_for(changes.get(), 5) != user:
+            pass
+        assert (await other.entitlements(user)).tier is Tier.BASIC
+        await validator.set_subscription(
+            {
+                "user_id": user,
+                "plan_id": "enterprise",
+                "status": "active",
+                "current_period_end": LATER,
+            }
+        )
+        while await asyncio.wait_for(changes.get(), 5) != user:
+            pass
+        assert (await other.entitlements(user)).tier is Tier.ENTERPRISE
+    finally:
+        await watcher.stop()

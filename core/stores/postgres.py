@@ -12,7 +12,8 @@ import asyncpg
 
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import Settings, env_name
-from aitrading.core.security.tls import check_transport, client_ssl_context, is_loopback
+from aitrading.core.security.db_security_manager import TlsMaterial, client_context
+from aitrading.core.security.tls import check_transport, is_loopback
 from aitrading.core.stores.base import timed_health
 from aitrading.core.stores.embedded import EmbeddedPostgres
 
@@ -39,13 +40,16 @@ class PostgresStore:
         dsn = postgres_dsn(settings)
         parts = urlsplit(dsn)
         sslmode = parse_qs(parts.query).get("sslmode", [""])[0]
+        encrypted = sslmode in _ENCRYPTED_SSLMODES
         check_transport(
             host=parts.hostname,
-            encrypted=sslmode in _ENCRYPTED_SSLMODES,
+            encrypted=encrypted,
             setting=env_name("postgres.dsn"),
             store="postgres",
         )
-        ssl = None if is_loopback(parts.hostname) else client_ssl_context()
+        ssl = None
+        if encrypted or not is_loopback(parts.hostname):
+            ssl = client_context(TlsMaterial.from_settings(settings.security))
         pool = await asyncpg.create_pool(
             dsn,
             min_size=pg.pool_min_size,

@@ -6,13 +6,13 @@ process: under load callers wait for a connection instead of opening unbounded s
 
 from __future__ import annotations
 
-import ssl
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.security.db_security_manager import TlsMaterial, redis_ssl_kwargs
 from aitrading.core.security.tls import check_transport
 from aitrading.core.stores.base import timed_health
 from aitrading.core.stores.embedded import EmbeddedRedis
@@ -42,7 +42,7 @@ class RedisStore:
         )
         extra: dict[str, object] = {}
         if encrypted:
-            extra = {"ssl_min_version": ssl.TLSVersion.TLSv1_3, "ssl_cert_reqs": "required"}
+            extra = redis_ssl_kwargs(TlsMaterial.from_settings(settings.security))
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=conf.max_connections,

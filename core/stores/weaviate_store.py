@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.security.db_security_manager import TlsMaterial, weaviate_connection_params
 from aitrading.core.security.tls import check_transport
 from aitrading.core.stores.base import StoreNotConfiguredError, timed_health
 
@@ -39,6 +40,13 @@ class WeaviateStore:
             setting=env_name("weaviate.url"),
             store="weaviate",
         )
+        if secure:
+            import os
+
+            # weaviate-client reads a private CA from the environment; never override the user's.
+            params = weaviate_connection_params(TlsMaterial.from_settings(settings.security))
+            for name, value in params.items():
+                os.environ.setdefault(name, value)
         auth = None
         if conf.api_key is not None:
             auth = weaviate.classes.init.Auth.api_key(conf.api_key.get_secret_value())

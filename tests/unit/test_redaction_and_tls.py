@@ -5,11 +5,11 @@ import ssl
 import pytest
 
 from aitrading.core.infrastructure.config_manager import load_settings
+from aitrading.core.security.db_security_manager import client_context
 from aitrading.core.security.redaction import redact
 from aitrading.core.security.tls import (
     InsecureTransportError,
     check_transport,
-    client_ssl_context,
     is_loopback,
 )
 from aitrading.core.stores.base import StoreNotConfiguredError
@@ -65,7 +65,7 @@ def test_plaintext_outside_loopback_is_refused_with_the_setting_to_change() -> N
 
 
 def test_client_context_floor_is_tls13_with_verification() -> None:
-    context = client_ssl_context()
+    context = client_context()
     assert context.minimum_version is ssl.TLSVersion.TLSv1_3
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname

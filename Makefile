@@ -31,7 +31,7 @@ lint: $(SYNC_STAMP)
 bench: $(SYNC_STAMP)  ## every benchmark under bench/, results in bench/results/latest.json
 	@mkdir -p bench/results
 	@set -e; echo "[" > bench/results/latest.json; first=1; \
-	for b in bench/*.py; do \
+	for b in bench/[!_]*.py; do \
 		out=$$($(UV) run --frozen python $$b); echo "$$out"; \
 		[ $$first = 1 ] || echo "," >> bench/results/latest.json; first=0; \
 		echo "$$out" >> bench/results/latest.json; \

@@ -13,6 +13,7 @@ families where presenting an already-rotated refresh token revokes the whole fam
 from __future__ import annotations
 
 import base64
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from typing import Any, Protocol
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from prometheus_client import CollectorRegistry, Counter
+
+_log = logging.getLogger(__name__)
 
 ALGORITHM = "EdDSA"
 MAX_LEEWAY_S = 30
@@ -116,7 +120,7 @@ class KeyRing:
 
 
 class RevocationStore(Protocol):
-    async def is_revoked(self, jti: str) -> bool: ...
+    async def state(self, jti: str, sub: str, family: str | None) -> tuple[bool, int, bool]: ...
 
     async def revoke(self, jti: str, ttl_s: int) -> None: ...
 
@@ -129,8 +133,6 @@ class RevocationStore(Protocol):
     async def start_family(self, family: str, jti: str, ttl_s: int) -> None: ...
 
     async def revoke_family(self, family: str, ttl_s: int) -> None: ...
-
-    async def family_revoked(self, family: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class JWTManager:
         refresh_ttl_s: int = 14 * 24 * 3600,
         leeway_s: int = 10,
         max_token_bytes: int = 8192,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         if not 0 <= leeway_s <= MAX_LEEWAY_S:
             raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY_S} s, got {leeway_s}")
@@ -165,6 +168,12 @@ class JWTManager:
         self.refresh_ttl_s = refresh_ttl_s
         self._leeway = leeway_s
         self._max_bytes = max_token_bytes
+        self._rejections = Counter(
+            "aitrading_auth_token_rejections",
+            "Tokens refused, by reason (clients only ever see 401)",
+            ["reason"],
+            registry=registry if registry is not None else CollectorRegistry(),
+        )
 
     async def issue(self, sub: str, tier: str, entitlement_version: int) -> TokenPair:
         """A new login: an access token and the first refresh token of a new family."""
@@ -198,17 +207,28 @@ class JWTManager:
         return await self._revocations.bump_user_token_version(sub)
 
     async def verify(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
-        """The claims of a valid token, or `TokenRejectedError` with the precise reason."""
+        """The claims of a valid token, or `TokenRejectedError` with the precise reason.
+
+        Every rejection is logged with its reason and counted; the token itself never is.
+        """
+        try:
+            return await self._verify(token, expected_type)
+        except TokenRejectedError as exc:
+            self._rejections.labels(exc.reason.value).inc()
+            _log.warning("token rejected: %s", exc.reason.value)
+            raise
+
+    async def _verify(self, token: str, expected_type: str | None) -> dict[str, Any]:
         claims = self.decode(token, expected_type)
-        if await self._revocations.is_revoked(str(claims["jti"])):
+        family = str(claims["fam"]) if claims["typ"] == "refresh" else None
+        denied, version, family_revoked = await self._revocations.state(
+            str(claims["jti"]), str(claims["sub"]), family
+        )
+        if denied:
             raise TokenRejectedError(RejectReason.REVOKED, "jti denied")
-        if int(claims.get("tv", 0)) < await self._revocations.user_token_version(
-            str(claims["sub"])
-        ):
+        if int(claims.get("tv", 0)) < version:
             raise TokenRejectedError(RejectReason.REVOKED, "user token version")
-        if claims["typ"] == "refresh" and await self._revocations.family_revoked(
-            str(claims["fam"])
-        ):
+        if family_revoked:
             raise TokenRejectedError(RejectReason.REVOKED, "refresh family")
         return claims
 

@@ -30,8 +30,14 @@ class RedisRevocationStore:
         self._redis = client
         self._rotate: Any = client.register_script(_ROTATE)
 
-    async def is_revoked(self, jti: str) -> bool:
-        return bool(await self._redis.exists(f"{PREFIX}:deny:{jti}"))
+    async def state(self, jti: str, sub: str, family: str | None) -> tuple[bool, int, bool]:
+        """(jti denied, user's token version, family revoked) in one pipelined round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.exists(f"{PREFIX}:deny:{jti}")
+            pipe.get(f"{PREFIX}:tv:{sub}")
+            pipe.exists(f"{PREFIX}:famrev:{family}" if family else f"{PREFIX}:famrev:-")
+            denied, version, family_revoked = await pipe.execute()
+        return bool(denied), int(version) if version is not None else 0, bool(family_revoked)
 
     async def revoke(self, jti: str, ttl_s: int) -> None:
         await self._redis.set(f"{PREFIX}:deny:{jti}", b"1", ex=max(1, ttl_s))
@@ -52,6 +58,3 @@ class RedisRevocationStore:
 
     async def revoke_family(self, family: str, ttl_s: int) -> None:
         await self._redis.set(f"{PREFIX}:famrev:{family}", b"1", ex=max(1, ttl_s))
-
-    async def family_revoked(self, family: str) -> bool:
-        return bool(await self._redis.exists(f"{PREFIX}:famrev:{family}"))

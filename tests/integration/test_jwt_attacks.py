@@ -65,6 +65,26 @@ async def rejected(manager: JWTManager, token: str, reason: RejectReason) -> Non
     assert caught.value.reason is reason, caught.value
 
 
+async def test_rejections_are_logged_and_counted_without_the_token(
+    keys: KeyRing, redis_store: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    manager = JWTManager(
+        keys, RedisRevocationStore(redis_store.client), issuer=ISS, audience=AUD, registry=registry
+    )
+    token = forge(keys, aud="elsewhere")
+    with caplog.at_level("WARNING", logger="aitrading.core.security.jwt_manager"):
+        await rejected(manager, token, RejectReason.WRONG_AUDIENCE)
+    assert "token rejected: wrong_audience" in caplog.text
+    assert token not in caplog.text
+    sample = registry.get_sample_value(
+        "aitrading_auth_token_rejections_total", {"reason": "wrong_audience"}
+    )
+    assert sample == 1
+
+
 async def test_valid_token_round_trip(manager: JWTManager) -> None:
     pair = await manager.issue("u1", "pro", 3)
     claims = await manager.verify(pair.access_token)

@@ -1,0 +1,74 @@
+"""Shared benchmark plumbing: embedded servers in a temporary directory, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aitrading.core.infrastructure.config_manager import Settings, load_settings
+from aitrading.core.stores.embedded import EmbeddedPostgres, EmbeddedRedis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def embedded(postgres: bool = False, redis: bool = False) -> Iterator[Settings]:
+    """Fresh embedded servers for one benchmark run, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="aitrading-bench-") as data_dir:
+        settings = load_settings(
+            environ={
+                "AITRADING_DATA_DIR": data_dir,
+                "AITRADING_POSTGRES_PORT": str(free_port()),
+                "AITRADING_REDIS_PORT": str(free_port()),
+            }
+        ).settings
+        servers = ([EmbeddedPostgres(settings)] if postgres else []) + (
+            [EmbeddedRedis(settings)] if redis else []
+        )
+        try:
+            for server in servers:
+                server.start()
+            yield settings
+        finally:
+            for server in reversed(servers):
+                server.stop()
+
+
+def report(
+    name: str,
+    metric: str,
+    value: float,
+    unit: str,
+    baseline: float,
+    baseline_metric: str,
+    **extra: Any,
+) -> None:
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "metric": metric,
+                "value": round(value, 1),
+                "unit": unit,
+                "baseline": round(baseline, 1),
+                "baseline_metric": baseline_metric,
+                "ratio": round(value / baseline, 3) if baseline else None,
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                },
+                **extra,
+            }
+        )
+    )

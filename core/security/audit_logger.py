@@ -12,7 +12,9 @@ sequence.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -24,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from aitrading.core.infrastructure.central_hub import Health
 
 if TYPE_CHECKING:
     import asyncpg
@@ -291,3 +295,56 @@ class AuditLog:
 
 def _checkpoint_message(seq: int, digest: str) -> bytes:
     return f"aitrading-audit-checkpoint:v1:{seq}:{digest}".encode()
+
+
+class AuditCheckpointer:
+    """A hub component that signs the audit head every `interval_s` (and once at stop)."""
+
+    critical = False
+
+    def __init__(
+        self,
+        log: AuditLog,
+        key: Ed25519PrivateKey,
+        interval_s: float,
+        depends_on: tuple[str, ...] = ("postgres",),
+    ) -> None:
+        self.name = "audit-checkpointer"
+        self.depends_on = depends_on
+        self._log = log
+        self._key = key
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+        self._last_error = ""
+        self.last_seq: int | None = None
+        self.signed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-checkpointer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            await self._sign_once()  # the head at shutdown is covered too
+
+    async def health(self) -> Health:
+        if self._last_error:
+            return Health.degraded(f"last checkpoint failed: {self._last_error}")
+        return Health.healthy(f"last signed sequence {self.last_seq}")
+
+    async def _run(self) -> None:
+        while True:
+            await self._sign_once()
+            await asyncio.sleep(self._interval)
+
+    async def _sign_once(self) -> None:
+        try:
+            self.last_seq = await self._log.checkpoint(self._key)
+        except Exception as exc:  # reported through health; the next round retries
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            return
+        self._last_error = ""
+        self.signed.set()

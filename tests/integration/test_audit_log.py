@@ -180,3 +180,27 @@ def test_cli_verify_exit_codes(settings: Settings, tmp_path: Path) -> None:
     assert (
         EmbeddedPostgres(settings).dsn().split("@")[0].split(":")[-1] not in bad.stderr + bad.stdout
     )
+
+
+async def test_checkpointer_signs_periodically_as_a_hub_component(
+    audit: AuditLog, signing_key: Ed25519PrivateKey
+) -> None:
+    from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus
+    from aitrading.core.security.audit_logger import AuditCheckpointer
+
+    checkpointer = AuditCheckpointer(audit, signing_key, interval_s=0.05, depends_on=())
+    hub = CentralHub()
+    hub.register(checkpointer)
+    await fill(audit, 2)
+    await hub.start()
+    try:
+        await asyncio.wait_for(checkpointer.signed.wait(), 5)
+        assert checkpointer.last_seq == 2
+        assert hub.health().status is HealthStatus.HEALTHY
+        await fill(audit, 1)
+    finally:
+        await hub.stop()  # signs the head once more
+    assert checkpointer.last_seq == 3
+    report = await audit.verify(signing_key.public_key())
+    assert report.ok
+    assert report.checkpoints >= 2

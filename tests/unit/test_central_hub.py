@@ -159,6 +159,28 @@ async def test_a_raising_check_is_reported_not_propagated() -> None:
         await hub.stop()
 
 
+async def test_a_check_that_swallows_cancellation_cannot_hang_the_hub() -> None:
+    release = asyncio.Event()
+
+    class Stubborn(Recorder):
+        async def health(self) -> Health:
+            while not release.is_set():
+                try:
+                    await release.wait()
+                except asyncio.CancelledError:
+                    continue  # the driver bug: cancellation ignored
+            return Health.healthy()
+
+    hub = hub_with(Stubborn("redis", []))
+    await hub.start()
+    current = await _wait_status(hub, HealthStatus.UNHEALTHY)
+    assert "timed out" in current.components["redis"].reason
+    started = asyncio.get_running_loop().time()
+    await hub.stop()
+    assert asyncio.get_running_loop().time() - started < FAST.health_timeout_s + 1
+    release.set()
+
+
 def test_constructing_a_hub_does_no_work() -> None:
     hub = CentralHub()
     assert hub.names == []

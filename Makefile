@@ -6,7 +6,11 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: demo test lint bench stores-up stores-down bootstrap clean
+.PHONY: demo test lint bench stores-up stores-down bootstrap clean store-bin
+
+# Test infrastructure built from the Go module proxy into an ignored cache (never committed).
+WEAVIATE_VERSION := v1.35.2
+STORE_BIN := $(CURDIR)/.cache/bin
 
 $(SYNC_STAMP): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -36,6 +40,12 @@ bench: $(SYNC_STAMP)  ## every benchmark under bench/, results in bench/results/
 		[ $$first = 1 ] || echo "," >> bench/results/latest.json; first=0; \
 		echo "$$out" >> bench/results/latest.json; \
 	done; echo "]" >> bench/results/latest.json
+
+store-bin: $(STORE_BIN)/weaviate-server  ## build weaviate-server for the integration tests
+
+$(STORE_BIN)/weaviate-server:
+	@mkdir -p $(STORE_BIN)
+	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/weaviate/weaviate/cmd/weaviate-server@$(WEAVIATE_VERSION)
 
 stores-up: $(SYNC_STAMP)
 	$(UV) run --frozen aitrading stores up

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from aitrading.cli import audit_cmd, stores_cmd
+from aitrading.cli import audit_cmd, db_cmd, serve_cmd, stores_cmd
 from aitrading.cli.common import ConfigOption, console, load_or_exit
 from aitrading.core.infrastructure.config_manager import effective_items
 
@@ -22,6 +22,8 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 app.add_typer(config_app, name="config")
 app.add_typer(stores_cmd.app, name="stores")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(db_cmd.app, name="db")
+app.command("serve")(serve_cmd.serve)
 
 
 @config_app.command("show")

@@ -81,6 +81,7 @@ class ClickHouseSettings(_Section):
     )
     database: str = Field(default="default", min_length=1)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    tick_ttl_days: int = Field(default=365, ge=1, le=36500, description="ticks expire after")
 
 
 class WeaviateSettings(_Section):
@@ -129,6 +130,23 @@ class SecuritySettings(_Section):
     tls_key_file: Path | None = None
 
 
+class ServicesSettings(_Section):
+    """Where the services listen and how they find each other."""
+
+    bind_host: str = Field(default="127.0.0.1", description="0.0.0.0 inside a pod")
+    api_gateway_port: Port = Field(default=8000, ge=1, le=65535)
+    data_bridge_port: Port = Field(default=8001, ge=1, le=65535)
+    trading_engine_port: Port = Field(default=8007, ge=1, le=65535)
+    database_service_port: Port = Field(default=8008, ge=1, le=65535)
+    database_service_url: str | None = Field(
+        default=None, description="unset: http://127.0.0.1:<database_service_port>"
+    )
+    migrate_on_start: bool | None = Field(
+        default=None, description="database-service applies migrations at start; unset: dev only"
+    )
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+
 class Settings(BaseSettings):
     """Every setting of an aitrading process. Build it with `load_settings`."""
 
@@ -147,6 +165,7 @@ class Settings(BaseSettings):
     arango: ArangoSettings = ArangoSettings()
     hub: HubSettings = HubSettings()
     security: SecuritySettings = SecuritySettings()
+    services: ServicesSettings = ServicesSettings()
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:

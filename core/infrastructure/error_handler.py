@@ -210,7 +210,7 @@ class ErrorGroupStore(Protocol):
     async def get(self, fingerprint: str) -> ErrorGroup | None: ...
 
 
-def _digest(signature: dict[str, Any]) -> str:
+def signature_digest(signature: dict[str, Any]) -> str:
     canonical = json.dumps(signature, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -247,14 +247,14 @@ class ErrorDNA:
         return sig
 
     def fingerprint(self, exc: BaseException) -> str:
-        return _digest(self.signature(exc))
+        return signature_digest(self.signature(exc))
 
     def analyze(self, exc: BaseException) -> ErrorOccurrence:
         sig = self.signature(exc)
         category, retryable = classify(exc)
         formatted = "".join(traceback.format_exception(exc))
         return ErrorOccurrence(
-            fingerprint=_digest(sig),
+            fingerprint=signature_digest(sig),
             service=self.service,
             exception_type=sig["type"],
             category=category,
@@ -354,3 +354,34 @@ def _group_from_row(row: Any) -> ErrorGroup:
         first_seen=float(row["first_seen"]),
         last_seen=float(row["last_seen"]),
     )
+
+
+VECTOR_DIMENSIONS = 256
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{1,}")
+
+
+def error_vector(
+    signature: dict[str, Any], message: str, dims: int = VECTOR_DIMENSIONS
+) -> list[float]:
+    """An embedding of an error computed here, with no model: hashed, weighted features.
+
+    Features are the exception type, its causes, each frame and the module path parts of each
+    frame, and the words of the parameterised message; each is hashed (SHA-1, stable across
+    processes) into one of `dims` buckets with a sign, and the vector is L2-normalised. Errors
+    that share types, call paths and wording land close together under cosine distance,
+    which is what Weaviate's similarity search over error groups needs.
+    """
+    features: list[tuple[str, float]] = [(f"type:{signature['type']}", 3.0)]
+    features += [(f"cause:{c}", 2.0) for c in signature.get("causes", [])]
+    for frame in signature.get("frames", []):
+        features.append((f"frame:{frame}", 2.0))
+        module = frame.split(":", 1)[0]
+        features += [(f"module:{part}", 0.5) for part in module.split(".")]
+    features += [(f"word:{w.lower()}", 1.0) for w in _TOKEN.findall(parameterise(message))]
+    vector = [0.0] * dims
+    for feature, weight in features:
+        digest = hashlib.sha1(feature.encode(), usedforsecurity=False).digest()
+        bucket = int.from_bytes(digest[:4], "big") % dims
+        vector[bucket] += weight if digest[4] & 1 else -weight
+    norm = sum(v * v for v in vector) ** 0.5
+    return [v / norm for v in vector] if norm else vector

@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 from aitrading.core.infrastructure.central_hub import Component, Health
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.security.redaction import redact
 from aitrading.core.stores.arango_store import ArangoStore
 from aitrading.core.stores.base import Store
 from aitrading.core.stores.clickhouse import ClickHouseStore
@@ -68,7 +69,12 @@ class EmbeddedServerComponent:
 
 
 class StoreComponent(Generic[S]):
-    """A pooled store client whose health is the store's own round trip."""
+    """A pooled store client whose health is the store's own round trip.
+
+    `tolerant=True` is for services that must stay up while a database is down: a failed
+    connect at start is reported by health (with the reason) and retried on every health
+    check until it succeeds; `on_connect` runs once per successful connect (migrations).
+    """
 
     def __init__(
         self,
@@ -76,15 +82,41 @@ class StoreComponent(Generic[S]):
         factory: Callable[[], Awaitable[S]],
         depends_on: tuple[str, ...] = (),
         critical: bool = True,
+        tolerant: bool = False,
+        on_connect: Callable[[S], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
         self.depends_on = depends_on
         self.critical = critical
         self._factory = factory
+        self._tolerant = tolerant
+        self._on_connect = on_connect
+        self._connect_error = ""
+        self._connect_lock = asyncio.Lock()
         self.store: S | None = None
 
     async def start(self) -> None:
-        self.store = await self._factory()
+        try:
+            await self.connect()
+        except Exception as exc:
+            if not self._tolerant:
+                raise
+            self._connect_error = f"{type(exc).__name__}: {redact(str(exc))}"
+
+    async def connect(self) -> S:
+        """The store, connecting (and running `on_connect`) first if needed."""
+        async with self._connect_lock:
+            if self.store is None:
+                store = await self._factory()
+                try:
+                    if self._on_connect is not None:
+                        await self._on_connect(store)
+                except BaseException:
+                    await store.close()
+                    raise
+                self.store = store
+                self._connect_error = ""
+            return self.store
 
     async def stop(self) -> None:
         if self.store is not None:
@@ -93,7 +125,14 @@ class StoreComponent(Generic[S]):
 
     async def health(self) -> Health:
         if self.store is None:
-            return Health.unhealthy(f"{self.name} client is not started")
+            if not self._tolerant:
+                return Health.unhealthy(f"{self.name} client is not started")
+            try:
+                await self.connect()
+            except Exception as exc:
+                self._connect_error = f"{type(exc).__name__}: {redact(str(exc))}"
+                return Health.unhealthy(f"cannot connect: {self._connect_error}")
+        assert self.store is not None
         return await self.store.health()
 
 

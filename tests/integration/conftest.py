@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
@@ -65,3 +69,67 @@ async def clickhouse(settings: Settings) -> AsyncIterator[ClickHouseStore]:
     store = await ClickHouseStore.create(settings)
     yield store
     await store.close()
+
+
+WEAVIATE_BIN = Path(
+    os.environ.get(
+        "AITRADING_WEAVIATE_BIN", Path(__file__).parents[2] / ".cache/bin/weaviate-server"
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def weaviate_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real weaviate-server on loopback (built by `make store-bin`), persistence in tmp."""
+    if not WEAVIATE_BIN.is_file():
+        pytest.skip(f"no weaviate-server at {WEAVIATE_BIN}: run `make store-bin` to build it")
+    http_port, grpc_port = free_port(), free_port()
+    data = tmp_path_factory.mktemp("weaviate")
+    env = {
+        **os.environ,
+        "PERSISTENCE_DATA_PATH": str(data),
+        "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
+        "DEFAULT_VECTORIZER_MODULE": "none",
+        "ENABLE_MODULES": "",
+        "DISABLE_TELEMETRY": "true",
+        "CLUSTER_HOSTNAME": "node1",
+        "CLUSTER_ADVERTISE_ADDR": "127.0.0.1",
+        "CLUSTER_BIND_ADDR": "127.0.0.1",
+        "CLUSTER_GOSSIP_BIND_PORT": str(free_port()),
+        "CLUSTER_DATA_BIND_PORT": str(free_port()),
+        "RAFT_BOOTSTRAP_EXPECT": "1",
+        "GRPC_PORT": str(grpc_port),
+    }
+    raft = free_port()
+    env.update(
+        RAFT_PORT=str(raft), RAFT_INTERNAL_RPC_PORT=str(free_port()), RAFT_JOIN=f"node1:{raft}"
+    )
+    log = (data / "weaviate.log").open("wb")
+    proc = subprocess.Popen(
+        [str(WEAVIATE_BIN), "--host", "127.0.0.1", "--port", str(http_port), "--scheme", "http"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (data / "weaviate.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{url}/v1/.well-known/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("weaviate-server did not become ready in 90 s")
+        yield {"AITRADING_WEAVIATE_URL": url, "AITRADING_WEAVIATE_GRPC_PORT": str(grpc_port)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,7 +1,8 @@
-"""Weaviate and ArangoDB have no embedded server here: these run when a server URL is set.
+"""Weaviate and ArangoDB have no embedded default.
 
-Weaviate's server is built by `make store-bin` for the database-service issue; ArangoDB is a
-C++ server that cannot be installed on this machine. Neither is ever faked.
+Weaviate runs for real from the binary `make store-bin` builds; ArangoDB is a C++ server that
+cannot be installed on this machine, so its test runs only when `AITRADING_ARANGO_URL` points
+at one. Neither is ever faked.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ from aitrading.core.infrastructure.config_manager import load_settings
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.skipif(
-    not os.environ.get("AITRADING_WEAVIATE_URL"),
-    reason="no Weaviate server: AITRADING_WEAVIATE_URL is not set",
-)
-async def test_weaviate_store_round_trip() -> None:
+async def test_weaviate_store_round_trip(weaviate_env: dict[str, str]) -> None:
+    """Against the real weaviate-server (skips with the reason when it is not built)."""
     from aitrading.core.stores.weaviate_store import WeaviateStore
 
-    store = await WeaviateStore.create(load_settings().settings)
+    store = await WeaviateStore.create(load_settings(environ=weaviate_env).settings)
     try:
         assert (await store.health()).status is HealthStatus.HEALTHY
     finally:

@@ -1,0 +1,59 @@
+"""`aitrading serve <service>`: run one service with uvicorn (the container's command)."""
+
+from __future__ import annotations
+
+import importlib
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from aitrading.cli.common import ConfigOption, err_console, load_or_exit
+from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.stores.embedded import port_is_free
+
+
+class Service(StrEnum):
+    DATABASE_SERVICE = "database-service"
+
+
+# service -> (module with create_app, settings field of its port)
+_SERVICES: dict[Service, tuple[str, str]] = {
+    Service.DATABASE_SERVICE: (
+        "aitrading.services.database_service.app",
+        "database_service_port",
+    ),
+}
+
+
+def port_of(settings: Settings, service: Service) -> int:
+    return int(getattr(settings.services, _SERVICES[service][1]))
+
+
+def serve(
+    service: Service = typer.Argument(..., help="which service to run"),  # noqa: B008
+    config: Path | None = ConfigOption,
+) -> None:
+    """Run a service on its port (settings: services.<name>_port, services.bind_host)."""
+    import uvicorn
+
+    settings = load_or_exit(config).settings
+    module_name, port_field = _SERVICES[service]
+    port = port_of(settings, service)
+    host = settings.services.bind_host
+    if not port_is_free(port, host):
+        err_console.print(
+            f"{service}: port {port} on {host} is already in use; "
+            f"set {env_name('services.' + port_field)} to a free port"
+        )
+        raise typer.Exit(1)
+    app = importlib.import_module(module_name).create_app(settings)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=20,
+    )

@@ -1,0 +1,1 @@
+"""What every FastAPI service shares: errors, request ids and tracing, health, metrics."""

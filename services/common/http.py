@@ -1,0 +1,158 @@
+"""FastAPI plumbing shared by every service.
+
+- Errors are always `{"error": {"code", "message", "request_id", "details"?}}`; validation
+  errors list every bad field (with the item's index for batches), never a Python repr.
+- Each request gets a request id (`X-Request-ID`, or a new one) and a W3C trace context.
+- `/health/live`, `/health/ready` (the hub's aggregate over real dependencies) and
+  `/metrics` (Prometheus, names `aitrading_<service>_<what>_<unit>`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aitrading.core.infrastructure.central_hub import HealthStatus, HubHealth
+from aitrading.core.security.redaction import redact
+from aitrading.services.common.tracing import continue_or_start, current_request_id, current_trace
+
+_log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable machine code and a human message."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "request_id": current_request_id.get(),
+    }
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic errors as {location, index?, field, reason}; the body's list index surfaces."""
+    details = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        item: dict[str, Any] = {"location": ".".join(loc), "reason": err.get("msg", "invalid")}
+        numbers = [p for p in err.get("loc", ()) if isinstance(p, int)]
+        if numbers:
+            item["index"] = numbers[0]
+        if loc:
+            item["field"] = loc[-1]
+        details.append(item)
+    return details
+
+
+HealthProvider = Callable[[], HubHealth]
+
+
+def install_common(
+    app: FastAPI, service: str, health: HealthProvider, registry: CollectorRegistry
+) -> None:
+    """Request ids, tracing, error handlers, health and metrics routes."""
+    metric_prefix = f"aitrading_{service.replace('-', '_')}"
+    latency = Histogram(
+        f"{metric_prefix}_http_request_duration_seconds",
+        "HTTP request latency by route and status",
+        ["method", "route", "status"],
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    )
+
+    @app.middleware("http")
+    async def context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or secrets.token_hex(12)
+        trace = continue_or_start(request.headers.get("traceparent"))
+        rid_token = current_request_id.set(request_id[:128])
+        trace_token = current_trace.set(trace)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            current_request_id.reset(rid_token)
+            current_trace.reset(trace_token)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        latency.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        response.headers["x-request-id"] = request_id[:128]
+        response.headers["traceparent"] = trace.traceparent
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = validation_details(list(exc.errors()))
+        message = f"{len(details)} invalid field(s); nothing was stored"
+        return JSONResponse(error_body("validation_failed", message, details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def crash(_: Request, exc: Exception) -> JSONResponse:
+        _log.error("unhandled %s: %s", type(exc).__name__, redact(str(exc)), exc_info=exc)
+        return JSONResponse(error_body("internal", "internal error; see the service log"), 500)
+
+    @app.get("/health/live", tags=["health"], summary="The process is up")
+    async def live() -> dict[str, str]:
+        return {"status": "alive", "service": service}
+
+    @app.get("/health/ready", tags=["health"], summary="Every dependency, with reasons")
+    async def ready() -> JSONResponse:
+        current = health()
+        body = {
+            "status": current.status.value,
+            "service": service,
+            "reason": current.reason,
+            "components": {
+                name: {
+                    "status": h.status.value,
+                    "reason": h.reason,
+                    "latency_ms": round(h.latency_s * 1000, 2),
+                }
+                for name, h in current.components.items()
+            },
+        }
+        code = 503 if current.status is HealthStatus.UNHEALTHY else 200
+        return JSONResponse(body, status_code=code)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

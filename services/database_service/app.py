@@ -1,0 +1,182 @@
+"""database-service: `create_app(settings)` builds the FastAPI app (port 8008).
+
+It owns the pools of all five databases through the central hub. A database that is down
+does not stop the service: its component keeps retrying, readiness names it with the reason,
+and only the endpoints that need it answer 503 naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus
+from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.stores.arango_store import ArangoStore
+from aitrading.core.stores.clickhouse import ClickHouseStore
+from aitrading.core.stores.components import StoreComponent
+from aitrading.core.stores.postgres import PostgresStore
+from aitrading.core.stores.redis_store import RedisStore
+from aitrading.core.stores.weaviate_store import WeaviateStore
+from aitrading.services.common.http import ApiError, install_common
+from aitrading.services.database_service.schema import arango_schema, clickhouse, weaviate_schema
+from aitrading.services.database_service.schema.postgres import migrate as migrate_postgres
+
+SERVICE = "database-service"
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Databases:
+    """The hub's store components, looked up by the routes; 503 when one is unavailable."""
+
+    hub: CentralHub
+    components: dict[str, StoreComponent[Any]] = field(default_factory=dict)
+    query_seconds: Histogram | None = None
+
+    def store(self, name: str) -> Any:
+        component = self.components.get(name)
+        if component is None:
+            raise ApiError(
+                503, "database_not_configured", f"{name} is not configured on this deployment"
+            )
+        health = self.hub.health().components.get(name)
+        if component.store is None or (health and health.status is HealthStatus.UNHEALTHY):
+            reason = health.reason if health else "not connected"
+            raise ApiError(503, "database_unavailable", f"{name} is unavailable: {reason}")
+        return component.store
+
+    def configured(self, name: str) -> bool:
+        return name in self.components
+
+
+class _PoolGauges(Collector):
+    """PostgreSQL pool in-use/idle, read at scrape time."""
+
+    def __init__(self, databases: Databases) -> None:
+        self._databases = databases
+
+    def collect(self) -> Any:
+        in_use = GaugeMetricFamily(
+            "aitrading_database_service_pool_connections",
+            "Pool connections by database and state",
+            labels=["database", "state"],
+        )
+        component = self._databases.components.get("postgres")
+        if component is not None and component.store is not None:
+            busy, idle = component.store.pool_usage()
+            in_use.add_metric(["postgres", "in_use"], busy)
+            in_use.add_metric(["postgres", "idle"], idle)
+        yield in_use
+
+
+def _components(settings: Settings, migrate: bool) -> list[StoreComponent[Any]]:
+    imports = ImportManager()
+
+    async def postgres() -> PostgresStore:
+        return await PostgresStore.create(settings)
+
+    async def postgres_ready(_: PostgresStore) -> None:
+        if migrate:
+            for line in await migrate_postgres(settings):
+                _log.info("migrated %s", line)
+
+    async def redis() -> RedisStore:
+        return RedisStore.create(settings)
+
+    async def clickhouse_store() -> ClickHouseStore:
+        if settings.clickhouse.dsn is None:
+            imports.require("chdb")
+            settings.data_dir.resolve().joinpath("clickhouse").mkdir(parents=True, exist_ok=True)
+        return await ClickHouseStore.create(settings)
+
+    async def clickhouse_ready(store: ClickHouseStore) -> None:
+        if migrate:
+            for line in await clickhouse.migrate(store, settings.clickhouse.tick_ttl_days):
+                _log.info("migrated %s", line)
+
+    components: list[StoreComponent[Any]] = [
+        StoreComponent("postgres", postgres, tolerant=True, on_connect=postgres_ready),
+        StoreComponent("redis", redis, tolerant=True, critical=False),
+        StoreComponent("clickhouse", clickhouse_store, tolerant=True, on_connect=clickhouse_ready),
+    ]
+    if settings.weaviate.url is not None:
+
+        async def weaviate() -> WeaviateStore:
+            return await WeaviateStore.create(settings, imports)
+
+        async def weaviate_ready(store: WeaviateStore) -> None:
+            if migrate:
+                await weaviate_schema.migrate(store.client)
+
+        components.append(
+            StoreComponent(
+                "weaviate", weaviate, critical=False, tolerant=True, on_connect=weaviate_ready
+            )
+        )
+    if settings.arango.url is not None:
+
+        async def arango() -> ArangoStore:
+            return ArangoStore.create(settings, imports)
+
+        async def arango_ready(store: ArangoStore) -> None:
+            if migrate:
+                import asyncio
+
+                await asyncio.to_thread(arango_schema.migrate, store.db)
+
+        components.append(
+            StoreComponent("arango", arango, critical=False, tolerant=True, on_connect=arango_ready)
+        )
+    return components
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The database-service app; stores connect in the lifespan, not at import or here."""
+    registry = registry if registry is not None else CollectorRegistry()
+    migrate = settings.services.migrate_on_start
+    if migrate is None:
+        migrate = settings.environment == "development"
+    hub = CentralHub(settings.hub)
+    databases = Databases(hub)
+    for component in _components(settings, migrate):
+        hub.register(component)
+        databases.components[component.name] = component
+    databases.query_seconds = Histogram(
+        "aitrading_database_service_query_duration_seconds",
+        "Time spent in each database operation",
+        ["database", "operation"],
+        registry=registry,
+        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+    registry.register(_PoolGauges(databases))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="aitrading database-service",
+        version="1.0.0",
+        summary="The one owner of the platform's database pools and schemas.",
+        lifespan=lifespan,
+    )
+    app.state.databases = databases
+    install_common(app, SERVICE, hub.health, registry)
+    from aitrading.services.database_service.routes import router
+
+    app.include_router(router)
+    return app

@@ -1,0 +1,166 @@
+"""Typed request and response bodies of database-service: the only shape data takes here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._#-]{0,31}$"
+SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+MIN_TIME_MSC = 946_684_800_000  # 2000-01-01
+MAX_TIME_MSC = 4_102_444_800_000  # 2100-01-01
+MAX_BATCH = 50_000
+
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tick(_Strict):
+    """One MT5 tick. Identity: (source, symbol, time_msc, sequence)."""
+
+    source: str = Field(pattern=SOURCE_PATTERN, description="connector / terminal id")
+    symbol: str = Field(pattern=SYMBOL_PATTERN)
+    time_msc: int = Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC, description="ms since epoch, UTC")
+    sequence: int = Field(ge=0, le=2**63 - 1, description="per-source monotonic sequence")
+    bid: Price
+    ask: Price
+    last: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    volume: int = Field(default=0, ge=0, le=2**63 - 1)
+    volume_real: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    flags: int = Field(default=0, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _spread(self) -> Tick:
+        if self.ask < self.bid:
+            raise ValueError(f"ask ({self.ask}) is below bid ({self.bid})")
+        return self
+
+    @property
+    def identity(self) -> tuple[str, str, int, int]:
+        return (self.source, self.symbol, self.time_msc, self.sequence)
+
+
+class TickBatch(_Strict):
+    ticks: list[Tick] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class TickBatchResult(_Strict):
+    received: int
+    new: int
+    duplicates: int
+
+
+class TickPage(_Strict):
+    ticks: list[Tick]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
+TIMEFRAME_MINUTES: dict[str, int] = {
+    "1m": 1,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "4h": 240,
+    "1d": 1440,
+}
+
+
+class Bar(_Strict):
+    time: dt.datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    ticks: int
+
+
+class Bars(_Strict):
+    symbol: str
+    timeframe: Timeframe
+    bars: list[Bar]
+
+
+class AccountSnapshot(_Strict):
+    source: str = Field(pattern=SOURCE_PATTERN)
+    login: int = Field(ge=1, le=2**63 - 1)
+    time_msc: int = Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC)
+    currency: str = Field(pattern=r"^[A-Z]{3,5}$")
+    leverage: int = Field(ge=1, le=100_000)
+    balance: float = Field(allow_inf_nan=False)
+    equity: float = Field(allow_inf_nan=False)
+    margin: float = Field(ge=0, allow_inf_nan=False)
+    margin_free: float = Field(allow_inf_nan=False)
+    margin_level: float = Field(ge=0, allow_inf_nan=False)
+    profit: float = Field(allow_inf_nan=False)
+
+
+class AccountSnapshots(_Strict):
+    snapshots: list[AccountSnapshot] = Field(min_length=1, max_length=10_000)
+
+
+class ChainStep(_Strict):
+    service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    operation: str = Field(min_length=1, max_length=200)
+
+
+class ChainDefinitionIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    entry_service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    steps: list[ChainStep] = Field(min_length=1, max_length=100)
+    sla_p99_ms: int | None = Field(default=None, gt=0, le=600_000)
+
+
+class ChainDefinition(ChainDefinitionIn):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ErrorGroupOut(_Strict):
+    fingerprint: str
+    service: str
+    exception_type: str
+    category: str
+    retryable: bool
+    recovery_hints: list[str]
+    sample: str
+    count: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+
+
+class SimilarErrorGroup(_Strict):
+    fingerprint: str
+    service: str
+    exception_type: str
+    category: str
+    distance: float
+
+    @field_validator("distance")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        return value if math.isfinite(value) else 2.0
+
+
+class ErrorOccurrenceIn(_Strict):
+    """An analysed error (ErrorDNA.analyze) reported by a service."""
+
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{32}$")
+    service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    exception_type: str = Field(min_length=1, max_length=300)
+    category: Literal["database", "network", "validation", "auth", "mt5", "config", "internal"]
+    retryable: bool
+    message: str = Field(max_length=4000)
+    sample: str = Field(max_length=4000)
+    signature: dict[str, object]
+    occurred_at: float = Field(gt=0)

@@ -1,0 +1,1 @@
+"""Versioned, idempotent schemas of every database, applied by `aitrading db migrate`."""

@@ -1,0 +1,196 @@
+"""Ticks in ClickHouse: idempotent batch inserts, paged reads, OHLCV bars.
+
+A batch is stored all or nothing, and only the ticks whose identity (source, symbol,
+time_msc, sequence) is not stored yet are written, so a connector that resends after a lost
+ack stores nothing twice — and the answer says how many were new. Check-and-insert is
+serialised per process; ClickHouse's insert deduplication token (a hash of the written
+identities) drops an identical block retried after a timeout, and ReplacingMergeTree on the
+identity collapses anything that still slipped through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from aitrading.core.stores.clickhouse import ClickHouseStore
+from aitrading.services.database_service.models import (
+    TIMEFRAME_MINUTES,
+    Bar,
+    Tick,
+    TickBatchResult,
+)
+
+TICK_COLUMNS = (
+    "source",
+    "symbol",
+    "time",
+    "sequence",
+    "bid",
+    "ask",
+    "last",
+    "volume",
+    "volume_real",
+    "flags",
+)
+
+
+_PAGE_SELECT = (
+    "SELECT source, symbol, toUnixTimestamp64Milli(time) AS t, sequence, bid, ask, last,"
+    " volume, volume_real, flags FROM ticks FINAL"
+    " WHERE symbol = %(symbol)s"
+    " AND time >= fromUnixTimestamp64Milli(%(start)s, 'UTC')"
+    " AND time < fromUnixTimestamp64Milli(%(end)s, 'UTC')"
+)
+_PAGE_ORDER = " ORDER BY t, source, sequence LIMIT %(limit)s"
+_PAGE_FIRST = _PAGE_SELECT + _PAGE_ORDER
+_PAGE_AFTER = (
+    _PAGE_SELECT + " AND (toUnixTimestamp64Milli(time), source, sequence)"
+    " > (%(after_time)s, %(after_source)s, %(after_seq)s)" + _PAGE_ORDER
+)
+
+
+class CursorError(ValueError):
+    """A paging cursor that this service did not issue."""
+
+
+def encode_cursor(time_msc: int, source: str, sequence: int) -> str:
+    raw = json.dumps([time_msc, source, sequence], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        time_msc, source, sequence = json.loads(raw)
+        return int(time_msc), str(source), int(sequence)
+    except (ValueError, TypeError) as exc:
+        raise CursorError("invalid cursor") from exc
+
+
+class TickRepository:
+    def __init__(self, store: ClickHouseStore) -> None:
+        self._store = store
+        self._write_lock = asyncio.Lock()
+
+    async def insert_batch(self, ticks: list[Tick]) -> TickBatchResult:
+        unique: dict[tuple[str, str, int, int], Tick] = {}
+        for tick in ticks:
+            unique.setdefault(tick.identity, tick)
+        async with self._write_lock:
+            existing = await self._existing(list(unique.values()))
+            fresh = [t for key, t in unique.items() if key not in existing]
+            if fresh:
+                await self._insert(fresh)
+        return TickBatchResult(
+            received=len(ticks), new=len(fresh), duplicates=len(ticks) - len(fresh)
+        )
+
+    async def _existing(self, ticks: list[Tick]) -> set[tuple[str, str, int, int]]:
+        symbols = sorted({t.symbol for t in ticks})
+        low = min(t.time_msc for t in ticks)
+        high = max(t.time_msc for t in ticks)
+        rows = await self._store.query_rows(
+            "SELECT source, symbol, toUnixTimestamp64Milli(time), sequence FROM ticks"
+            " WHERE symbol IN %(symbols)s"
+            " AND time BETWEEN fromUnixTimestamp64Milli(%(low)s, 'UTC')"
+            " AND fromUnixTimestamp64Milli(%(high)s, 'UTC')",
+            {"symbols": symbols, "low": low, "high": high},
+        )
+        return {(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+    async def _insert(self, ticks: list[Tick]) -> None:
+        columns: list[list[Any]] = [[] for _ in TICK_COLUMNS]
+        digest = hashlib.sha256()
+        for t in ticks:
+            values = (
+                t.source,
+                t.symbol,
+                t.time_msc,
+                t.sequence,
+                t.bid,
+                t.ask,
+                t.last,
+                t.volume,
+                t.volume_real,
+                t.flags,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+            digest.update(f"{t.source}|{t.symbol}|{t.time_msc}|{t.sequence};".encode())
+        await self._store.run(
+            self._store.client.insert,
+            "ticks",
+            columns,
+            column_names=list(TICK_COLUMNS),
+            column_oriented=True,
+            settings={"insert_deduplication_token": digest.hexdigest()},
+        )
+
+    async def query(
+        self, symbol: str, start_msc: int, end_msc: int, limit: int, cursor: str | None
+    ) -> tuple[list[Tick], str | None]:
+        after = decode_cursor(cursor) if cursor else None
+        params: dict[str, Any] = {
+            "symbol": symbol,
+            "start": start_msc,
+            "end": end_msc,
+            "limit": limit + 1,
+        }
+        sql = _PAGE_FIRST
+        if after is not None:
+            sql = _PAGE_AFTER
+            params.update(after_time=after[0], after_source=after[1], after_seq=after[2])
+        rows = await self._store.query_rows(sql, params)
+        ticks = [
+            Tick(
+                source=r[0],
+                symbol=r[1],
+                time_msc=int(r[2]),
+                sequence=int(r[3]),
+                bid=r[4],
+                ask=r[5],
+                last=r[6],
+                volume=int(r[7]),
+                volume_real=r[8],
+                flags=int(r[9]),
+            )
+            for r in rows[:limit]
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = ticks[-1]
+            next_cursor = encode_cursor(last.time_msc, last.source, last.sequence)
+        return ticks, next_cursor
+
+    async def ohlcv(self, symbol: str, timeframe: str, start_msc: int, end_msc: int) -> list[Bar]:
+        minutes = TIMEFRAME_MINUTES[timeframe]
+        rows = await self._store.query_rows(
+            "SELECT toStartOfInterval(minute, toIntervalMinute(%(minutes)s)) AS bucket,"
+            " argMinMerge(open), max(high), min(low), argMaxMerge(close), sum(volume), sum(ticks)"
+            " FROM ohlcv_1m WHERE symbol = %(symbol)s"
+            " AND minute >= toStartOfMinute(fromUnixTimestamp64Milli(%(start)s, 'UTC'))"
+            " AND minute < fromUnixTimestamp64Milli(%(end)s, 'UTC')"
+            " GROUP BY bucket ORDER BY bucket",
+            {"symbol": symbol, "minutes": minutes, "start": start_msc, "end": end_msc},
+        )
+        return [
+            Bar(
+                time=_utc(r[0]),
+                open=r[1],
+                high=r[2],
+                low=r[3],
+                close=r[4],
+                volume=r[5],
+                ticks=int(r[6]),
+            )
+            for r in rows
+        ]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -28,6 +28,7 @@ from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
 from aitrading.core.stores.weaviate_store import WeaviateStore
 from aitrading.services.common.http import ApiError, install_common
+from aitrading.services.database_service.models import TickBatch
 from aitrading.services.database_service.schema import arango_schema, clickhouse, weaviate_schema
 from aitrading.services.database_service.schema.postgres import migrate as migrate_postgres
 
@@ -179,4 +180,23 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     from aitrading.services.database_service.routes import router
 
     app.include_router(router)
+    _publish_schema(app, TickBatch)
     return app
+
+
+def _publish_schema(app: FastAPI, model: type[Any]) -> None:
+    """Add a model that a route parses itself to the OpenAPI components."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            definitions = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            nested = definitions.pop("$defs", {})
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(nested)
+            components[model.__name__] = definitions
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

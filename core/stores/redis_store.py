@@ -57,5 +57,13 @@ class RedisStore:
     async def health(self) -> Health:
         return await timed_health("redis", self.client.ping, self._timeout_s)
 
+    def pool_usage(self) -> tuple[int, int]:
+        """(in use, idle) connections of the bounded pool."""
+        pool = self.client.connection_pool
+        # redis-py keeps these private; read defensively so an upgrade cannot break metrics.
+        in_use = len(getattr(pool, "_in_use_connections", ()))
+        idle = len(getattr(pool, "_available_connections", ()))
+        return in_use, idle
+
     async def close(self) -> None:
         await self.client.aclose()

@@ -77,6 +77,11 @@ class _PoolGauges(Collector):
             busy, idle = component.store.pool_usage()
             in_use.add_metric(["postgres", "in_use"], busy)
             in_use.add_metric(["postgres", "idle"], idle)
+        redis = self._databases.components.get("redis")
+        if redis is not None and redis.store is not None:
+            busy, idle = redis.store.pool_usage()
+            in_use.add_metric(["redis", "in_use"], busy)
+            in_use.add_metric(["redis", "idle"], idle)
         yield in_use
 
 

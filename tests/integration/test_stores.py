@@ -43,6 +43,9 @@ async def test_redis_round_trip_and_auth(redis_store: RedisStore, settings: Sett
     assert health.status is HealthStatus.HEALTHY, health.reason
     await redis_store.client.set("aitrading:test", "1", ex=10)
     assert await redis_store.client.get("aitrading:test") == b"1"
+    in_use, idle = redis_store.pool_usage()
+    assert in_use == 0
+    assert idle >= 1
     import redis.asyncio as aioredis
     from redis.exceptions import AuthenticationError, ResponseError
 

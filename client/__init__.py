@@ -1,1 +1,1 @@
-"""client package."""
+"""The Windows side: the MT5 connector, encrypted local config, client security."""

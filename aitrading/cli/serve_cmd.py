@@ -15,6 +15,7 @@ from aitrading.core.stores.embedded import port_is_free
 
 class Service(StrEnum):
     DATABASE_SERVICE = "database-service"
+    DATA_BRIDGE = "data-bridge"
 
 
 # service -> (module with create_app, settings field of its port)
@@ -23,6 +24,7 @@ _SERVICES: dict[Service, tuple[str, str]] = {
         "aitrading.services.database_service.app",
         "database_service_port",
     ),
+    Service.DATA_BRIDGE: ("aitrading.services.data_bridge.app", "data_bridge_port"),
 }
 
 

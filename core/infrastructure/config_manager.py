@@ -113,6 +113,9 @@ class HubSettings(_Section):
 class SecuritySettings(_Section):
     """Tokens, audit checkpoints, secrets at rest and TLS material. Key files stay outside git."""
 
+    jwt_key_file: Path | None = Field(
+        default=None, description="Ed25519 PEM signing tokens; unset in development: generated"
+    )
     jwt_issuer: str = Field(default="aitrading", min_length=1)
     jwt_audience: str = Field(default="aitrading-api", min_length=1)
     access_token_ttl_s: int = Field(default=600, ge=30, le=3600)
@@ -147,6 +150,17 @@ class ServicesSettings(_Section):
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 
+class DataBridgeSettings(_Section):
+    """The connector side of data-bridge."""
+
+    max_clock_skew_ms: int = Field(
+        default=5 * 60 * 1000,
+        ge=1000,
+        le=7 * 86400 * 1000,
+        description="ticks further than this from the bridge's clock are refused",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of an aitrading process. Build it with `load_settings`."""
 
@@ -166,6 +180,7 @@ class Settings(BaseSettings):
     hub: HubSettings = HubSettings()
     security: SecuritySettings = SecuritySettings()
     services: ServicesSettings = ServicesSettings()
+    data_bridge: DataBridgeSettings = DataBridgeSettings()
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:

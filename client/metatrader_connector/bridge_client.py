@@ -1,0 +1,124 @@
+"""The connector's side of the v1 protocol: authenticate, send frames, track acks, resend.
+
+Every frame gets a sequence number and stays in `unacked` until the bridge acks it; after a
+reconnect everything unacked is sent again (the bridge drops what it already has). An ack
+means the ticks are durable on the server, so the connector may forget them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+
+
+@dataclass
+class ClientStats:
+    frames_sent: int = 0
+    acks: int = 0
+    ticks_acked: int = 0
+    duplicates: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    last_error: str = ""
+
+
+class BridgeClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        source: str | None = None,
+        on_ack: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._url = url
+        self._token = token
+        self._source = source
+        self._on_ack = on_ack
+        self._ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._seq = 0
+        self.unacked: dict[int, tuple[bytes, int]] = {}
+        self.stats = ClientStats()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.welcome: dict[str, Any] = {}
+
+    async def connect(self) -> None:
+        self._ws = await websockets.connect(self._url, max_size=8 * 1024 * 1024, compression=None)
+        auth: dict[str, Any] = {"type": "auth", "v": 1, "token": self._token}
+        if self._source:
+            auth["source"] = self._source
+        await self._ws.send(json.dumps(auth))
+        answer = json.loads(await asyncio.wait_for(self._ws.recv(), 10))
+        if answer.get("type") != "welcome":
+            await self._ws.close()
+            raise ConnectionError(f"bridge refused: {answer.get('code')}: {answer.get('message')}")
+        self.welcome = answer
+        self._reader = asyncio.create_task(self._read())
+        for seq in sorted(self.unacked):  # resend what was not acked before a reconnect
+            await self._ws.send(self.unacked[seq][0])
+
+    async def send_ticks(self, ticks: list[dict[str, Any]], one_frame: bool = True) -> None:
+        if one_frame and len(ticks) == 1:
+            await self._send({"type": "tick", "tick": ticks[0]}, 1)
+        elif one_frame:
+            await self._send({"type": "ticks", "ticks": ticks}, len(ticks))
+        else:
+            for tick in ticks:
+                await self._send({"type": "tick", "tick": tick}, 1)
+
+    async def send_raw(self, frame: dict[str, Any], ticks: int = 0) -> int:
+        return await self._send(frame, ticks)
+
+    async def _send(self, frame: dict[str, Any], ticks: int) -> int:
+        self._seq += 1
+        frame = {**frame, "seq": self._seq}
+        raw = json.dumps(frame, separators=(",", ":")).encode()
+        self.unacked[self._seq] = (raw, ticks)
+        self._drained.clear()
+        await self._ws.send(raw.decode())
+        self.stats.frames_sent += 1
+        return self._seq
+
+    async def wait_acked(self, within_s: float = 30.0) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), within_s)
+        return not self.unacked
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+    async def _read(self) -> None:
+        async for raw in self._ws:
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "ack":
+                entry = self.unacked.pop(message["seq"], None)
+                self.stats.acks += 1
+                self.stats.ticks_acked += message.get("accepted", 0)
+                self.stats.duplicates += message.get("duplicates", 0)
+                if entry is not None and self._on_ack is not None:
+                    self._on_ack(message)
+            elif kind == "error":
+                code = message.get("code", "?")
+                self.stats.errors[code] = self.stats.errors.get(code, 0) + 1
+                self.stats.last_error = f"{code}: {message.get('message')}"
+                if message.get("seq") is not None:
+                    self.unacked.pop(message["seq"], None)  # refused: resending will not help
+            if not self.unacked:
+                self._drained.set()
+
+
+def now_msc() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,151 @@
+"""data-bridge: `create_app(settings)` builds the FastAPI app (port 8001).
+
+`/api/v1/ingest` takes MT5 connectors (docs/protocol.md); `/api/v1/stream` serves live ticks
+to subscribers. Durable storage goes through database-service, or the local spool while it is
+away; live fan-out goes through the Redis-protocol store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+from prometheus_client import CollectorRegistry
+
+from aitrading.core.infrastructure.central_hub import CentralHub, Health
+from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.security.jwt_manager import JWTManager
+from aitrading.core.security.keys import load_key_ring
+from aitrading.core.security.subscription_validator import (
+    EntitlementWatcher,
+    SubscriptionValidator,
+)
+from aitrading.core.security.token_revocation import RedisRevocationStore
+from aitrading.core.stores.components import StoreComponent
+from aitrading.core.stores.postgres import PostgresStore
+from aitrading.core.stores.redis_store import RedisStore
+from aitrading.services.common.http import install_common
+from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
+from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, serve_connector
+from aitrading.services.data_bridge.sink import TickSink
+from aitrading.services.data_bridge.spool import Spool
+from aitrading.services.data_bridge.stream import StreamRegistry, serve_subscriber
+from aitrading.services.database_service.client import DatabaseServiceClient
+
+SERVICE = "data-bridge"
+
+
+def database_service_url(settings: Settings) -> str:
+    configured = settings.services.database_service_url
+    return configured or f"http://127.0.0.1:{settings.services.database_service_port}"
+
+
+@dataclass
+class _SinkHealth:
+    """The sink as a hub component: degraded while acks come from the spool."""
+
+    sink: TickSink
+    name: str = "storage"
+    depends_on: tuple[str, ...] = ()
+    critical: bool = False
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def health(self) -> Health:
+        return self.sink.health()
+
+
+def create_app(
+    settings: Settings,
+    registry: CollectorRegistry | None = None,
+    database: DatabaseServiceClient | None = None,
+) -> FastAPI:
+    registry = registry if registry is not None else CollectorRegistry()
+    hub = CentralHub(settings.hub)
+
+    async def redis_factory() -> RedisStore:
+        return RedisStore.create(settings)
+
+    async def postgres_factory() -> PostgresStore:
+        return await PostgresStore.create(settings)
+
+    redis_component = StoreComponent("redis", redis_factory)
+    postgres_component = StoreComponent("postgres", postgres_factory, tolerant=True)
+    hub.register(redis_component)
+    hub.register(postgres_component)
+    database = database or DatabaseServiceClient(
+        database_service_url(settings), settings.services.request_timeout_s
+    )
+    spool = Spool(settings.data_dir.resolve() / "data-bridge" / "spool")
+    sink = TickSink(database, spool, registry)
+    hub.register(_SinkHealth(sink))
+    metrics = IngestMetrics(registry)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        redis = redis_component.store
+        assert redis is not None
+        jwt = JWTManager(
+            load_key_ring(settings),
+            RedisRevocationStore(redis.client),
+            issuer=settings.security.jwt_issuer,
+            audience=settings.security.jwt_audience,
+            registry=registry,
+        )
+        fanout = FanOut(redis.client)
+        feed = LiveFeed(redis.client)
+        postgres = await postgres_component.connect()
+        validator = SubscriptionValidator(postgres.pool, redis.client)
+        streams = StreamRegistry(feed, validator)
+        watcher = EntitlementWatcher(redis.client, validator, streams.on_change)
+        await sink.start()
+        await feed.start()
+        await watcher.start()
+        state.update(
+            ingest=IngestContext(
+                jwt,
+                sink,
+                fanout,
+                metrics,
+                settings.data_bridge.max_clock_skew_ms,
+                database.insert_accounts_raw,
+            ),
+            jwt=jwt,
+            streams=streams,
+            fanout=fanout,
+        )
+        try:
+            yield
+        finally:
+            await watcher.stop()
+            await feed.stop()
+            await sink.stop()
+            await database.close()
+            await hub.stop()
+
+    app = FastAPI(
+        title="aitrading data-bridge",
+        version="1.0.0",
+        summary="MT5 ticks in over WebSocket, durable, validated, fanned out.",
+        lifespan=lifespan,
+    )
+    install_common(app, SERVICE, hub.health, registry)
+
+    @app.websocket("/api/v1/ingest")
+    async def ingest(ws: WebSocket) -> None:
+        """MT5 connectors: auth frame first, then tick/ticks/account_info/positions/heartbeat."""
+        await serve_connector(ws, state["ingest"])
+
+    @app.websocket("/api/v1/stream")
+    async def stream(ws: WebSocket) -> None:
+        """Subscribers: auth frame first, then subscribe/unsubscribe to entitled symbols."""
+        await serve_subscriber(ws, state["jwt"], state["streams"], state["fanout"])
+
+    return app

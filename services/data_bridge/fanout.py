@@ -1,0 +1,136 @@
+"""Live ticks through the Redis-protocol store: latest per symbol, a capped stream, pub/sub.
+
+`publish` runs as soon as ticks are validated (before they are durable: live data is about
+now). One pipeline writes the latest tick of each symbol into a hash, appends to a capped
+stream for late joiners, and publishes the batch on one channel. Every bridge replica runs
+one `LiveFeed` listener that hands ticks to its local subscribers by symbol — a slow
+subscriber loses its oldest queued ticks, never the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from aitrading.services.data_bridge.sink import StoredTick
+
+LATEST = "aitrading:ticks:latest"
+STREAM = "aitrading:ticks:stream"
+CHANNEL = "aitrading:ticks:live"
+
+_log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+_decode_batch = msgspec.json.Decoder(list[StoredTick]).decode
+
+
+class FanOut:
+    def __init__(self, redis: aioredis.Redis, stream_maxlen: int = 100_000) -> None:
+        self._redis = redis
+        self._maxlen = stream_maxlen
+
+    async def publish(self, ticks: list[StoredTick]) -> None:
+        latest: dict[str, bytes] = {t.symbol: _encode(t) for t in ticks}
+        payload = _encode(ticks)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(LATEST, mapping=latest)  # type: ignore[arg-type]
+            pipe.xadd(STREAM, {"ticks": payload}, maxlen=self._maxlen, approximate=True)
+            pipe.publish(CHANNEL, payload)
+            await pipe.execute()
+
+    async def latest(self, symbols: Iterable[str]) -> list[StoredTick]:
+        names = list(symbols)
+        if not names:
+            return []
+        values = await self._redis.hmget(LATEST, names)
+        decode = msgspec.json.Decoder(StoredTick).decode
+        return [decode(v) for v in values if v is not None]
+
+
+class Subscriber:
+    """One stream client's queue and the symbols it may see."""
+
+    def __init__(self, user: str, symbols: set[str], queue_size: int = 10_000) -> None:
+        self.user = user
+        self.symbols = symbols
+        self.queue: asyncio.Queue[list[StoredTick]] = asyncio.Queue(maxsize=queue_size)
+        self.dropped = 0
+
+    def offer(self, ticks: list[StoredTick]) -> None:
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+                self.dropped += 1
+        self.queue.put_nowait(ticks)
+
+
+class LiveFeed:
+    """This replica's one Redis subscription, dispatched to local subscribers by symbol."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._by_symbol: dict[str, set[Subscriber]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="live-feed")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add(self, subscriber: Subscriber) -> None:
+        for symbol in subscriber.symbols:
+            self._by_symbol[symbol].add(subscriber)
+
+    def remove(self, subscriber: Subscriber, symbols: Iterable[str] | None = None) -> None:
+        for symbol in list(subscriber.symbols if symbols is None else symbols):
+            self._by_symbol[symbol].discard(subscriber)
+            if not self._by_symbol[symbol]:
+                del self._by_symbol[symbol]
+
+    def subscribers(self) -> set[Subscriber]:
+        return {s for group in self._by_symbol.values() for s in group}
+
+    async def _run(self) -> None:
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(CHANNEL)
+        self._ready.set()
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                try:
+                    ticks = _decode_batch(message["data"])
+                except msgspec.MsgspecError:
+                    _log.warning("ignoring a malformed live-feed message")
+                    continue
+                self._dispatch(ticks)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _dispatch(self, ticks: list[StoredTick]) -> None:
+        per_subscriber: dict[Subscriber, list[StoredTick]] = {}
+        for tick in ticks:
+            for subscriber in self._by_symbol.get(tick.symbol, ()):
+                per_subscriber.setdefault(subscriber, []).append(tick)
+        for subscriber, selected in per_subscriber.items():
+            subscriber.offer(selected)
+
+
+def tick_message(ticks: list[StoredTick]) -> bytes:
+    return _encode({"type": "ticks", "ticks": ticks})
+
+
+def as_json(value: Any) -> bytes:
+    return _encode(value)

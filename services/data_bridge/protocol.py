@@ -1,0 +1,215 @@
+"""The connector protocol, version 1 (docs/protocol.md): frames, decoding, validation.
+
+Frames are JSON text messages. Decoding is msgspec (typed, no intermediate dicts); the checks
+msgspec's types cannot express — finite prices, ask ≥ bid, symbol format, clock skew, known
+flags — are explicit here, each with its own reason code, so that every refusal can be
+counted and explained. A bad frame never closes the connection.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from enum import StrEnum
+from typing import Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_TICKS_PER_FRAME = 10_000
+
+# MT5 TICK_FLAG_*: BID 2, ASK 4, LAST 8, VOLUME 16, BUY 32, SELL 64.
+KNOWN_FLAGS = 2 | 4 | 8 | 16 | 32 | 64
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._#-]{0,31}$")
+
+
+class Reason(StrEnum):
+    """Why a frame or tick was refused; the `code` of an `error` frame."""
+
+    MALFORMED = "malformed"
+    UNKNOWN_TYPE = "unknown_type"
+    TOO_LARGE = "too_large"
+    UNAUTHENTICATED = "unauthenticated"
+    AUTH_FAILED = "auth_failed"
+    SYMBOL_FORMAT = "symbol_format"
+    NON_FINITE_PRICE = "non_finite_price"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    ASK_BELOW_BID = "ask_below_bid"
+    TIME_SKEW = "time_skew"
+    UNKNOWN_FLAGS = "unknown_flags"
+    NEGATIVE_VOLUME = "negative_volume"
+    SEQUENCE = "sequence"
+    UNAVAILABLE = "unavailable"
+
+
+class ProtocolError(Exception):
+    def __init__(self, reason: Reason, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.seq = seq
+
+
+class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    time_msc: int
+    bid: float
+    ask: float
+    sequence: int
+    last: float = 0.0
+    volume: int = 0
+    volume_real: float = 0.0
+    flags: int = 0
+
+
+class Account(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    login: int
+    time_msc: int
+    currency: str
+    leverage: int
+    balance: float
+    equity: float
+    margin: float
+    margin_free: float
+    margin_level: float
+    profit: float
+
+
+class Position(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    ticket: int
+    symbol: str
+    type: Literal["buy", "sell"]
+    volume: float
+    price_open: float
+    price_current: float
+    profit: float
+
+
+class Auth(msgspec.Struct, tag="auth", forbid_unknown_fields=True):
+    v: int
+    token: str | None = None
+    api_key: str | None = None
+    source: str | None = None
+
+
+class TickFrame(msgspec.Struct, tag="tick", forbid_unknown_fields=True):
+    seq: int
+    tick: Tick
+
+
+class TicksFrame(msgspec.Struct, tag="ticks", forbid_unknown_fields=True):
+    seq: int
+    ticks: list[Tick]
+
+
+class AccountFrame(msgspec.Struct, tag="account_info", forbid_unknown_fields=True):
+    seq: int
+    account: Account
+
+
+class PositionsFrame(msgspec.Struct, tag="positions", forbid_unknown_fields=True):
+    seq: int
+    login: int
+    positions: list[Position]
+
+
+class Heartbeat(msgspec.Struct, tag="heartbeat", forbid_unknown_fields=True):
+    seq: int
+
+
+Frame = Auth | TickFrame | TicksFrame | AccountFrame | PositionsFrame | Heartbeat
+_decoder: msgspec.json.Decoder[Frame] = msgspec.json.Decoder(Frame)
+_encoder = msgspec.json.Encoder()
+_seq_only = msgspec.json.Decoder(dict[str, object])
+
+
+def decode(raw: str | bytes) -> Frame:
+    """A typed frame, or `ProtocolError` naming what is wrong (and the seq when readable)."""
+    if len(raw) > MAX_FRAME_BYTES:
+        raise ProtocolError(Reason.TOO_LARGE, f"frame over {MAX_FRAME_BYTES} bytes")
+    try:
+        frame: Frame = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        seq = _best_effort_seq(raw)
+        text = str(exc)
+        if "`$.type`" in text or "missing required field `type`" in text:
+            raise ProtocolError(Reason.UNKNOWN_TYPE, text, seq) from None
+        raise ProtocolError(Reason.MALFORMED, text, seq) from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(Reason.MALFORMED, f"not JSON: {exc}") from None
+    return frame
+
+
+def _best_effort_seq(raw: str | bytes) -> int | None:
+    try:
+        value = _seq_only.decode(raw).get("seq")
+    except msgspec.MsgspecError:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def check_tick(tick: Tick, max_skew_ms: int, now_ms: int | None = None) -> Reason | None:
+    """The first reason this tick is invalid, or None."""
+    if not SYMBOL_RE.match(tick.symbol):
+        return Reason.SYMBOL_FORMAT
+    for price in (tick.bid, tick.ask, tick.last, tick.volume_real):
+        if not math.isfinite(price):
+            return Reason.NON_FINITE_PRICE
+    if tick.bid <= 0 or tick.ask <= 0 or tick.last < 0:
+        return Reason.NON_POSITIVE_PRICE
+    if tick.ask < tick.bid:
+        return Reason.ASK_BELOW_BID
+    if tick.volume < 0 or tick.volume_real < 0:
+        return Reason.NEGATIVE_VOLUME
+    if tick.sequence < 0:
+        return Reason.SEQUENCE
+    if tick.flags < 0 or tick.flags & ~KNOWN_FLAGS:
+        return Reason.UNKNOWN_FLAGS
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    if abs(tick.time_msc - now) > max_skew_ms:
+        return Reason.TIME_SKEW
+    return None
+
+
+def reason_message(reason: Reason, tick: Tick) -> str:
+    return {
+        Reason.SYMBOL_FORMAT: f"symbol {tick.symbol!r} does not match {SYMBOL_RE.pattern}",
+        Reason.NON_FINITE_PRICE: "prices and volumes must be finite numbers",
+        Reason.NON_POSITIVE_PRICE: "bid and ask must be > 0 and last >= 0",
+        Reason.ASK_BELOW_BID: f"ask {tick.ask} is below bid {tick.bid}",
+        Reason.NEGATIVE_VOLUME: "volumes must be >= 0",
+        Reason.SEQUENCE: "sequence must be >= 0",
+        Reason.UNKNOWN_FLAGS: f"flags {tick.flags} has bits outside {KNOWN_FLAGS}",
+        Reason.TIME_SKEW: f"time_msc {tick.time_msc} is outside the allowed clock skew",
+    }.get(reason, reason.value)
+
+
+def ack(
+    seq: int, stored: int, duplicates: int, rejected: int = 0, durable: str = "stored"
+) -> bytes:
+    return _encoder.encode(
+        {
+            "type": "ack",
+            "seq": seq,
+            "accepted": stored,
+            "duplicates": duplicates,
+            "rejected": rejected,
+            "durable": durable,
+        }
+    )
+
+
+def error(reason: Reason, message: str, seq: int | None = None) -> bytes:
+    return _encoder.encode({"type": "error", "code": reason.value, "message": message, "seq": seq})
+
+
+def welcome(session: str, source: str) -> bytes:
+    return _encoder.encode(
+        {"type": "welcome", "v": PROTOCOL_VERSION, "session": session, "source": source}
+    )
+
+
+def encode(value: object) -> bytes:
+    return _encoder.encode(value)

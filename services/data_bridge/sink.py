@@ -1,0 +1,210 @@
+"""From validated ticks to durable storage: batching, database-service, the spool, replay.
+
+Connections hand ticks to `TickSink.submit` and wait for the answer before acking. The sink
+gathers what arrives within a couple of milliseconds (or up to `max_batch` ticks) into one
+`POST /api/v1/ticks/batch`. If database-service cannot take it, the batch goes to the spool
+(fsync) instead — either way the caller learns the ticks are durable. While the spool holds a
+backlog, new batches are spooled too, so that delivery order is arrival order; the replayer
+drains the spool whenever database-service answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from aitrading.core.infrastructure.central_hub import Health
+from aitrading.services.data_bridge.spool import Spool
+from aitrading.services.database_service.client import (
+    DatabaseServiceClient,
+    DatabaseServiceRejectedError,
+    DatabaseServiceUnavailableError,
+)
+
+_log = logging.getLogger(__name__)
+
+Durability = Literal["stored", "spooled"]
+
+
+class StoredTick(msgspec.Struct, array_like=False):
+    """A tick as database-service takes it: the connector's tick plus its source."""
+
+    source: str
+    symbol: str
+    time_msc: int
+    sequence: int
+    bid: float
+    ask: float
+    last: float
+    volume: int
+    volume_real: float
+    flags: int
+
+
+class TickBatchBody(msgspec.Struct):
+    ticks: list[StoredTick]
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass
+class _Pending:
+    ticks: list[StoredTick] = field(default_factory=list)
+    waiters: list[asyncio.Future[Durability]] = field(default_factory=list)
+
+
+class TickSink:
+    def __init__(
+        self,
+        database: DatabaseServiceClient,
+        spool: Spool,
+        registry: CollectorRegistry,
+        max_batch: int = 10_000,
+        max_delay_s: float = 0.002,
+        retry_s: float = 0.5,
+    ) -> None:
+        self._db = database
+        self._spool = spool
+        self._max_batch = max_batch
+        self._max_delay = max_delay_s
+        self._retry_s = retry_s
+        self._pending = _Pending()
+        self._arrived = asyncio.Event()
+        self._spooled = asyncio.Event()
+        self._backlog = False
+        self._appends = 0  # spool appends so far; lets the replayer see appends it raced with
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_error = ""
+        self.stored_ticks = Counter(
+            "aitrading_data_bridge_ticks_stored",
+            "Ticks made durable, by where",
+            ["durability"],
+            registry=registry,
+        )
+        self.backlog_gauge = Gauge(
+            "aitrading_data_bridge_spool_backlog_bytes",
+            "Bytes in the spool not yet delivered",
+            registry=registry,
+        )
+
+    async def start(self) -> None:
+        self._backlog = await asyncio.to_thread(self._spool.backlog_bytes) > 0
+        if self._backlog:
+            self._spooled.set()
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="sink-flush"),
+            asyncio.create_task(self._replay_loop(), name="sink-replay"),
+        ]
+
+    async def stop(self) -> None:
+        await self._flush_now()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._spool.close()
+
+    def enqueue(self, ticks: list[StoredTick]) -> asyncio.Future[Durability]:
+        """Queue `ticks`; the future resolves once they are stored or spooled — only then may
+        they be acked. Callers keep reading frames meanwhile (acks are pipelined)."""
+        future: asyncio.Future[Durability] = asyncio.get_running_loop().create_future()
+        self._pending.ticks.extend(ticks)
+        self._pending.waiters.append(future)
+        if len(self._pending.ticks) >= self._max_batch or not self._arrived.is_set():
+            self._arrived.set()
+        return future
+
+    def health(self) -> Health:
+        if self._backlog:
+            return Health.degraded(
+                f"database-service unavailable ({self._last_error}); acking from the spool"
+            )
+        return Health.healthy("storing through database-service")
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._arrived.wait()
+            deadline = time.monotonic() + self._max_delay
+            while len(self._pending.ticks) < self._max_batch and time.monotonic() < deadline:
+                await asyncio.sleep(0)  # let connections add what they have right now
+                if len(self._pending.ticks) >= self._max_batch:
+                    break
+                await asyncio.sleep(min(0.0005, max(0.0, deadline - time.monotonic())))
+            await self._flush_now()
+
+    async def _flush_now(self) -> None:
+        batch, self._pending = self._pending, _Pending()
+        self._arrived.clear()
+        if not batch.waiters:
+            return
+        body = _encode(TickBatchBody(batch.ticks))
+        durability: Durability = "stored"
+        try:
+            if self._backlog:
+                raise DatabaseServiceUnavailableError("spool backlog is draining")
+            await self._db.insert_ticks_raw(body)
+        except DatabaseServiceUnavailableError as exc:
+            self._last_error = str(exc)
+            try:
+                await asyncio.to_thread(self._spool.append, body)
+            except OSError as disk:
+                self._fail(batch, disk)
+                return
+            durability = "spooled"
+            self._appends += 1
+            self._backlog = True
+            self._spooled.set()
+        except DatabaseServiceRejectedError as exc:  # validated here, so this is a bug
+            _log.error("database-service rejected a validated batch: %s", exc)
+            self._fail(batch, exc)
+            return
+        self.stored_ticks.labels(durability).inc(len(batch.ticks))
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(durability)
+
+    def _fail(self, batch: _Pending, exc: BaseException) -> None:
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    async def _replay_loop(self) -> None:
+        while True:
+            await self._spooled.wait()
+            appends_before = self._appends
+            delivered = await self._replay_once()
+            if delivered and self._appends == appends_before:
+                self._spooled.clear()
+                self._backlog = False
+                self.backlog_gauge.set(0)
+            elif not delivered:
+                self.backlog_gauge.set(await asyncio.to_thread(self._spool.backlog_bytes))
+                await asyncio.sleep(self._retry_s)
+
+    async def _replay_once(self) -> bool:
+        """Send every spooled batch in order; False if database-service went away meanwhile."""
+        records = self._spool.pending()
+        while True:  # read a few records at a time: a backlog can be far larger than memory
+            chunk = await asyncio.to_thread(lambda: list(itertools.islice(records, 64)))
+            if not chunk:
+                break
+            for position, body in chunk:
+                try:
+                    await self._db.insert_ticks_raw(body)
+                except DatabaseServiceUnavailableError as exc:
+                    self._last_error = str(exc)
+                    return False
+                except DatabaseServiceRejectedError as exc:
+                    _log.error("dropping a spooled batch database-service refuses: %s", exc)
+                await asyncio.to_thread(self._spool.commit, position)
+        return True

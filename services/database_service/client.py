@@ -1,0 +1,71 @@
+"""The typed client other services use to reach database-service (never SQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from aitrading.services.database_service.models import TickBatchResult
+
+
+class DatabaseServiceUnavailableError(Exception):
+    """database-service could not take the request now (down, 5xx, timeout): retry later."""
+
+
+class DatabaseServiceRejectedError(Exception):
+    """database-service refused the request as invalid (4xx): retrying will not help."""
+
+
+class DatabaseServiceClient:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)),
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            transport=transport,
+        )
+
+    async def insert_ticks_raw(self, body: bytes) -> TickBatchResult:
+        """POST an already-encoded `{"ticks": [...]}` body (what the spool keeps)."""
+        answer = await self._post("/api/v1/ticks/batch", body)
+        return TickBatchResult.model_validate_json(answer.content)
+
+    async def insert_accounts_raw(self, body: bytes) -> int:
+        answer = await self._post("/api/v1/accounts/snapshots", body)
+        return int(answer.json()["stored"])
+
+    async def ready(self) -> bool:
+        try:
+            return (await self._http.get("/health/ready")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, path: str, body: bytes) -> httpx.Response:
+        try:
+            answer = await self._http.post(
+                path, content=body, headers={"content-type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            raise DatabaseServiceUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        if answer.status_code >= 500 or answer.status_code == 429:
+            raise DatabaseServiceUnavailableError(f"HTTP {answer.status_code}: {_message(answer)}")
+        if answer.status_code >= 400:
+            raise DatabaseServiceRejectedError(f"HTTP {answer.status_code}: {_message(answer)}")
+        return answer
+
+
+def _message(answer: httpx.Response) -> str:
+    try:
+        body: Any = answer.json()
+        return str(body["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return answer.text[:200]

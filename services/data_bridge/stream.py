@@ -26,6 +26,7 @@ from aitrading.services.data_bridge.fanout import (
     as_json,
     tick_message,
 )
+from aitrading.services.data_bridge.protocol import SYMBOL_RE
 
 AUTH_TIMEOUT_S = 10.0
 MAX_SYMBOLS = 500
@@ -141,7 +142,7 @@ async def _subscribe(
 ) -> None:
     entitled = (await registry.validator.entitlements(subscriber.user)).entitlements
     wanted = set(symbols[:MAX_SYMBOLS])
-    allowed = {s for s in wanted if entitled.allows_symbol(s)}
+    allowed = {s for s in wanted if SYMBOL_RE.match(s) and entitled.allows_symbol(s)}
     new = allowed - subscriber.symbols
     subscriber.symbols |= allowed
     registry.feed.remove(subscriber)

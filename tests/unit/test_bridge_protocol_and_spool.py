@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from aitrading.services.data_bridge import protocol
+from aitrading.services.data_bridge.protocol import ProtocolError, Reason, Tick, check_tick
+from aitrading.services.data_bridge.spool import Spool
+
+NOW = int(time.time() * 1000)
+
+
+def good(**changes: object) -> Tick:
+    fields: dict[str, object] = {
+        "symbol": "EURUSD",
+        "time_msc": NOW,
+        "bid": 1.1,
+        "ask": 1.1002,
+        "sequence": 1,
+        "flags": 6,
+    }
+    fields.update(changes)
+    return Tick(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tick", "reason"),
+    [
+        (good(), None),
+        (good(symbol="EUR USD"), Reason.SYMBOL_FORMAT),
+        (good(bid=float("nan")), Reason.NON_FINITE_PRICE),
+        (good(ask=float("inf")), Reason.NON_FINITE_PRICE),
+        (good(bid=0.0), Reason.NON_POSITIVE_PRICE),
+        (good(bid=1.2, ask=1.1), Reason.ASK_BELOW_BID),
+        (good(volume=-1), Reason.NEGATIVE_VOLUME),
+        (good(flags=1 << 10), Reason.UNKNOWN_FLAGS),
+        (good(time_msc=NOW - 3_600_000), Reason.TIME_SKEW),
+        (good(sequence=-5), Reason.SEQUENCE),
+    ],
+)
+def test_tick_checks(tick: Tick, reason: Reason | None) -> None:
+    assert check_tick(tick, max_skew_ms=60_000, now_ms=NOW) == reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "seq"),
+    [
+        ("not json", Reason.MALFORMED, None),
+        ('{"type": "teleport", "seq": 7}', Reason.UNKNOWN_TYPE, 7),
+        ('{"seq": 8}', Reason.UNKNOWN_TYPE, 8),
+        ('{"type": "tick", "seq": 9, "tick": {"symbol": "EURUSD"}}', Reason.MALFORMED, 9),
+        (
+            '{"type": "tick", "seq": 10, "tick": {"symbol": "EURUSD", "time_msc": 1, "bid": "x",'
+            ' "ask": 1, "sequence": 1}}',
+            Reason.MALFORMED,
+            10,
+        ),
+        ('{"type": "heartbeat", "seq": 11, "extra": 1}', Reason.MALFORMED, 11),
+    ],
+)
+def test_decode_errors_carry_reason_and_seq(raw: str, reason: Reason, seq: int | None) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        protocol.decode(raw)
+    assert caught.value.reason is reason
+    assert caught.value.seq == seq
+
+
+def test_oversized_frame() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        protocol.decode(b" " * (protocol.MAX_FRAME_BYTES + 1))
+    assert caught.value.reason is Reason.TOO_LARGE
+
+
+def test_frames_decode_to_types() -> None:
+    frame = protocol.decode(
+        json.dumps(
+            {
+                "type": "ticks",
+                "seq": 3,
+                "ticks": [
+                    {
+                        "symbol": "XAUUSD",
+                        "time_msc": NOW,
+                        "bid": 2350.1,
+                        "ask": 2350.4,
+                        "sequence": 9,
+                    }
+                ],
+            }
+        )
+    )
+    assert isinstance(frame, protocol.TicksFrame)
+    assert frame.ticks[0].symbol == "XAUUSD"
+    assert json.loads(protocol.ack(3, 1, 0)) == {
+        "type": "ack",
+        "seq": 3,
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": 0,
+        "durable": "stored",
+    }
+
+
+def test_spool_replays_in_order_and_commits(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_bytes=64)  # tiny segments: several files
+    payloads = [f"batch-{i}".encode() * 3 for i in range(10)]
+    for payload in payloads:
+        spool.append(payload)
+    records = list(spool.pending())
+    assert [p for _, p in records] == payloads
+    spool.commit(records[3][0])
+    spool.close()
+    reopened = Spool(tmp_path, segment_bytes=64)
+    assert [p for _, p in reopened.pending()] == payloads[4:]
+    last = list(reopened.pending())[-1][0]
+    reopened.commit(last)
+    assert list(reopened.pending()) == []
+    assert reopened.backlog_bytes() == 0
+    assert len(list(tmp_path.glob("*.seg"))) <= 2  # spent segments are deleted
+
+
+def test_a_torn_tail_is_cut_and_appends_continue(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append(b"first")
+    spool.append(b"second")
+    spool.close()
+    segment = next(tmp_path.glob("*.seg"))
+    with open(segment, "ab") as handle:
+        handle.write(b"\x00\x00\x00\x10garb")  # a crash mid-write: header without its payload
+    reopened = Spool(tmp_path)
+    reopened.append(b"third")
+    assert [p for _, p in reopened.pending()] == [b"first", b"second", b"third"]

@@ -85,19 +85,18 @@ async def stack(
     del clickhouse, key_file
     dbs_port, bridge_port = free_port(), free_port()
     bridge_settings = load_settings(environ=env_for(settings, tmp_path, dbs_port, bridge_port))
-    async with serving(database_app(bridge_settings.settings, CollectorRegistry()), dbs_port):
-        async with serving(bridge_app(bridge_settings.settings, CollectorRegistry()), bridge_port):
-            token = await development_token(
-                bridge_settings.settings, f"conn-{uuid.uuid4().hex[:6]}"
-            )
-            yield {
-                "settings": bridge_settings.settings,
-                "token": token,
-                "ingest": f"ws://127.0.0.1:{bridge_port}/api/v1/ingest",
-                "stream": f"ws://127.0.0.1:{bridge_port}/api/v1/stream",
-                "bridge": f"http://127.0.0.1:{bridge_port}",
-                "dbs": f"http://127.0.0.1:{dbs_port}",
-            }
+    database = database_app(bridge_settings.settings, CollectorRegistry())
+    bridge = bridge_app(bridge_settings.settings, CollectorRegistry())
+    async with serving(database, dbs_port), serving(bridge, bridge_port):
+        token = await development_token(bridge_settings.settings, f"conn-{uuid.uuid4().hex[:6]}")
+        yield {
+            "settings": bridge_settings.settings,
+            "token": token,
+            "ingest": f"ws://127.0.0.1:{bridge_port}/api/v1/ingest",
+            "stream": f"ws://127.0.0.1:{bridge_port}/api/v1/stream",
+            "bridge": f"http://127.0.0.1:{bridge_port}",
+            "dbs": f"http://127.0.0.1:{dbs_port}",
+        }
 
 
 def tick(symbol: str, sequence: int, **changes: Any) -> dict[str, Any]:
@@ -152,8 +151,8 @@ async def test_bad_frames_get_the_right_error_and_the_connection_survives(
                 4,
             ),
             (
-                '{"type":"tick","seq":5,"tick":{"symbol":"%s","time_msc":%d,"bid":NaN,"ask":1,'
-                '"sequence":1}}' % (sym, int(time.time() * 1000)),
+                '{"type":"tick","seq":5,"tick":{"symbol":"SYM","time_msc":NOW,"bid":NaN,"ask":1,'
+                '"sequence":1}}'.replace("SYM", sym).replace("NOW", str(int(time.time() * 1000))),
                 "malformed",
                 None,
             ),

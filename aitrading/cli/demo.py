@@ -1,8 +1,10 @@
-"""`aitrading demo` (what `make demo` runs): the stack so far, with its live health.
+"""`aitrading demo` (what `make demo` runs): the whole stack in one process, live.
 
-It starts the embedded stores and the central hub, shows every component's health as it is
-checked, keeps running when a store goes down (and says which and why), and on Ctrl-C or
-SIGTERM stops everything it started. Later issues add the services to the same hub.
+It starts the embedded stores, database-service (8008), data-bridge (8001) and the MT5
+simulator streaming ticks end to end (simulator → data-bridge → database-service → ClickHouse,
+fanned out through Redis), shows every component's health as it is checked, keeps running when
+something goes down (and says which and why), and on Ctrl-C or SIGTERM stops everything it
+started.
 """
 
 from __future__ import annotations
@@ -17,10 +19,45 @@ from rich.table import Table
 
 from aitrading.cli.common import STATUS_STYLE as _STYLE
 from aitrading.cli.common import console, err_console
-from aitrading.core.infrastructure.central_hub import CentralHub, HubError, HubHealth
+from aitrading.core.infrastructure.central_hub import CentralHub, Component, HubError, HubHealth
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.import_manager import ImportManager
 from aitrading.core.stores.components import store_components
+
+PROGRESS_EVERY_S = 5.0
+
+
+def service_components(settings: Settings) -> list[Component]:
+    """database-service, data-bridge and the MT5 simulator, in this process."""
+    from aitrading.cli.mt5_sim_cmd import development_token
+    from aitrading.client.metatrader_connector.simulator_component import SimulatorComponent
+    from aitrading.services.common.runner import ServiceComponent
+    from aitrading.services.data_bridge.app import create_app as bridge_app
+    from aitrading.services.database_service.app import create_app as database_app
+
+    host, ports = "127.0.0.1", settings.services
+    database = ServiceComponent(
+        "database-service",
+        lambda: database_app(settings),
+        host,
+        ports.database_service_port,
+        "services.database_service_port",
+        depends_on=("postgres", "redis", "clickhouse"),
+    )
+    bridge = ServiceComponent(
+        "data-bridge",
+        lambda: bridge_app(settings),
+        host,
+        ports.data_bridge_port,
+        "services.data_bridge_port",
+        depends_on=("database-service",),
+    )
+
+    async def token() -> str:
+        return await development_token(settings, "mt5-demo")
+
+    simulator = SimulatorComponent(f"ws://{host}:{ports.data_bridge_port}/api/v1/ingest", token)
+    return [database, bridge, simulator]
 
 
 def render(health: HubHealth, started_at: float) -> Table:
@@ -51,6 +88,8 @@ async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
     hub = CentralHub(settings.hub)
     imports = ImportManager()
     for component in store_components(settings, imports):
+        hub.register(component)
+    for component in service_components(settings):
         hub.register(component)
 
     stop = asyncio.Event()
@@ -108,10 +147,14 @@ async def _show(
                 live.update(render(hub.health(), started_at))
         return
 
-    last = ""
+    last, last_progress = "", time.monotonic()
     while not finished():
-        line = summary_line(hub.health())
+        current = hub.health()
+        line = summary_line(current)
         if line != last:  # logs and pipes get one line per change, not a redraw per second
             console.print(line, soft_wrap=True)
             last = line
+        if time.monotonic() - last_progress >= PROGRESS_EVERY_S and "mt5-sim" in current.components:
+            console.print(f"mt5-sim: {current.components['mt5-sim'].reason}", soft_wrap=True)
+            last_progress = time.monotonic()
         await next_tick()

@@ -31,6 +31,8 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
         "AITRADING_DATA_DIR": str(data_dir),
         "AITRADING_POSTGRES_PORT": str(free_port()),
         "AITRADING_REDIS_PORT": str(free_port()),
+        "AITRADING_SERVICES_DATABASE_SERVICE_PORT": str(free_port()),
+        "AITRADING_SERVICES_DATA_BRIDGE_PORT": str(free_port()),
     }
 
 

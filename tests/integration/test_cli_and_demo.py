@@ -102,8 +102,21 @@ def test_demo_is_healthy_within_10s_and_leaves_nothing_behind(tmp_path: Path) ->
                 break
         assert healthy_after is not None, "".join(seen)
         assert healthy_after < 10, f"healthy only after {healthy_after:.1f}s"
-        for name in ("postgres", "redis", "clickhouse"):
+        for name in (
+            "postgres",
+            "redis",
+            "clickhouse",
+            "database-service",
+            "data-bridge",
+            "mt5-sim",
+        ):
             assert f"{name}=healthy" in seen[-1]
+        while True:  # ticks flow end to end: the simulator reports acked (stored) ticks
+            line = proc.stdout.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+            if line.startswith("mt5-sim:") and " 0 ticks acked" not in line:
+                break
         assert servers_using(tmp_path), "the demo's servers should be running"
     finally:
         proc.send_signal(signal.SIGINT)

@@ -106,6 +106,7 @@ def create_app(
         streams = StreamRegistry(feed, validator)
         watcher = EntitlementWatcher(redis.client, validator, streams.on_change)
         await sink.start()
+        await fanout.start()
         await feed.start()
         await watcher.start()
         state.update(
@@ -126,6 +127,7 @@ def create_app(
         finally:
             await watcher.stop()
             await feed.stop()
+            await fanout.stop()
             await sink.stop()
             await database.close()
             await hub.stop()

@@ -31,9 +31,48 @@ _decode_batch = msgspec.json.Decoder(list[StoredTick]).decode
 
 
 class FanOut:
-    def __init__(self, redis: aioredis.Redis, stream_maxlen: int = 100_000) -> None:
+    """Publishes live ticks. `offer` never waits: a background task coalesces what arrives
+    while the previous pipeline is in flight into the next one, so a connector sending one
+    tick per frame costs one Redis round trip per *burst*, not per frame."""
+
+    def __init__(
+        self, redis: aioredis.Redis, stream_maxlen: int = 100_000, max_buffered: int = 100_000
+    ) -> None:
         self._redis = redis
         self._maxlen = stream_maxlen
+        self._buffer: list[StoredTick] = []
+        self._max_buffered = max_buffered
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="fan-out")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def offer(self, ticks: list[StoredTick]) -> None:
+        if len(self._buffer) + len(ticks) > self._max_buffered:
+            self.dropped += len(ticks)  # live data is about now: shed load, never block ingest
+            return
+        self._buffer.extend(ticks)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                continue
+            try:
+                await self.publish(batch)
+            except Exception as exc:  # Redis down: live data is lost, storage is not affected
+                _log.warning("live fan-out failed: %s", type(exc).__name__)
 
     async def publish(self, ticks: list[StoredTick]) -> None:
         latest: dict[str, bytes] = {t.symbol: _encode(t) for t in ticks}

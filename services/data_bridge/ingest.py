@@ -240,8 +240,7 @@ async def _handle(
     if not fresh:
         await acks.put(AckItem(frame.seq, None, 0, duplicates))
         return
-    with contextlib.suppress(Exception):  # live fan-out is best effort; storage is not
-        await ctx.fanout.publish(fresh)
+    ctx.fanout.offer(fresh)  # live fan-out never waits and never blocks storage
     keys = [(t.symbol, t.time_msc, t.sequence) for t in fresh]
     await acks.put(AckItem(frame.seq, ctx.sink.enqueue(fresh), len(fresh), duplicates, keys))
 

@@ -11,10 +11,10 @@ drains the spool whenever database-service answers again.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,6 +62,12 @@ class _Pending:
     waiters: list[asyncio.Future[Durability]] = field(default_factory=list)
 
 
+@dataclass
+class _Queued:
+    ticks: list[StoredTick]
+    future: asyncio.Future[Durability]
+
+
 class TickSink:
     def __init__(
         self,
@@ -77,8 +83,10 @@ class TickSink:
         self._max_batch = max_batch
         self._max_delay = max_delay_s
         self._retry_s = retry_s
-        self._pending = _Pending()
+        self._queue: collections.deque[_Queued] = collections.deque()
+        self._queued_ticks = 0
         self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
         self._spooled = asyncio.Event()
         self._backlog = False
         self._appends = 0  # spool appends so far; lets the replayer see appends it raced with
@@ -106,7 +114,8 @@ class TickSink:
         ]
 
     async def stop(self) -> None:
-        await self._flush_now()
+        while self._queue:
+            await self._flush_now()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -118,10 +127,11 @@ class TickSink:
         """Queue `ticks`; the future resolves once they are stored or spooled — only then may
         they be acked. Callers keep reading frames meanwhile (acks are pipelined)."""
         future: asyncio.Future[Durability] = asyncio.get_running_loop().create_future()
-        self._pending.ticks.extend(ticks)
-        self._pending.waiters.append(future)
-        if len(self._pending.ticks) >= self._max_batch or not self._arrived.is_set():
-            self._arrived.set()
+        self._queue.append(_Queued(ticks, future))
+        self._queued_ticks += len(ticks)
+        self._arrived.set()
+        if self._queued_ticks >= self._max_batch:
+            self._full.set()
         return future
 
     def health(self) -> Health:
@@ -134,17 +144,30 @@ class TickSink:
     async def _flush_loop(self) -> None:
         while True:
             await self._arrived.wait()
-            deadline = time.monotonic() + self._max_delay
-            while len(self._pending.ticks) < self._max_batch and time.monotonic() < deadline:
-                await asyncio.sleep(0)  # let connections add what they have right now
-                if len(self._pending.ticks) >= self._max_batch:
-                    break
-                await asyncio.sleep(min(0.0005, max(0.0, deadline - time.monotonic())))
-            await self._flush_now()
+            # Gather for up to max_delay, or less when a full batch is already waiting.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self._max_delay)
+            while self._queue:  # a backlog is sent as several batches of at most max_batch
+                await self._flush_now()
+
+    def _take_batch(self) -> _Pending:
+        """Whole frames from the front of the queue, up to `max_batch` ticks (at least one)."""
+        batch = _Pending()
+        while self._queue and (
+            not batch.waiters or len(batch.ticks) + len(self._queue[0].ticks) <= self._max_batch
+        ):
+            item = self._queue.popleft()
+            self._queued_ticks -= len(item.ticks)
+            batch.ticks.extend(item.ticks)
+            batch.waiters.append(item.future)
+        if not self._queue:
+            self._arrived.clear()
+        if self._queued_ticks < self._max_batch:
+            self._full.clear()
+        return batch
 
     async def _flush_now(self) -> None:
-        batch, self._pending = self._pending, _Pending()
-        self._arrived.clear()
+        batch = self._take_batch()
         if not batch.waiters:
             return
         body = _encode(TickBatchBody(batch.ticks))

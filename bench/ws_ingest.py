@@ -1,0 +1,255 @@
+"""WebSocket ingest end to end: connector → data-bridge → database-service → ClickHouse.
+
+database-service and data-bridge run as their own processes (as in production), on the same
+2 cores as this load generator. Measured:
+- acked ticks/s with batched frames (1,000 ticks per frame, pipelined);
+- acked frames/s with one tick per frame (pipelined);
+- tick → subscriber latency p50/p99 over loopback (ticks paced at 200/s).
+An ack means stored in ClickHouse or fsynced to the spool; the run checks at the end that
+ClickHouse holds every acked tick. Baseline in the same run: heartbeat round trips/s on the
+same connection (the transport and ack path with no storage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import embedded, free_port, report
+
+BATCHED_TICKS = 200_000
+BATCH = 1000
+SINGLE_FRAMES = 20_000
+WINDOW = 4096  # frames in flight, as a connector that keeps every frame until acked may
+LATENCY_TICKS = 1000
+
+
+class Connector:
+    """A minimal pipelined connector: a window of frames in flight, acks counted."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seq = 0
+        self.in_flight: dict[int, int] = {}
+        self.acked_ticks = 0
+        self.errors = 0
+        self.window = asyncio.Semaphore(WINDOW)
+        self.done = asyncio.Event()
+        self.reader = asyncio.create_task(self._read())
+
+    async def send(self, frame: dict[str, Any], ticks: int) -> None:
+        await self.window.acquire()
+        self.seq += 1
+        self.in_flight[self.seq] = ticks
+        self.done.clear()
+        await self.ws.send(json.dumps({**frame, "seq": self.seq}, separators=(",", ":")))
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            message = json.loads(raw)
+            if message["type"] in ("ack", "error"):
+                if message["type"] == "error":
+                    self.errors += 1
+                ticks = self.in_flight.pop(message.get("seq"), 0)
+                if message["type"] == "ack":
+                    self.acked_ticks += ticks
+                self.window.release()
+                if not self.in_flight:
+                    self.done.set()
+
+
+def tick(symbol: str, sequence: int, now_ms: int) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "time_msc": now_ms,
+        "bid": 1.1,
+        "ask": 1.1002,
+        "sequence": sequence,
+        "flags": 6,
+    }
+
+
+async def connect(url: str, token: str, source: str) -> Any:
+    ws = await websockets.connect(url, max_size=16 * 1024 * 1024, compression=None)
+    await ws.send(json.dumps({"type": "auth", "v": 1, "token": token, "source": source}))
+    welcome = json.loads(await ws.recv())
+    assert welcome["type"] == "welcome", welcome
+    return ws
+
+
+async def main() -> None:
+    from aitrading.cli.mt5_sim_cmd import development_token
+    from aitrading.core.infrastructure.config_manager import load_settings
+
+    with embedded(postgres=True, redis=True) as settings:
+        dbs_port, bridge_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "AITRADING_DATA_DIR": str(settings.data_dir),
+            "AITRADING_POSTGRES_PORT": str(settings.postgres.port),
+            "AITRADING_REDIS_PORT": str(settings.redis.port),
+            "AITRADING_SERVICES_DATABASE_SERVICE_PORT": str(dbs_port),
+            "AITRADING_SERVICES_DATA_BRIDGE_PORT": str(bridge_port),
+            "AITRADING_LOG_LEVEL": "WARNING",
+        }
+        processes = []
+        for service, port in (("database-service", dbs_port), ("data-bridge", bridge_port)):
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "aitrading.cli", "serve", service, env=env
+                )
+            )
+            await wait_ready(f"http://127.0.0.1:{port}")
+        try:
+            config = load_settings(
+                environ={k: v for k, v in env.items() if k.startswith("AITRADING_")}
+            ).settings
+            token = await development_token(config, "bench")
+            ingest = f"ws://127.0.0.1:{bridge_port}/api/v1/ingest"
+            results = await measure(ingest, f"ws://127.0.0.1:{bridge_port}/api/v1/stream", token)
+            stored = await stored_count(f"http://127.0.0.1:{dbs_port}")
+        finally:
+            for process in processes:
+                process.terminate()
+                await process.wait()
+    assert stored >= results["acked_total"], (stored, results["acked_total"])
+    report(
+        "ws_ingest",
+        "acked ticks/s end to end into ClickHouse, 1,000-tick frames",
+        results["batched_ticks_per_s"],
+        "ticks/s",
+        results["heartbeats_per_s"],
+        "heartbeat round trips/s on the same connection (no storage)",
+        goal_batched_ticks_per_s=100_000,
+        single_tick_frames_per_s=round(results["single_frames_per_s"], 1),
+        goal_single_frames_per_s=20_000,
+        subscriber_latency_ms_p50=round(results["p50_ms"], 3),
+        subscriber_latency_ms_p99=round(results["p99_ms"], 3),
+        goal_p99_ms=5,
+        acked_ticks=results["acked_total"],
+        stored_in_clickhouse=stored,
+    )
+
+
+async def measure(ingest: str, stream: str, token: str) -> dict[str, float]:
+    ws = await connect(ingest, token, "bench")
+    connector = Connector(ws)
+    now = int(time.time() * 1000) - 120_000  # inside the bridge's clock-skew window
+
+    started = time.perf_counter()
+    for _ in range(500):
+        await connector.send({"type": "heartbeat"}, 0)
+    await connector.done.wait()
+    heartbeats = 500 / (time.perf_counter() - started)
+
+    sequence = 0
+    started = time.perf_counter()
+    for _ in range(BATCHED_TICKS // BATCH):
+        frame = [tick("EURUSD", sequence + k, now) for k in range(BATCH)]
+        sequence += BATCH
+        await connector.send({"type": "ticks", "ticks": frame}, BATCH)
+    await connector.done.wait()
+    batched = connector.acked_ticks / (time.perf_counter() - started)
+
+    acked_before = connector.acked_ticks
+    started = time.perf_counter()
+    for _ in range(SINGLE_FRAMES):
+        sequence += 1
+        await connector.send({"type": "tick", "tick": tick("USDJPY", sequence, now)}, 1)
+    await connector.done.wait()
+    single = (connector.acked_ticks - acked_before) / (time.perf_counter() - started)
+
+    latencies = await subscriber_latency(connector, stream, token, sequence)
+    await ws.close()
+    return {
+        "heartbeats_per_s": heartbeats,
+        "batched_ticks_per_s": batched,
+        "single_frames_per_s": single,
+        "acked_total": connector.acked_ticks,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": statistics.quantiles(latencies, n=100)[98],
+    }
+
+
+async def subscriber_latency(
+    connector: Connector, stream: str, token: str, start_seq: int
+) -> list[float]:
+    viewer = await websockets.connect(stream, compression=None)
+    await viewer.send(json.dumps({"type": "auth", "v": 1, "token": token}))
+    await viewer.send(json.dumps({"type": "subscribe", "symbols": ["GBPUSD"]}))  # free plan
+    answer = json.loads(await viewer.recv())
+    assert answer["type"] == "subscribed", answer
+    assert answer["symbols"] == ["GBPUSD"], answer
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+
+    async def receive() -> None:
+        while len(latencies) < LATENCY_TICKS:
+            message = json.loads(await viewer.recv())
+            if message["type"] != "ticks":
+                continue
+            arrived = time.perf_counter()
+            for t in message["ticks"]:
+                if t["sequence"] in sent:
+                    latencies.append((arrived - sent.pop(t["sequence"])) * 1000)
+
+    receiver = asyncio.create_task(receive())
+    for i in range(LATENCY_TICKS):
+        seq = start_seq + 1 + i
+        sent[seq] = time.perf_counter()
+        await connector.send(
+            {
+                "type": "tick",
+                "tick": tick("GBPUSD", 0, int(time.time() * 1000)) | {"sequence": seq},
+            },
+            1,
+        )
+        await asyncio.sleep(0.005)
+    await asyncio.wait_for(receiver, 30)
+    await viewer.close()
+    return latencies
+
+
+async def wait_ready(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http:
+        for _ in range(600):
+            try:
+                if (await http.get("/health/ready")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready")
+
+
+async def stored_count(dbs: str) -> int:
+    async with httpx.AsyncClient(base_url=dbs, timeout=60) as http:
+        total = 0
+        for symbol in ("EURUSD", "GBPUSD", "USDJPY"):
+            bars = (
+                await http.get(
+                    "/api/v1/ohlcv",
+                    params={
+                        "symbol": symbol,
+                        "timeframe": "1d",
+                        "start": 0,
+                        "end": 4_000_000_000_000,
+                    },
+                )
+            ).json()["bars"]
+            total += sum(b["ticks"] for b in bars)
+        return total
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

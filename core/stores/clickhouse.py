@@ -77,6 +77,11 @@ class ClickHouseStore:
 
         return await asyncio.to_thread(locked)
 
+    def run_sync(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """The same serialised access from a worker thread that is not the event loop."""
+        with self._lock:
+            return call(*args, **kwargs)
+
     async def query_rows(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:

@@ -130,6 +130,16 @@ def migrations(tick_ttl_days: int) -> list[Migration]:
                 """,
             ),
         ),
+        Migration(
+            5,
+            "logs_trace_index",
+            (
+                "ALTER TABLE logs ADD INDEX IF NOT EXISTS logs_trace trace_id"
+                " TYPE bloom_filter(0.01) GRANULARITY 4",
+                "ALTER TABLE logs ADD INDEX IF NOT EXISTS logs_record record_id"
+                " TYPE bloom_filter(0.01) GRANULARITY 4",
+            ),
+        ),
     ]
 
 

@@ -64,7 +64,7 @@ class MigrationReport:
 
 _SELECT_LOGS = (
     "SELECT toUnixTimestamp64Milli(ts), level, service, trace_id, request_id, logger,"
-    " message, fields, record_id FROM logs FINAL WHERE {where} ORDER BY ts"
+    " message, fields, record_id FROM {table} FINAL WHERE {where} ORDER BY ts"
 )
 
 
@@ -125,8 +125,11 @@ class HotTier:
 class WarmTier:
     name = "warm"
 
-    def __init__(self, store: ClickHouseStore) -> None:
+    def __init__(self, store: ClickHouseStore, table: str = "logs") -> None:
+        if not table.isidentifier():
+            raise ValueError(f"invalid table name {table!r}")
         self._store = store
+        self.table = table
 
     def write(self, records: list[LogRecord]) -> None:
         columns: list[list[Any]] = [
@@ -143,7 +146,7 @@ class WarmTier:
         token = hashlib.sha256("".join(r.record_id for r in records).encode()).hexdigest()
         self._store.run_sync(
             self._store.client.insert,
-            "logs",
+            self.table,
             columns,
             column_names=list(COLUMNS),
             column_oriented=True,
@@ -175,7 +178,7 @@ class WarmTier:
         for level, cutoff in cutoffs_ms.items():
             rows = self._store.run_sync(
                 self._store.client.query,
-                "SELECT DISTINCT toString(toDate(ts)), service FROM logs FINAL"
+                f"SELECT DISTINCT toString(toDate(ts)), service FROM {self.table} FINAL"  # noqa: S608 - table is a validated identifier
                 " WHERE level = %(level)s AND toDate(ts) < toDate(fromUnixTimestamp64Milli("
                 "%(cutoff)s, 'UTC'))",
                 parameters={"level": level, "cutoff": cutoff},
@@ -192,32 +195,35 @@ class WarmTier:
     def delete_group(self, day: str, level: str, service: str) -> None:
         self._store.run_sync(
             self._store.client.command,
-            "ALTER TABLE logs DELETE WHERE toDate(ts) = %(day)s AND level = %(level)s"
+            f"ALTER TABLE {self.table} DELETE WHERE toDate(ts) = %(day)s AND level = %(level)s"
             " AND service = %(service)s",
             parameters={"day": day, "level": level, "service": service},
             settings={"mutations_sync": 2},
         )
 
     def apply_ttl(self, clause: str) -> None:
-        self._store.run_sync(self._store.client.command, f"ALTER TABLE logs MODIFY {clause}")
+        self._store.run_sync(
+            self._store.client.command, f"ALTER TABLE {self.table} MODIFY {clause}"
+        )
 
     def optimize(self) -> None:
         """Merge now, which also applies TTL rules (tests and `enforce --now`)."""
-        self._store.run_sync(self._store.client.command, "OPTIMIZE TABLE logs FINAL")
+        self._store.run_sync(self._store.client.command, f"OPTIMIZE TABLE {self.table} FINAL")
 
     def compression(self) -> tuple[int, int]:
-        """(compressed, uncompressed) bytes ClickHouse reports for the logs table."""
+        """(compressed, uncompressed) bytes of the table's active parts, as ClickHouse reports."""
         rows = self._store.run_sync(
             self._store.client.query,
-            "SELECT sum(data_compressed_bytes), sum(data_uncompressed_bytes) FROM system.columns"
-            " WHERE database = currentDatabase() AND table = 'logs'",
+            "SELECT sum(data_compressed_bytes), sum(data_uncompressed_bytes) FROM system.parts"
+            " WHERE active AND database = currentDatabase() AND table = %(table)s",
+            parameters={"table": self.table},
         ).result_rows
         compressed, uncompressed = rows[0] if rows else (0, 0)
         return int(compressed or 0), int(uncompressed or 0)
 
     def _select(self, where: str, params: dict[str, Any]) -> list[LogRecord]:
         # `where` is assembled in this class from fixed column names; values are parameters.
-        sql = _SELECT_LOGS.format(where=where)
+        sql = _SELECT_LOGS.format(table=self.table, where=where)
         rows = self._store.run_sync(self._store.client.query, sql, parameters=params).result_rows
         return [
             LogRecord(

@@ -154,8 +154,48 @@ async def test_policies_are_validated_and_stored(postgres: PostgresStore) -> Non
     assert (await store.load())["CRITICAL"].retention_days == 365
     await store.save({"level": "DEBUG", "hot_hours": 2, "warm_days": 3, "retention_days": 3})
     assert (await store.load())["DEBUG"].retention_days == 3
-    with pytest.raises(ValueError, match="warm_days .* exceeds retention_days"):
+    with pytest.raises(ValueError, match=r"warm_days .* exceeds retention_days"):
         RetentionPolicy(level="INFO", hot_hours=1, warm_days=40, retention_days=30)
     with pytest.raises(ValueError, match="level"):
         RetentionPolicy(level="TRACE", hot_hours=1, warm_days=1, retention_days=1)
     await store.save(DEFAULT_POLICIES["DEBUG"])
+
+
+def test_logs_cli_costs_measures_and_enforce_is_idempotent(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from aitrading.core.stores.embedded import EmbeddedPostgres
+
+    env = {
+        **os.environ,
+        "AITRADING_DATA_DIR": str(tmp_path),  # its own chdb path
+        "AITRADING_POSTGRES_DSN": EmbeddedPostgres(settings).dsn(),
+        "AITRADING_REDIS_URL": redis_url(settings),
+        "COLUMNS": "200",
+    }
+    command = [sys.executable, "-m", "aitrading.cli", "logs"]
+    costs = subprocess.run(
+        [*command, "costs", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert costs.returncode == 0, costs.stderr
+    report = json.loads(costs.stdout)
+    for tier in ("hot", "warm", "cold"):
+        assert 0 < report["ratios"][tier] < 5, report["ratios"]  # measured, not zero or assumed
+    assert report["ratios"]["warm"] < 1  # ClickHouse compresses our records
+    assert report["baseline"] > 0
+    for _ in range(2):
+        run = subprocess.run(
+            [*command, "enforce"], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        assert "moved hot→warm" in run.stdout

@@ -1,0 +1,133 @@
+"""`aitrading logs enforce|costs`: retention across the tiers, and what the logs cost."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
+from aitrading.core.infrastructure.config_manager import Settings
+
+app = typer.Typer(help="Log retention and cost analytics.", no_args_is_help=True)
+
+
+@app.command()
+def enforce(config: Path | None = ConfigOption) -> None:
+    """Migrate by age, apply TTL per level, delete expired cold files, trim hot (idempotent)."""
+    settings = load_or_exit(config).settings
+    try:
+        report = asyncio.run(_enforce(settings))
+    except Exception as exc:
+        err_console.print(f"[red]enforce failed:[/] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"moved hot→warm: {report.moved_hot_to_warm}, warm→cold: "
+        f"{report.moved_warm_to_cold} ({report.cold_files_written} files)"
+    )
+    console.print(
+        f"deleted cold files: {report.cold_files_deleted}, trimmed hot: {report.hot_trimmed}"
+    )
+    for line in report.details:
+        console.print(f"  {line}")
+
+
+@app.command()
+def costs(
+    config: Path | None = ConfigOption,
+    as_json: bool = typer.Option(False, "--json"),
+    monthly_gb: float = typer.Option(2048.0, help="monthly log volume (the seed's 2 TB default)"),
+) -> None:
+    """Monthly cost per tier vs the one-standard-tier, 365-day baseline, with measured ratios."""
+    settings = load_or_exit(config).settings
+    report = asyncio.run(_costs(settings, monthly_gb))
+    if as_json:
+        print(json.dumps(report.as_dict(), default=lambda o: o.__dict__, indent=2))
+        return
+    table = Table(title=f"log costs for {monthly_gb:,.0f} GB/month (USD/month)")
+    for column in ("tier", "stored GB", "stored/raw (measured)", "cost"):
+        table.add_column(column)
+    ratios = {"hot": report.ratios.hot, "warm": report.ratios.warm, "cold": report.ratios.cold}
+    for tier in ("hot", "warm", "cold"):
+        table.add_row(
+            tier,
+            f"{report.stored_gb[tier]:,.1f}",
+            f"{ratios[tier]:.3f}",
+            f"{report.monthly_cost[tier]:,.2f}",
+        )
+    table.add_row("ingest", "", "", f"{report.monthly_cost['ingest']:,.2f}")
+    table.add_row("total", "", "", f"{report.total:,.2f}")
+    console.print(table)
+    console.print(
+        f"baseline (365 days, uncompressed, one standard tier, managed ingest): "
+        f"{report.baseline:,.2f} → reduction {report.reduction_percent}%"
+    )
+    for name, price in report.prices.items():
+        console.print(f"  {name}: {price.value} — {price.source} ({price.as_of})")
+
+
+async def _policies(settings: Settings) -> dict[str, object]:
+    from aitrading.core.logging.retention_policy_manager import DEFAULT_POLICIES, RetentionStore
+    from aitrading.core.stores.postgres import PostgresStore
+
+    try:
+        store = await PostgresStore.create(settings)
+    except Exception:
+        return dict(DEFAULT_POLICIES)
+    try:
+        return dict(await RetentionStore(store.pool).load())
+    finally:
+        await store.close()
+
+
+async def _enforce(settings: Settings):  # type: ignore[no-untyped-def]
+    import redis
+
+    from aitrading.core.logging.retention_policy_manager import enforce as run
+    from aitrading.core.logging.tiered_log_storage import (
+        ColdTier,
+        HotTier,
+        TieredLogStorage,
+        WarmTier,
+    )
+    from aitrading.core.stores.clickhouse import ClickHouseStore
+    from aitrading.core.stores.redis_store import redis_url
+    from aitrading.services.database_service.schema import clickhouse as schema
+
+    policies = await _policies(settings)
+    store = await ClickHouseStore.create(settings)
+    client = redis.Redis.from_url(redis_url(settings))
+    try:
+        await schema.migrate(store, settings.clickhouse.tick_ttl_days)
+        storage = TieredLogStorage(
+            HotTier(client), WarmTier(store), ColdTier(settings.data_dir.resolve() / "logs-cold")
+        )
+        return await asyncio.to_thread(run, storage, policies, dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+    finally:
+        client.close()
+        await store.close()
+
+
+async def _costs(settings: Settings, monthly_gb: float):  # type: ignore[no-untyped-def]
+    import redis
+
+    from aitrading.core.logging.compression_probe import measure
+    from aitrading.core.logging.cost_analytics import estimate, reference_daily_gb
+    from aitrading.core.stores.clickhouse import ClickHouseStore
+    from aitrading.core.stores.redis_store import redis_url
+    from aitrading.services.database_service.schema import clickhouse as schema
+
+    policies = await _policies(settings)
+    store = await ClickHouseStore.create(settings)
+    client = redis.Redis.from_url(redis_url(settings))
+    try:
+        await schema.migrate(store, settings.clickhouse.tick_ttl_days)
+        ratios = await asyncio.to_thread(measure, client, store)
+    finally:
+        client.close()
+        await store.close()
+    return estimate(reference_daily_gb(monthly_gb), policies, ratios)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 import msgspec
@@ -22,7 +22,7 @@ class LogRecord(msgspec.Struct, frozen=True):
     trace_id: str = ""
     request_id: str = ""
     fields: str = "{}"  # canonical JSON of the structured extras
-    record_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex)
+    record_id: str = msgspec.field(default_factory=lambda: os.urandom(16).hex())
 
 
 encode = msgspec.json.Encoder().encode

@@ -44,11 +44,12 @@ class RetentionPolicy(BaseModel):
 DEFAULT_POLICIES: dict[str, RetentionPolicy] = {
     p.level: p
     for p in (
-        RetentionPolicy(level="DEBUG", hot_hours=6, warm_days=7, retention_days=7),
-        RetentionPolicy(level="INFO", hot_hours=24, warm_days=7, retention_days=30),
-        RetentionPolicy(level="WARNING", hot_hours=24, warm_days=30, retention_days=90),
-        RetentionPolicy(level="ERROR", hot_hours=48, warm_days=30, retention_days=180),
-        RetentionPolicy(level="CRITICAL", hot_hours=48, warm_days=30, retention_days=365),
+        # Hot (RAM) is the expensive tier: hours there are the main cost lever (docs/logging.md).
+        RetentionPolicy(level="DEBUG", hot_hours=1, warm_days=7, retention_days=7),
+        RetentionPolicy(level="INFO", hot_hours=2, warm_days=7, retention_days=30),
+        RetentionPolicy(level="WARNING", hot_hours=2, warm_days=30, retention_days=90),
+        RetentionPolicy(level="ERROR", hot_hours=6, warm_days=30, retention_days=180),
+        RetentionPolicy(level="CRITICAL", hot_hours=6, warm_days=30, retention_days=365),
     )
 }
 

@@ -22,8 +22,19 @@ _BEARER = re.compile(r"(?P<kind>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", r
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 
 
+# One cheap search decides whether any of the substitutions below can match: most log lines
+# carry no secret, and the router runs this on every line.
+_ANY_SECRET = re.compile(
+    r"://[^/\s]*:[^/\s]*@|bearer|basic|eyJ|password|passwd|pwd|secret|token|api[_-]?key|apikey|"
+    r"authorization",
+    re.IGNORECASE,
+)
+
+
 def redact(text: str) -> str:
     """`text` with credentials, bearer tokens, JWTs and secret-named values masked."""
+    if not _ANY_SECRET.search(text):
+        return text
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _BEARER.sub(lambda m: f"{m['kind']}{MASK}", text)
     text = _JWT.sub(MASK, text)

@@ -30,7 +30,7 @@ test: $(SYNC_STAMP)  ## the whole test suite (unit + integration against real em
 lint: $(SYNC_STAMP)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy -p aitrading.core -p aitrading.cli
+	$(UV) run --frozen mypy -p aitrading.core -p aitrading.cli -p aitrading.services -p aitrading.client
 
 bench: $(SYNC_STAMP)  ## every benchmark under bench/, results in bench/results/latest.json
 	@mkdir -p bench/results

@@ -6,12 +6,20 @@ import asyncio
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import Settings
+
+if TYPE_CHECKING:
+    from aitrading.core.logging.cost_analytics import CostReport
+    from aitrading.core.logging.retention_policy_manager import (
+        EnforcementReport,
+        RetentionPolicy,
+    )
 
 app = typer.Typer(help="Log retention and cost analytics.", no_args_is_help=True)
 
@@ -70,7 +78,7 @@ def costs(
         console.print(f"  {name}: {price.value} — {price.source} ({price.as_of})")
 
 
-async def _policies(settings: Settings) -> dict[str, object]:
+async def _policies(settings: Settings) -> dict[str, RetentionPolicy]:
     from aitrading.core.logging.retention_policy_manager import DEFAULT_POLICIES, RetentionStore
     from aitrading.core.stores.postgres import PostgresStore
 
@@ -84,7 +92,7 @@ async def _policies(settings: Settings) -> dict[str, object]:
         await store.close()
 
 
-async def _enforce(settings: Settings):  # type: ignore[no-untyped-def]
+async def _enforce(settings: Settings) -> EnforcementReport:
     import redis
 
     from aitrading.core.logging.retention_policy_manager import enforce as run
@@ -106,13 +114,13 @@ async def _enforce(settings: Settings):  # type: ignore[no-untyped-def]
         storage = TieredLogStorage(
             HotTier(client), WarmTier(store), ColdTier(settings.data_dir.resolve() / "logs-cold")
         )
-        return await asyncio.to_thread(run, storage, policies, dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+        return await asyncio.to_thread(run, storage, policies, dt.datetime.now(dt.UTC))
     finally:
         client.close()
         await store.close()
 
 
-async def _costs(settings: Settings, monthly_gb: float):  # type: ignore[no-untyped-def]
+async def _costs(settings: Settings, monthly_gb: float) -> CostReport:
     import redis
 
     from aitrading.core.logging.compression_probe import measure
@@ -130,4 +138,4 @@ async def _costs(settings: Settings, monthly_gb: float):  # type: ignore[no-unty
     finally:
         client.close()
         await store.close()
-    return estimate(reference_daily_gb(monthly_gb), policies, ratios)  # type: ignore[arg-type]
+    return estimate(reference_daily_gb(monthly_gb), policies, ratios)

@@ -79,15 +79,22 @@ def costs(
 
 
 async def _policies(settings: Settings) -> dict[str, RetentionPolicy]:
+    import asyncpg
+
     from aitrading.core.logging.retention_policy_manager import DEFAULT_POLICIES, RetentionStore
     from aitrading.core.stores.postgres import PostgresStore
 
     try:
         store = await PostgresStore.create(settings)
-    except Exception:
+    except Exception as exc:
+        err_console.print(f"PostgreSQL unavailable ({type(exc).__name__}); using default policies")
         return dict(DEFAULT_POLICIES)
     try:
         return dict(await RetentionStore(store.pool).load())
+    except asyncpg.UndefinedTableError:
+        err_console.print("no log_retention_policies table (run `aitrading db migrate`); "
+                          "using the default policies")
+        return dict(DEFAULT_POLICIES)
     finally:
         await store.close()
 

@@ -92,8 +92,10 @@ async def _policies(settings: Settings) -> dict[str, RetentionPolicy]:
     try:
         return dict(await RetentionStore(store.pool).load())
     except asyncpg.UndefinedTableError:
-        err_console.print("no log_retention_policies table (run `aitrading db migrate`); "
-                          "using the default policies")
+        err_console.print(
+            "no log_retention_policies table (run `aitrading db migrate`); "
+            "using the default policies"
+        )
         return dict(DEFAULT_POLICIES)
     finally:
         await store.close()

@@ -16,6 +16,7 @@ from aitrading.core.stores.embedded import port_is_free
 class Service(StrEnum):
     DATABASE_SERVICE = "database-service"
     DATA_BRIDGE = "data-bridge"
+    API_GATEWAY = "api-gateway"
 
 
 # service -> (module with create_app, settings field of its port)
@@ -25,6 +26,7 @@ _SERVICES: dict[Service, tuple[str, str]] = {
         "database_service_port",
     ),
     Service.DATA_BRIDGE: ("aitrading.services.data_bridge.app", "data_bridge_port"),
+    Service.API_GATEWAY: ("aitrading.services.api_gateway.app", "api_gateway_port"),
 }
 
 

@@ -175,6 +175,10 @@ class JWTManager:
             registry=registry if registry is not None else CollectorRegistry(),
         )
 
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The public keys that verify this manager's tokens (for `/.well-known/jwks.json`)."""
+        return self._keys.jwks()
+
     async def issue(self, sub: str, tier: str, entitlement_version: int) -> TokenPair:
         """A new login: an access token and the first refresh token of a new family."""
         family = uuid.uuid4().hex

@@ -1,0 +1,3 @@
+"""api-gateway (port 8000): the single door to the platform."""
+
+PORT = 8000

@@ -1,0 +1,353 @@
+"""api-gateway: `create_app(settings)` builds the single door to the platform (port 8000).
+
+Order of checks on every proxied request: body size → per-IP rate limit (before any
+authentication work) → authentication (bearer JWT or `X-API-Key`) → per-user, per-tier rate
+limit → role and plan feature → symbol entitlement → proxy with a `traceparent` to the
+upstream. Token endpoints are public but rate limited per IP and fail closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, Field
+
+from aitrading.core.infrastructure.central_hub import CentralHub, Health
+from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.security.audit_logger import AuditLog
+from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
+from aitrading.core.security.keys import load_key_ring
+from aitrading.core.security.rate_limiter import (
+    AUTHENTICATION,
+    MARKET_DATA,
+    FailureMode,
+    Limit,
+    Policy,
+    RateLimiter,
+    Scope,
+)
+from aitrading.core.security.subscription_validator import SubscriptionValidator
+from aitrading.core.security.token_revocation import RedisRevocationStore
+from aitrading.core.security.users import User, UserStore
+from aitrading.core.stores.components import StoreComponent
+from aitrading.core.stores.postgres import PostgresStore
+from aitrading.core.stores.redis_store import RedisStore
+from aitrading.services.api_gateway.routing import (
+    DEFAULT_ROUTES,
+    Access,
+    Route,
+    Upstreams,
+    UpstreamUnavailableError,
+    match,
+)
+from aitrading.services.common.http import ApiError, install_common
+from aitrading.services.common.tracing import current_trace
+
+SERVICE = "api-gateway"
+MAX_BODY_BYTES = 1024 * 1024
+PER_IP = Policy("ip", {"free": Limit(600, 60, burst=120)}, FailureMode.CLOSED)
+_HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "authorization",
+    "x-api-key",
+    "te",
+    "trailer",
+}
+
+
+class TokenRequest(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=10, max_length=8192)
+
+
+def upstream_urls(settings: Settings) -> dict[str, str]:
+    s = settings.services
+    return {
+        "database-service": s.database_service_url or f"http://127.0.0.1:{s.database_service_port}",
+        "data-bridge": f"http://127.0.0.1:{s.data_bridge_port}",
+        "trading-engine": f"http://127.0.0.1:{s.trading_engine_port}",
+    }
+
+
+def create_app(
+    settings: Settings,
+    registry: CollectorRegistry | None = None,
+    routes: tuple[Route, ...] = DEFAULT_ROUTES,
+    urls: dict[str, str] | None = None,
+) -> FastAPI:
+    registry = registry if registry is not None else CollectorRegistry()
+    hub = CentralHub(settings.hub)
+
+    async def redis_factory() -> RedisStore:
+        return RedisStore.create(settings)
+
+    async def postgres_factory() -> PostgresStore:
+        return await PostgresStore.create(settings)
+
+    redis_c = StoreComponent("redis", redis_factory)
+    postgres_c = StoreComponent("postgres", postgres_factory, tolerant=True)
+    hub.register(redis_c)
+    hub.register(postgres_c)
+    upstreams = Upstreams(urls or upstream_urls(settings), settings.services.request_timeout_s)
+    state: dict[str, Any] = {}
+
+    class _Breakers:
+        name = "upstreams"
+        depends_on: tuple[str, ...] = ()
+        critical = False
+
+        async def start(self) -> None: ...
+
+        async def stop(self) -> None: ...
+
+        async def health(self) -> Health:
+            open_ = [n for n, b in upstreams.breakers.items() if b.state == "open"]
+            return (
+                Health.degraded(f"circuit open: {', '.join(open_)}")
+                if open_
+                else Health.healthy("all circuits closed")
+            )
+
+    hub.register(_Breakers())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        redis = redis_c.store
+        assert redis is not None
+        postgres = await postgres_c.connect()
+        state.update(
+            jwt=JWTManager(
+                load_key_ring(settings),
+                RedisRevocationStore(redis.client),
+                issuer=settings.security.jwt_issuer,
+                audience=settings.security.jwt_audience,
+                access_ttl_s=settings.security.access_token_ttl_s,
+                refresh_ttl_s=settings.security.refresh_token_ttl_s,
+                registry=registry,
+            ),
+            limiter=RateLimiter(redis.client, registry),
+            users=UserStore(postgres.pool),
+            subscriptions=SubscriptionValidator(postgres.pool, redis.client),
+            audit=AuditLog(postgres.pool),
+        )
+        try:
+            yield
+        finally:
+            await upstreams.close()
+            await hub.stop()
+
+    app = FastAPI(
+        title="aitrading api-gateway",
+        version="1.0.0",
+        lifespan=lifespan,
+        summary="The single door: authentication, limits, entitlements, routing.",
+    )
+    app.state.routes = routes
+
+    async def body_and_ip_limits(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return _error(413, "payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        if not request.url.path.startswith("/health") and "limiter" in state:
+            ip = request.client.host if request.client else "unknown"
+            decision = await state["limiter"].hit(PER_IP, Scope.IP, ip)
+            if not decision.allowed:
+                refused = _error(429, "rate_limited", "too many requests from this address")
+                refused.headers["retry-after"] = decision.retry_after_header
+                return refused
+        response: Response = await call_next(request)
+        return response
+
+    # Registered before the common middleware, so it runs inside it: errors it returns
+    # carry the request id and trace context too.
+    app.middleware("http")(body_and_ip_limits)
+    install_common(app, SERVICE, hub.health, registry)
+
+    async def limit(policy: Policy, scope: Scope, identity: str, tier: str | None = None) -> None:
+        decision = await state["limiter"].hit(policy, scope, identity, tier)
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many requests; retry later",
+                [{"retry_after_s": decision.retry_after_header}],
+            )
+
+    async def authenticate(request: Request) -> tuple[User | None, dict[str, Any]]:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            try:
+                claims = await state["jwt"].verify(header[7:].strip())
+            except TokenRejectedError:
+                raise ApiError(401, "unauthorized", "invalid or expired token") from None
+            return None, claims
+        key = request.headers.get("x-api-key")
+        if key:
+            user = await state["users"].verify_api_key(key)
+            if user is None:
+                raise ApiError(401, "unauthorized", "invalid API key")
+            return user, {"sub": user.id, "role": user.role}
+        raise ApiError(401, "unauthorized", "authentication required")
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        response = _error(exc.status, exc.code, exc.message)
+        if exc.status == 429 and exc.details:
+            response.headers["retry-after"] = str(exc.details[0]["retry_after_s"])
+        return response
+
+    @app.get("/.well-known/jwks.json", tags=["auth"], summary="Public keys (JWKS)")
+    async def jwks() -> dict[str, Any]:
+        result: dict[str, Any] = state["jwt"].jwks()
+        return result
+
+    @app.post("/auth/token", tags=["auth"], summary="Log in: access and refresh tokens")
+    async def token(body: TokenRequest, request: Request) -> dict[str, Any]:
+        ip = request.client.host if request.client else "unknown"
+        await limit(AUTHENTICATION, Scope.IP, ip)
+        user = await state["users"].authenticate(body.email, body.password)
+        if user is None:
+            await state["audit"].append(
+                body.email.lower(), "login", "auth/token", "failure", {"ip": ip}
+            )
+            raise ApiError(401, "unauthorized", "wrong email or password")
+        entitlement = await state["subscriptions"].entitlements(user.id)
+        pair = await state["jwt"].issue(
+            user.id, entitlement.tier.value, entitlement.entitlement_version
+        )
+        await state["audit"].append(user.id, "login", "auth/token", "success", {"ip": ip})
+        return {
+            "access_token": pair.access_token,
+            "refresh_token": pair.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": pair.expires_in,
+        }
+
+    @app.post("/auth/refresh", tags=["auth"], summary="Rotate a refresh token")
+    async def refresh(body: RefreshRequest, request: Request) -> dict[str, Any]:
+        ip = request.client.host if request.client else "unknown"
+        await limit(AUTHENTICATION, Scope.IP, ip)
+        try:
+            claims = state["jwt"].decode(body.refresh_token, expected_type="refresh")
+            entitlement = await state["subscriptions"].entitlements(str(claims["sub"]))
+            pair = await state["jwt"].refresh(
+                body.refresh_token, entitlement.tier.value, entitlement.entitlement_version
+            )
+        except TokenRejectedError as exc:
+            await state["audit"].append(
+                "unknown",
+                "token.refresh",
+                "auth/refresh",
+                "failure",
+                {"reason": exc.reason.value, "ip": ip},
+            )
+            raise ApiError(401, "unauthorized", "invalid refresh token") from None
+        return {
+            "access_token": pair.access_token,
+            "refresh_token": pair.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": pair.expires_in,
+        }
+
+    @app.post("/auth/logout", tags=["auth"], summary="Revoke the presented token")
+    async def logout(request: Request) -> Response:
+        _, claims = await authenticate(request)
+        await state["jwt"].revoke(request.headers["authorization"][7:].strip())
+        await state["audit"].append(str(claims["sub"]), "token.revoke", "auth/logout", "success")
+        return Response(status_code=204)
+
+    @app.api_route(
+        "/api/v1/{rest:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+        tags=["proxy"],
+        summary="Routed to the upstream named by the route table",
+    )
+    async def proxy(rest: str, request: Request) -> Response:
+        route = match(routes, request.url.path)
+        if route is None:
+            raise ApiError(404, "not_found", f"no route for {request.url.path}")
+        if request.method not in route.methods:
+            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+        user, claims = (None, {}) if route.access is Access.PUBLIC else await authenticate(request)
+        subject = str(claims.get("sub", "anonymous"))
+        entitlement = None
+        if route.access is not Access.PUBLIC:
+            entitlement = await state["subscriptions"].entitlements(subject)
+            await limit(
+                MARKET_DATA, Scope.API_KEY if user else Scope.USER, subject, entitlement.tier.value
+            )
+        if route.access is Access.ADMIN:
+            role = (
+                user.role if user else (await state["users"].get(subject) or User("", "", "")).role
+            )
+            if role != "admin":
+                raise ApiError(403, "forbidden", "administrators only")
+            await state["audit"].append(
+                subject, f"admin.{request.method.lower()}", request.url.path, "allowed"
+            )
+        if (
+            entitlement is not None
+            and route.feature
+            and route.feature not in entitlement.entitlements.features
+        ):
+            raise ApiError(403, "forbidden", f"your plan does not include {route.feature}")
+        if entitlement is not None and route.symbol_param:
+            symbol = request.query_params.get(route.symbol_param, "")
+            if not entitlement.entitlements.allows_symbol(symbol):
+                raise ApiError(403, "forbidden", f"your plan does not include {symbol!r}")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        trace = current_trace.get()
+        if trace is not None:
+            headers["traceparent"] = trace.child().traceparent
+        headers["x-aitrading-user"] = subject
+        try:
+            upstream = await upstreams.send(
+                route.upstream,
+                request.method,
+                route.upstream_path(request.url.path),
+                request.url.query.encode(),
+                headers,
+                await request.body(),
+            )
+        except UpstreamUnavailableError as exc:
+            raise ApiError(503, "upstream_unavailable", str(exc)) from None
+        out_headers = {
+            k: v
+            for k, v in upstream.headers.items()
+            if k.lower() not in _HOP_HEADERS and k.lower() != "content-encoding"
+        }
+        return StreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            headers=out_headers,
+            background=_closer(upstream),
+        )
+
+    return app
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    from aitrading.services.common.http import error_body
+
+    return JSONResponse(error_body(code, message), status_code=status)
+
+
+def _closer(response: Any) -> Any:
+    from starlette.background import BackgroundTask
+
+    return BackgroundTask(response.aclose)

@@ -120,6 +120,12 @@ class SecuritySettings(_Section):
     jwt_audience: str = Field(default="aitrading-api", min_length=1)
     access_token_ttl_s: int = Field(default=600, ge=30, le=3600)
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=300, le=90 * 24 * 3600)
+    login_attempts_per_minute: int = Field(
+        default=10, ge=1, le=100_000, description="per IP, on /auth/*; fails closed"
+    )
+    requests_per_ip_per_minute: int = Field(
+        default=600, ge=1, le=10_000_000, description="every request, before authentication"
+    )
     audit_signing_key_file: Path | None = Field(
         default=None, description="Ed25519 PEM that signs audit checkpoints (not in the database)"
     )

@@ -50,7 +50,6 @@ from aitrading.services.common.tracing import current_trace
 
 SERVICE = "api-gateway"
 MAX_BODY_BYTES = 1024 * 1024
-PER_IP = Policy("ip", {"free": Limit(600, 60, burst=120)}, FailureMode.CLOSED)
 _HOP_HEADERS = {
     "connection",
     "keep-alive",
@@ -103,6 +102,16 @@ def create_app(
     hub.register(redis_c)
     hub.register(postgres_c)
     upstreams = Upstreams(urls or upstream_urls(settings), settings.services.request_timeout_s)
+    per_minute = settings.security.requests_per_ip_per_minute
+    per_ip = Policy(
+        "ip", {"free": Limit(per_minute, 60, burst=max(1, per_minute // 5))}, FailureMode.CLOSED
+    )
+    logins = settings.security.login_attempts_per_minute
+    login_policy = Policy(
+        AUTHENTICATION.name,
+        {"free": Limit(logins, 60, burst=max(1, logins // 2))},
+        FailureMode.CLOSED,
+    )
     state: dict[str, Any] = {}
 
     class _Breakers:
@@ -165,7 +174,7 @@ def create_app(
             return _error(413, "payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
         if not request.url.path.startswith("/health") and "limiter" in state:
             ip = request.client.host if request.client else "unknown"
-            decision = await state["limiter"].hit(PER_IP, Scope.IP, ip)
+            decision = await state["limiter"].hit(per_ip, Scope.IP, ip)
             if not decision.allowed:
                 refused = _error(429, "rate_limited", "too many requests from this address")
                 refused.headers["retry-after"] = decision.retry_after_header
@@ -219,7 +228,7 @@ def create_app(
     @app.post("/auth/token", tags=["auth"], summary="Log in: access and refresh tokens")
     async def token(body: TokenRequest, request: Request) -> dict[str, Any]:
         ip = request.client.host if request.client else "unknown"
-        await limit(AUTHENTICATION, Scope.IP, ip)
+        await limit(login_policy, Scope.IP, ip)
         user = await state["users"].authenticate(body.email, body.password)
         if user is None:
             await state["audit"].append(
@@ -241,7 +250,7 @@ def create_app(
     @app.post("/auth/refresh", tags=["auth"], summary="Rotate a refresh token")
     async def refresh(body: RefreshRequest, request: Request) -> dict[str, Any]:
         ip = request.client.host if request.client else "unknown"
-        await limit(AUTHENTICATION, Scope.IP, ip)
+        await limit(login_policy, Scope.IP, ip)
         try:
             claims = state["jwt"].decode(body.refresh_token, expected_type="refresh")
             entitlement = await state["subscriptions"].entitlements(str(claims["sub"]))

@@ -28,53 +28,10 @@ from aitrading.core.stores.redis_store import RedisStore
 from aitrading.services.data_bridge.app import create_app as bridge_app
 from aitrading.services.database_service.app import create_app as database_app
 
-from .conftest import free_port
+from .conftest import env_for, free_port
 from .servers import serving
 
 pytestmark = pytest.mark.integration
-
-
-def env_for(settings: Settings, data_dir: Path, dbs_port: int, bridge_port: int) -> dict[str, str]:
-    return {
-        "AITRADING_DATA_DIR": str(data_dir),
-        # the session's servers, reached by DSN so that this data dir holds only bridge state
-        "AITRADING_POSTGRES_DSN": _dsn(settings),
-        "AITRADING_REDIS_URL": _redis(settings),
-        "AITRADING_CLICKHOUSE_DSN": f"chdb://{settings.data_dir.resolve() / 'clickhouse'}",
-        "AITRADING_SECURITY_JWT_KEY_FILE": str(settings.data_dir.resolve() / "jwt.pem"),
-        "AITRADING_SERVICES_DATABASE_SERVICE_PORT": str(dbs_port),
-        "AITRADING_SERVICES_DATA_BRIDGE_PORT": str(bridge_port),
-        "AITRADING_HUB_HEALTH_INTERVAL_S": "0.2",
-    }
-
-
-def _dsn(settings: Settings) -> str:
-    from aitrading.core.stores.postgres import postgres_dsn
-
-    return postgres_dsn(settings)
-
-
-def _redis(settings: Settings) -> str:
-    from aitrading.core.stores.redis_store import redis_url
-
-    return redis_url(settings)
-
-
-@pytest.fixture(scope="module")
-def key_file(settings: Settings) -> Path:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    path = settings.data_dir.resolve() / "jwt.pem"
-    if not path.exists():
-        path.write_bytes(
-            Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return path
 
 
 @pytest.fixture

@@ -1,0 +1,302 @@
+"""api-gateway over HTTP in front of a real database-service, on the session's stores."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from prometheus_client import CollectorRegistry
+
+from aitrading.core.infrastructure.config_manager import Settings, load_settings
+from aitrading.core.security.keys import load_key_ring
+from aitrading.core.security.subscription_validator import DEFAULT_PLANS, SubscriptionValidator
+from aitrading.core.security.users import UserStore
+from aitrading.core.stores.clickhouse import ClickHouseStore
+from aitrading.core.stores.postgres import PostgresStore
+from aitrading.core.stores.redis_store import RedisStore
+from aitrading.services.api_gateway.app import create_app as gateway_app
+from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, Access
+from aitrading.services.database_service.app import create_app as database_app
+
+from .conftest import env_for, free_port
+from .servers import serving
+
+pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+async def gateway(
+    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
+) -> AsyncIterator[dict[str, Any]]:
+    del clickhouse, key_file
+    dbs_port, gw_port = free_port(), free_port()
+    env = env_for(settings, tmp_path, dbs_port, free_port())
+    env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
+    env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())  # nothing listens there
+    env["AITRADING_SECURITY_LOGIN_ATTEMPTS_PER_MINUTE"] = "10000"  # many logins from one IP
+    config = load_settings(environ=env).settings
+    async with (
+        serving(database_app(config, CollectorRegistry()), dbs_port),
+        serving(gateway_app(config, CollectorRegistry()), gw_port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw_port}", timeout=20) as http,
+    ):
+        yield {"http": http, "settings": config, "dbs": f"http://127.0.0.1:{dbs_port}"}
+
+
+@pytest.fixture
+async def accounts(postgres: PostgresStore, redis_store: RedisStore) -> dict[str, Any]:
+    users = UserStore(postgres.pool)
+    validator = SubscriptionValidator(postgres.pool, redis_store.client)
+    for plan in DEFAULT_PLANS.values():
+        await validator.upsert_plan(plan)
+    made = {}
+    for name, plan in (("free", None), ("pro", "pro"), ("admin", "enterprise")):
+        email = f"{name}-{uuid.uuid4().hex[:6]}@example.com"
+        user = await users.create(email, PASSWORD, role="admin" if name == "admin" else "user")
+        if plan:
+            await validator.set_subscription(
+                {
+                    "user_id": user.id,
+                    "plan_id": plan,
+                    "status": "active",
+                    "current_period_end": dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
+                }
+            )
+        made[name] = {"user": user, "email": email}
+    made["api_key"] = await users.create_api_key(made["pro"]["user"].id, "mt5 terminal")
+    return made
+
+
+async def login(http: httpx.AsyncClient, email: str) -> dict[str, Any]:
+    answer = await http.post("/auth/token", json={"email": email, "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+async def test_login_route_entitlements_logout_and_audit(
+    gateway: dict[str, Any], accounts: dict[str, Any], postgres: PostgresStore
+) -> None:
+    http = gateway["http"]
+    tokens = await login(http, accounts["pro"]["email"])
+    ticks = await http.get(
+        "/api/v1/market/ticks",
+        params={"symbol": "XAUUSD", "start": 0, "end": 1},
+        headers=bearer(tokens["access_token"]),
+    )
+    assert ticks.status_code == 200, ticks.text
+    assert ticks.json() == {"ticks": [], "next_cursor": None}
+    free = await login(http, accounts["free"]["email"])
+    refused = await http.get(
+        "/api/v1/market/ticks",
+        params={"symbol": "XAUUSD", "start": 0, "end": 1},
+        headers=bearer(free["access_token"]),
+    )
+    assert refused.status_code == 403
+    assert "XAUUSD" in refused.json()["error"]["message"]
+    assert (
+        await http.post("/auth/logout", headers=bearer(tokens["access_token"]))
+    ).status_code == 204
+    after = await http.get(
+        "/api/v1/market/ticks",
+        params={"symbol": "EURUSD", "start": 0, "end": 1},
+        headers=bearer(tokens["access_token"]),
+    )
+    assert after.status_code == 401
+    wrong = await http.post(
+        "/auth/token", json={"email": accounts["pro"]["email"], "password": "not the password"}
+    )
+    assert wrong.status_code == 401
+    actions = await postgres.pool.fetch(
+        "SELECT action, outcome FROM audit_log WHERE actor IN ($1, $2) ORDER BY seq",
+        accounts["pro"]["user"].id,
+        accounts["pro"]["email"],
+    )
+    assert [(r["action"], r["outcome"]) for r in actions] == [
+        ("login", "success"),
+        ("token.revoke", "success"),
+        ("login", "failure"),
+    ]
+
+
+async def test_refresh_rotates_and_a_reused_refresh_token_is_refused(
+    gateway: dict[str, Any], accounts: dict[str, Any]
+) -> None:
+    http = gateway["http"]
+    first = await login(http, accounts["pro"]["email"])
+    rotated = await http.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert rotated.status_code == 200
+    reused = await http.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reused.status_code == 401
+    family_gone = await http.post(
+        "/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
+    )
+    assert family_gone.status_code == 401
+
+
+async def test_jwt_attack_suite_over_http_all_401(
+    gateway: dict[str, Any], accounts: dict[str, Any]
+) -> None:
+    http, settings = gateway["http"], gateway["settings"]
+    keys = load_key_ring(settings)
+    now = int(time.time())
+    base = {
+        "sub": accounts["pro"]["user"].id,
+        "tier": "pro",
+        "ent_ver": 1,
+        "tv": 0,
+        "typ": "access",
+        "jti": uuid.uuid4().hex,
+        "iss": settings.security.jwt_issuer,
+        "aud": settings.security.jwt_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+    }
+
+    def sign(claims: dict[str, Any], kid: str | None = None) -> str:
+        return jwt.encode(
+            claims,
+            keys.active.private_key,
+            algorithm="EdDSA",
+            headers={"kid": kid or keys.active.kid},
+        )
+
+    def b64(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    valid = sign(base)
+    header, payload, signature = valid.split(".")
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import serialization
+
+    pem = keys.active.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    hs_header = b64({"alg": "HS256", "kid": keys.active.kid})
+    hs_sig = (
+        base64.urlsafe_b64encode(
+            hmac.new(pem, f"{hs_header}.{payload}".encode(), hashlib.sha256).digest()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
+    revoked = (await login(http, accounts["pro"]["email"]))["access_token"]
+    await http.post("/auth/logout", headers=bearer(revoked))
+    attacks = {
+        "alg none": f"{b64({'alg': 'none', 'kid': keys.active.kid})}.{payload}.",
+        "hs256 with public key": f"{hs_header}.{payload}.{hs_sig}",
+        "expired": sign({**base, "exp": now - 3600}),
+        "nbf in future": sign({**base, "nbf": now + 3600}),
+        "wrong iss": sign({**base, "iss": "evil"}),
+        "wrong aud": sign({**base, "aud": "evil"}),
+        "unknown kid": sign(base, kid="nope"),
+        "tampered payload": f"{header}.{b64({**base, 'tier': 'enterprise'})}.{signature}",
+        "truncated": f"{header}.{payload}",
+        "16 KB": sign({**base, "pad": "x" * 16_000}),
+        "revoked jti": revoked,
+    }
+    for name, token in attacks.items():
+        answer = await http.get(
+            "/api/v1/market/ticks",
+            params={"symbol": "EURUSD", "start": 0, "end": 1},
+            headers=bearer(token),
+        )
+        assert answer.status_code == 401, name
+        assert answer.json()["error"]["message"] == "invalid or expired token", name  # no detail
+    assert (
+        await http.get(
+            "/api/v1/market/ticks",
+            params={"symbol": "EURUSD", "start": 0, "end": 1},
+            headers=bearer(valid),
+        )
+    ).status_code == 200
+
+
+async def test_every_non_public_route_refuses_an_anonymous_request(gateway: dict[str, Any]) -> None:
+    http = gateway["http"]
+    checked = 0
+    for route in DEFAULT_ROUTES:
+        if route.access is Access.PUBLIC:
+            continue
+        for method in sorted(route.methods):
+            answer = await http.request(method, route.prefix, params={"symbol": "EURUSD"})
+            assert answer.status_code == 401, (method, route.prefix, answer.status_code)
+            checked += 1
+    assert (await http.post("/auth/logout")).status_code == 401
+    assert checked >= len(DEFAULT_ROUTES)
+    for public in ("/health/live", "/.well-known/jwks.json"):
+        assert (await http.get(public)).status_code == 200
+
+
+async def test_flood_one_client_gets_429_while_another_is_served(
+    gateway: dict[str, Any], accounts: dict[str, Any]
+) -> None:
+    http = gateway["http"]
+    flooder = (await login(http, accounts["free"]["email"]))["access_token"]
+    calm = (await login(http, accounts["pro"]["email"]))["access_token"]
+    params = {"symbol": "EURUSD", "start": 0, "end": 1}
+    statuses = [
+        (await http.get("/api/v1/market/ticks", params=params, headers=bearer(flooder))).status_code
+        for _ in range(70)  # the free tier allows 60 a minute
+    ]
+    assert statuses.count(429) >= 9
+    limited = await http.get("/api/v1/market/ticks", params=params, headers=bearer(flooder))
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    served = await http.get("/api/v1/market/ticks", params=params, headers=bearer(calm))
+    assert served.status_code == 200
+
+
+async def test_api_keys_admin_routes_upstream_down_and_tracing(
+    gateway: dict[str, Any], accounts: dict[str, Any]
+) -> None:
+    http = gateway["http"]
+    by_key = await http.get(
+        "/api/v1/market/ohlcv",
+        headers={"x-api-key": accounts["api_key"]},
+        params={"symbol": "EURUSD", "timeframe": "1m", "start": 0, "end": 1},
+    )
+    assert by_key.status_code == 200, by_key.text
+    bad_key = await http.get(
+        "/api/v1/market/ohlcv",
+        headers={"x-api-key": "ait_x_y"},
+        params={"symbol": "EURUSD", "timeframe": "1m", "start": 0, "end": 1},
+    )
+    assert bad_key.status_code == 401
+    pro = (await login(http, accounts["pro"]["email"]))["access_token"]
+    assert (await http.get("/api/v1/db/chains", headers=bearer(pro))).status_code == 403
+    admin = (await login(http, accounts["admin"]["email"]))["access_token"]
+    assert (await http.get("/api/v1/db/chains", headers=bearer(admin))).status_code == 200
+    down = await http.get("/api/v1/orders", headers=bearer(pro))
+    assert down.status_code == 503
+    assert "trading-engine is unavailable" in down.json()["error"]["message"]
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced = await http.get(
+        "/api/v1/market/ticks",
+        headers={**bearer(pro), "traceparent": parent},
+        params={"symbol": "EURUSD", "start": 0, "end": 1},
+    )
+    assert traced.headers["traceparent"].split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    too_big = await http.post(
+        "/api/v1/db/chains", headers=bearer(admin), content=b"x" * (1024 * 1024 + 1)
+    )
+    assert too_big.status_code == 413
+    await asyncio.sleep(0)

@@ -8,11 +8,12 @@ upstream. Token endpoints are public but rate limited per IP and fail closed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field
@@ -45,6 +46,9 @@ from aitrading.services.api_gateway.routing import (
     UpstreamUnavailableError,
     match,
 )
+from aitrading.services.api_gateway.streams import proxy_stream
+from aitrading.services.api_gateway.tracing import ChainRegistry, Span
+from aitrading.services.api_gateway.upstream_health import UpstreamHealth
 from aitrading.services.common.http import ApiError, install_common
 from aitrading.services.common.tracing import current_trace
 
@@ -132,6 +136,9 @@ def create_app(
             )
 
     hub.register(_Breakers())
+    for name, url in upstreams.urls.items():
+        hub.register(UpstreamHealth(name, url, critical=name == "database-service"))
+    chains = ChainRegistry(upstreams.urls.get("database-service"))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -280,6 +287,20 @@ def create_app(
         await state["audit"].append(str(claims["sub"]), "token.revoke", "auth/logout", "success")
         return Response(status_code=204)
 
+    @app.get(
+        "/api/v1/chains",
+        tags=["tracing"],
+        summary="Each call chain seen by the gateway: error rate and latency p99",
+    )
+    async def chain_health(request: Request) -> dict[str, Any]:
+        await authenticate(request)
+        return {"chains": chains.report()}
+
+    @app.websocket("/api/v1/stream")
+    async def stream(ws: WebSocket) -> None:
+        """Live ticks, proxied to data-bridge after the gateway checked the token itself."""
+        await proxy_stream(ws, state["jwt"], upstreams.urls["data-bridge"])
+
     @app.api_route(
         "/api/v1/{rest:path}",
         methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
@@ -324,6 +345,17 @@ def create_app(
         if trace is not None:
             headers["traceparent"] = trace.child().traceparent
         headers["x-aitrading-user"] = subject
+        started = time.perf_counter()
+
+        def span(status: int) -> Span:
+            return Span(
+                trace.trace_id if trace else "",
+                route.upstream,
+                route.prefix,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
         try:
             upstream = await upstreams.send(
                 route.upstream,
@@ -334,7 +366,9 @@ def create_app(
                 await request.body(),
             )
         except UpstreamUnavailableError as exc:
+            chains.record(request.method, route.prefix, route.upstream, span(503))
             raise ApiError(503, "upstream_unavailable", str(exc)) from None
+        chains.record(request.method, route.prefix, route.upstream, span(upstream.status_code))
         out_headers = {
             k: v
             for k, v in upstream.headers.items()

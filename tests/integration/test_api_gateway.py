@@ -26,6 +26,7 @@ from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
 from aitrading.services.api_gateway.app import create_app as gateway_app
 from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, Access
+from aitrading.services.data_bridge.app import create_app as bridge_app
 from aitrading.services.database_service.app import create_app as database_app
 
 from .conftest import env_for, free_port
@@ -40,18 +41,24 @@ async def gateway(
     settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
 ) -> AsyncIterator[dict[str, Any]]:
     del clickhouse, key_file
-    dbs_port, gw_port = free_port(), free_port()
-    env = env_for(settings, tmp_path, dbs_port, free_port())
+    dbs_port, gw_port, bridge_port = free_port(), free_port(), free_port()
+    env = env_for(settings, tmp_path, dbs_port, bridge_port)
     env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
     env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())  # nothing listens there
     env["AITRADING_SECURITY_LOGIN_ATTEMPTS_PER_MINUTE"] = "10000"  # many logins from one IP
     config = load_settings(environ=env).settings
     async with (
         serving(database_app(config, CollectorRegistry()), dbs_port),
+        serving(bridge_app(config, CollectorRegistry()), bridge_port),
         serving(gateway_app(config, CollectorRegistry()), gw_port),
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw_port}", timeout=20) as http,
     ):
-        yield {"http": http, "settings": config, "dbs": f"http://127.0.0.1:{dbs_port}"}
+        yield {
+            "http": http,
+            "settings": config,
+            "dbs": f"http://127.0.0.1:{dbs_port}",
+            "ws": f"ws://127.0.0.1:{gw_port}",
+        }
 
 
 @pytest.fixture
@@ -300,3 +307,46 @@ async def test_api_keys_admin_routes_upstream_down_and_tracing(
     )
     assert too_big.status_code == 413
     await asyncio.sleep(0)
+
+
+async def test_chain_registry_health_and_the_proxied_stream(
+    gateway: dict[str, Any], accounts: dict[str, Any]
+) -> None:
+    import websockets
+
+    http = gateway["http"]
+    pro = bearer((await login(http, accounts["pro"]["email"]))["access_token"])
+    params = {"symbol": "EURUSD", "start": 0, "end": 1}
+    for _ in range(3):
+        await http.get("/api/v1/market/ticks", params=params, headers=pro)
+    await http.get("/api/v1/orders", headers=pro)  # trading-engine is down: an error
+    report = {
+        c["name"]: c for c in (await http.get("/api/v1/chains", headers=pro)).json()["chains"]
+    }
+    ticks = report["GET /api/v1/market/ticks"]
+    assert ticks["services"] == ["api-gateway", "database-service"]
+    assert ticks["requests"] >= 3
+    assert ticks["error_rate"] == 0
+    assert ticks["latency_p99_ms"] > 0
+    assert report["GET /api/v1/orders"]["error_rate"] == 1.0
+    assert report["GET /api/v1/orders"]["status"] == "unhealthy"
+    assert (await http.get("/api/v1/chains")).status_code == 401
+    async with httpx.AsyncClient(base_url=gateway["dbs"]) as dbs:
+        for _ in range(100):  # registered in the background through database-service
+            names = {c["name"] for c in (await dbs.get("/api/v1/chains")).json()}
+            if "GET /api/v1/market/ticks" in names:
+                break
+            await asyncio.sleep(0.05)
+        assert "GET /api/v1/market/ticks" in names
+    ready = (await http.get("/health/ready")).json()
+    assert ready["components"]["upstream:database-service"]["status"] == "healthy"
+    assert ready["components"]["upstream:trading-engine"]["status"] == "unhealthy"
+    async with websockets.connect(gateway["ws"] + "/api/v1/stream") as anonymous:
+        await anonymous.send(json.dumps({"type": "auth", "v": 1, "token": "garbage"}))
+        assert json.loads(await anonymous.recv())["code"] == "unauthenticated"
+    token = pro["authorization"][7:]
+    async with websockets.connect(gateway["ws"] + "/api/v1/stream") as viewer:
+        await viewer.send(json.dumps({"type": "auth", "v": 1, "token": token}))
+        await viewer.send(json.dumps({"type": "subscribe", "symbols": ["XAUUSD"]}))
+        answer = json.loads(await asyncio.wait_for(viewer.recv(), 10))
+        assert answer == {"type": "subscribed", "symbols": ["XAUUSD"], "refused": []}

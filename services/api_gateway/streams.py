@@ -1,0 +1,71 @@
+"""The subscriber WebSocket through the gateway: token checked here, frames relayed both ways.
+
+data-bridge authenticates the stream and enforces entitlements itself (and closes streams a
+revoked subscription no longer allows); the gateway refuses an invalid token before opening
+anything upstream, then relays frames and close codes unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import websockets
+from fastapi import WebSocket, WebSocketDisconnect
+
+from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
+
+AUTH_TIMEOUT_S = 10.0
+
+
+async def proxy_stream(ws: WebSocket, jwt: JWTManager, bridge_url: str) -> None:
+    await ws.accept()
+    try:
+        first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S)
+        token = json.loads(first).get("token", "")
+        await jwt.verify(str(token))
+    except (TimeoutError, ValueError, AttributeError, TokenRejectedError, WebSocketDisconnect):
+        with contextlib.suppress(Exception):
+            await ws.send_text(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "code": "unauthenticated",
+                        "message": "authenticate with a valid token first",
+                    }
+                )
+            )
+            await ws.close(code=4401)
+        return
+    target = bridge_url.replace("http://", "ws://").replace("https://", "wss://")
+    try:
+        upstream = await websockets.connect(f"{target}/api/v1/stream", compression=None)
+    except OSError:
+        await ws.close(code=1013, reason="data-bridge unavailable")
+        return
+    await upstream.send(first)
+
+    async def down() -> None:
+        async for message in upstream:
+            if isinstance(message, bytes):
+                await ws.send_bytes(message)
+            else:
+                await ws.send_text(message)
+
+    async def up() -> None:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await upstream.send(message.get("text") or message.get("bytes") or "")
+
+    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+    code = upstream.close_code or 1000
+    with contextlib.suppress(Exception):
+        await upstream.close()
+    with contextlib.suppress(Exception):
+        await ws.close(code=code)

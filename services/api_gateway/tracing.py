@@ -1,0 +1,99 @@
+"""RequestTracer and ChainRegistry: which services a request crossed, and how each path fares.
+
+The tracer records one span per proxied request (trace id, service, route, status,
+duration). The registry derives a call chain per route — the gateway, then the upstream —
+registers each new chain's definition once through database-service (which keeps it in
+`chain_definitions` and, when configured, the ArangoDB graph), and keeps a sliding window of
+outcomes per chain, from which `/api/v1/chains` reports error rate and latency p99.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import httpx
+
+_log = logging.getLogger(__name__)
+WINDOW = 2000
+
+
+@dataclass(frozen=True)
+class Span:
+    trace_id: str
+    service: str
+    route: str
+    status: int
+    duration_ms: float
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class ChainStats:
+    chain_id: str
+    name: str
+    services: tuple[str, ...]
+    outcomes: deque[tuple[bool, float]] = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+    def summary(self) -> dict[str, object]:
+        durations = [d for _, d in self.outcomes]
+        errors = sum(1 for ok, _ in self.outcomes if not ok)
+        p99 = (
+            statistics.quantiles(durations, n=100)[98]
+            if len(durations) >= 2
+            else (durations[0] if durations else 0.0)
+        )
+        error_rate = errors / len(self.outcomes) if self.outcomes else 0.0
+        return {
+            "id": self.chain_id,
+            "name": self.name,
+            "services": list(self.services),
+            "requests": len(self.outcomes),
+            "error_rate": round(error_rate, 4),
+            "latency_p99_ms": round(p99, 3),
+            "status": "unhealthy" if error_rate > 0.05 else "healthy",
+        }
+
+
+def chain_id_for(route: str, method: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "-", f"{method} {route}".lower()).strip("-")[:128]
+
+
+class ChainRegistry:
+    def __init__(self, database_service_url: str | None) -> None:
+        self.chains: dict[str, ChainStats] = {}
+        self._url = database_service_url
+        self._registering: set[asyncio.Task[None]] = set()
+
+    def record(self, method: str, route: str, upstream: str, span: Span) -> None:
+        key = chain_id_for(route, method)
+        stats = self.chains.get(key)
+        if stats is None:
+            stats = ChainStats(key, f"{method} {route}", ("api-gateway", upstream))
+            self.chains[key] = stats
+            if self._url:
+                task = asyncio.create_task(self._register(stats, route))
+                self._registering.add(task)
+                task.add_done_callback(self._registering.discard)
+        stats.outcomes.append((span.status < 500, span.duration_ms))
+
+    async def _register(self, stats: ChainStats, route: str) -> None:
+        body = {
+            "name": stats.name,
+            "entry_service": "api-gateway",
+            "steps": [{"service": stats.services[1], "operation": route}],
+        }
+        with contextlib.suppress(httpx.HTTPError):
+            async with httpx.AsyncClient(base_url=self._url or "", timeout=5) as http:
+                answer = await http.post("/api/v1/chains", json=body)
+                if answer.status_code not in (201, 409):
+                    _log.warning("chain %s not registered: HTTP %s", stats.name, answer.status_code)
+
+    def report(self) -> list[dict[str, object]]:
+        return [stats.summary() for stats in sorted(self.chains.values(), key=lambda s: s.name)]

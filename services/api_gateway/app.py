@@ -32,7 +32,10 @@ from aitrading.core.security.rate_limiter import (
     RateLimiter,
     Scope,
 )
-from aitrading.core.security.subscription_validator import SubscriptionValidator
+from aitrading.core.security.subscription_validator import (
+    EntitlementWatcher,
+    SubscriptionValidator,
+)
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.security.users import User, UserStore
 from aitrading.core.stores.components import StoreComponent
@@ -146,6 +149,11 @@ def create_app(
         redis = redis_c.store
         assert redis is not None
         postgres = await postgres_c.connect()
+        validator = SubscriptionValidator(postgres.pool, redis.client)
+        # Every subscription change drops this process's cached entitlement at once, so a
+        # revocation or downgrade applies to the very next request.
+        watcher = EntitlementWatcher(redis.client, validator)
+        await watcher.start()
         state.update(
             jwt=JWTManager(
                 load_key_ring(settings),
@@ -158,12 +166,13 @@ def create_app(
             ),
             limiter=RateLimiter(redis.client, registry),
             users=UserStore(postgres.pool),
-            subscriptions=SubscriptionValidator(postgres.pool, redis.client),
+            subscriptions=validator,
             audit=AuditLog(postgres.pool),
         )
         try:
             yield
         finally:
+            await watcher.stop()
             await upstreams.close()
             await hub.stop()
 

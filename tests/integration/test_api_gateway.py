@@ -350,3 +350,30 @@ async def test_chain_registry_health_and_the_proxied_stream(
         await viewer.send(json.dumps({"type": "subscribe", "symbols": ["XAUUSD"]}))
         answer = json.loads(await asyncio.wait_for(viewer.recv(), 10))
         assert answer == {"type": "subscribed", "symbols": ["XAUUSD"], "refused": []}
+
+
+async def test_a_downgrade_applies_to_the_next_request(
+    gateway: dict[str, Any],
+    accounts: dict[str, Any],
+    postgres: PostgresStore,
+    redis_store: RedisStore,
+) -> None:
+    http = gateway["http"]
+    pro = bearer((await login(http, accounts["pro"]["email"]))["access_token"])
+    params = {"symbol": "XAUUSD", "start": 0, "end": 1}
+    assert (await http.get("/api/v1/market/ticks", params=params, headers=pro)).status_code == 200
+    validator = SubscriptionValidator(postgres.pool, redis_store.client)
+    await validator.set_subscription(
+        {
+            "user_id": accounts["pro"]["user"].id,
+            "plan_id": "pro",
+            "status": "canceled",
+            "current_period_end": dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
+        }
+    )
+    for _ in range(100):  # the change reaches the gateway over pub/sub within milliseconds
+        status = (await http.get("/api/v1/market/ticks", params=params, headers=pro)).status_code
+        if status == 403:
+            break
+        await asyncio.sleep(0.01)
+    assert status == 403

@@ -44,6 +44,35 @@ def embedded(postgres: bool = False, redis: bool = False) -> Iterator[Settings]:
                 server.stop()
 
 
+async def wait_ready(url: str, attempts: int = 600) -> None:
+    """Wait until a service's /health/ready answers 200 (servers started by a benchmark)."""
+    import asyncio
+
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url) as http:
+        for _ in range(attempts):
+            try:
+                if (await http.get("/health/ready")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready")
+
+
+async def throughput(call: Any, seconds: float, concurrency: int) -> float:
+    """Calls/s of `call(i)` run `concurrency` at a time for about `seconds`."""
+    import asyncio
+    import time
+
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        await asyncio.gather(*(call(i) for i in range(concurrency)))
+        count += concurrency
+    return count / elapsed
+
+
 def report(
     name: str,
     metric: str,

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, report
+from _harness import embedded, report, throughput
 
 from aitrading.core.security.audit_logger import AuditLog
 from aitrading.core.stores.postgres import PostgresStore
 
 SECONDS = 3.0
 CONCURRENCY = 8
-
-
-async def throughput(call: object) -> float:
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < SECONDS:
-        await asyncio.gather(*(call(i) for i in range(CONCURRENCY)))  # type: ignore[operator]
-        count += CONCURRENCY
-    return count / elapsed
 
 
 async def main() -> None:
@@ -49,8 +40,8 @@ async def main() -> None:
         async def chained(i: int) -> object:
             return await log.append("bench", "login", f"user/{i}", "success", {"ip": "203.0.113.1"})
 
-        baseline = await throughput(plain)
-        value = await throughput(chained)
+        baseline = await throughput(plain, SECONDS, CONCURRENCY)
+        value = await throughput(chained, SECONDS, CONCURRENCY)
         await store.close()
     report(
         "audit_append",

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, free_port, report
+from _harness import embedded, free_port, report, wait_ready
 
 REQUESTS = 500
 CONCURRENCY = 1
@@ -131,18 +131,6 @@ async def main() -> None:
         goal_added_p99_ms=3,
         requests=REQUESTS,
     )
-
-
-async def wait_ready(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        for _ in range(600):
-            try:
-                if (await http.get("/health/ready")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, report
+from _harness import embedded, report, throughput
 
 from aitrading.core.security.rate_limiter import (
     FailureMode,
@@ -27,14 +26,6 @@ SECONDS = 2.0
 CONCURRENCY = 32
 
 
-async def throughput(call: object) -> float:
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < SECONDS:
-        await asyncio.gather(*(call(i) for i in range(CONCURRENCY)))  # type: ignore[operator]
-        count += CONCURRENCY
-    return count / elapsed
-
-
 async def main() -> None:
     with embedded(redis=True) as settings:
         store = RedisStore.create(settings)
@@ -47,9 +38,9 @@ async def main() -> None:
         async def decide(i: int) -> object:
             return await limiter.hit(policy, Scope.USER, f"user-{i % 1000}")
 
-        await throughput(decide)  # warm the script cache
-        baseline = await throughput(ping)
-        value = await throughput(decide)
+        await throughput(decide, SECONDS, CONCURRENCY)  # warm the script cache
+        baseline = await throughput(ping, SECONDS, CONCURRENCY)
+        value = await throughput(decide, SECONDS, CONCURRENCY)
         await store.close()
     report(
         "rate_limit",

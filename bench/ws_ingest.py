@@ -25,7 +25,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, free_port, report
+from _harness import embedded, free_port, report, wait_ready
 
 BATCHED_TICKS = 200_000
 BATCH = 1000
@@ -218,18 +218,6 @@ async def subscriber_latency(
     await asyncio.wait_for(receiver, 30)
     await viewer.close()
     return latencies
-
-
-async def wait_ready(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        for _ in range(600):
-            try:
-                if (await http.get("/health/ready")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready")
 
 
 async def stored_count(dbs: str) -> int:

@@ -186,3 +186,21 @@ def store_components(settings: Settings, imports: ImportManager | None = None) -
         components.append(StoreComponent("arango", make_arango, critical=False))
 
     return components
+
+
+def security_clients(
+    settings: Settings,
+) -> tuple[StoreComponent[RedisStore], StoreComponent[PostgresStore]]:
+    """The Redis and PostgreSQL clients a service needs for tokens, limits and subscriptions.
+
+    Redis is required (revocations and rate limits fail closed without it); PostgreSQL is
+    tolerant: the service starts and reports it until it can connect.
+    """
+
+    async def redis() -> RedisStore:
+        return RedisStore.create(settings)
+
+    async def postgres() -> PostgresStore:
+        return await PostgresStore.create(settings)
+
+    return (StoreComponent("redis", redis), StoreComponent("postgres", postgres, tolerant=True))

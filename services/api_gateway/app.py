@@ -38,9 +38,7 @@ from aitrading.core.security.subscription_validator import (
 )
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.security.users import User, UserStore
-from aitrading.core.stores.components import StoreComponent
-from aitrading.core.stores.postgres import PostgresStore
-from aitrading.core.stores.redis_store import RedisStore
+from aitrading.core.stores.components import security_clients
 from aitrading.services.api_gateway.routing import (
     DEFAULT_ROUTES,
     Access,
@@ -98,14 +96,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     hub = CentralHub(settings.hub)
 
-    async def redis_factory() -> RedisStore:
-        return RedisStore.create(settings)
-
-    async def postgres_factory() -> PostgresStore:
-        return await PostgresStore.create(settings)
-
-    redis_c = StoreComponent("redis", redis_factory)
-    postgres_c = StoreComponent("postgres", postgres_factory, tolerant=True)
+    redis_c, postgres_c = security_clients(settings)
     hub.register(redis_c)
     hub.register(postgres_c)
     upstreams = Upstreams(urls or upstream_urls(settings), settings.services.request_timeout_s)

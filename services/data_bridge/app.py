@@ -24,9 +24,7 @@ from aitrading.core.security.subscription_validator import (
     SubscriptionValidator,
 )
 from aitrading.core.security.token_revocation import RedisRevocationStore
-from aitrading.core.stores.components import StoreComponent
-from aitrading.core.stores.postgres import PostgresStore
-from aitrading.core.stores.redis_store import RedisStore
+from aitrading.core.stores.components import security_clients
 from aitrading.services.common.http import install_common
 from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
 from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, serve_connector
@@ -68,14 +66,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     hub = CentralHub(settings.hub)
 
-    async def redis_factory() -> RedisStore:
-        return RedisStore.create(settings)
-
-    async def postgres_factory() -> PostgresStore:
-        return await PostgresStore.create(settings)
-
-    redis_component = StoreComponent("redis", redis_factory)
-    postgres_component = StoreComponent("postgres", postgres_factory, tolerant=True)
+    redis_component, postgres_component = security_clients(settings)
     hub.register(redis_component)
     hub.register(postgres_component)
     database = database or DatabaseServiceClient(

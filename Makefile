@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: demo test lint bench stores-up stores-down bootstrap clean store-bin
+.PHONY: demo test lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -30,7 +30,7 @@ test: $(SYNC_STAMP)  ## the whole test suite (unit + integration against real em
 lint: $(SYNC_STAMP)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy -p aitrading.core -p aitrading.cli -p aitrading.services -p aitrading.client
+	$(UV) run --frozen mypy -p aitrading.core -p aitrading.cli -p aitrading.services -p aitrading.client -p aitrading.operator
 
 bench: $(SYNC_STAMP)  ## every benchmark under bench/, results in bench/results/latest.json
 	@mkdir -p bench/results
@@ -46,6 +46,12 @@ store-bin: $(STORE_BIN)/weaviate-server  ## build weaviate-server for the integr
 $(STORE_BIN)/weaviate-server:
 	@mkdir -p $(STORE_BIN)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/weaviate/weaviate/cmd/weaviate-server@$(WEAVIATE_VERSION)
+
+crd: $(SYNC_STAMP)  ## regenerate crds/tradingstack.yaml from the operator's pydantic model
+	$(UV) run --frozen python -m aitrading.operator.generate_crd
+
+cluster-bin:  ## build etcd and kube-apiserver for the operator tests (into .cache/bin)
+	bash scripts/build-k8s-test-bins.sh
 
 stores-up: $(SYNC_STAMP)
 	$(UV) run --frozen aitrading stores up

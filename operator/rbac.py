@@ -1,0 +1,47 @@
+"""The operator's ClusterRole: exactly the resources and verbs it uses, nothing more.
+
+Derived from what `render` produces (server-side apply = get, list, watch, create, patch;
+deletion honours `deletionPolicy` = delete), plus its own resource and status, Events, and
+the PVCs it removes when `deletionPolicy: Delete`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aitrading.operator.crd_model import GROUP, PLURAL
+
+APPLY = ["get", "list", "watch", "create", "patch", "delete"]
+
+RULES: list[dict[str, Any]] = [
+    {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch"]},
+    {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": APPLY},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "delete"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": APPLY},
+    {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": APPLY},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": APPLY},
+    # kopf peering (one active operator replica)
+    {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings", "kopfpeerings"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+]
+
+
+def cluster_role(name: str = "aitrading-operator") -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": RULES,
+    }

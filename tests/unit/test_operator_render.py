@@ -1,0 +1,119 @@
+"""The operator's pure parts: the CRD from one source, and rendered objects that validate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+from pydantic import ValidationError
+
+from aitrading.operator.crd_model import TradingStackSpec, crd_manifest
+from aitrading.operator.generate_crd import rendered
+from aitrading.operator.render import phases, render
+
+ROOT = Path(__file__).parents[2]
+
+
+def spec(**changes: object) -> TradingStackSpec:
+    return TradingStackSpec.model_validate({"version": "1.2.3", **changes})
+
+
+def test_committed_crd_is_the_generated_one() -> None:
+    assert (ROOT / "crds" / "tradingstack.yaml").read_text() == rendered(), "run `make crd`"
+
+
+def test_crd_has_short_name_status_printer_columns_and_cel_rules() -> None:
+    crd = crd_manifest()
+    version = crd["spec"]["versions"][0]
+    assert crd["spec"]["names"]["shortNames"] == ["ts"]
+    assert version["subresources"] == {"status": {}}
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == [
+        "Ready",
+        "Phase",
+        "Version",
+        "Age",
+    ]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert schema["required"] == ["version"]
+    assert schema["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete"]
+    assert len(schema["x-kubernetes-validations"]) == 3
+    assert "$ref" not in str(schema)  # structural: no references
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"services": {"apiGateway": {"replicas": -1}}}, "replicas"),
+        ({"deletionPolicy": "Shred"}, "deletionPolicy"),
+        ({"databases": {"postgres": {"storageSize": "lots"}}}, "storageSize"),
+        ({"logging": {"enforceSchedule": "hourly"}}, "enforceSchedule"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
+def test_the_model_refuses_bad_specs(bad: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        spec(**bad)
+
+
+def test_every_rendered_object_validates_against_kubernetes_1_31_strict() -> None:
+    full = spec(databases={"weaviate": {"enabled": True}, "arango": {"enabled": True}})
+    objects = render("prod", "trading", full)
+    kinds = sorted({o["kind"] for o in objects})
+    assert kinds == [
+        "ConfigMap",
+        "CronJob",
+        "Deployment",
+        "NetworkPolicy",
+        "Service",
+        "StatefulSet",
+    ]
+    for obj in objects:
+        kubernetes_validate.validate(obj, "1.31", strict=True)
+
+
+def test_rollout_order_and_external_databases() -> None:
+    external = spec(databases={"postgres": {"enabled": False, "externalSecret": "pg-url"}})
+    ordered = phases("s", "ns", external)
+    first = {(o["kind"], o["metadata"]["name"]) for o in ordered[0]}
+    assert ("StatefulSet", "s-clickhouse") in first
+    assert ("StatefulSet", "s-postgres") not in first  # external: no StatefulSet
+    assert [o["metadata"]["name"] for o in ordered[1]] == ["s-database-service"] * 2
+    assert ordered[3][0]["kind"] == "CronJob"
+    dbs = ordered[1][0]["spec"]["template"]["spec"]["containers"][0]
+    assert {
+        "name": "AITRADING_POSTGRES_DSN",
+        "valueFrom": {"secretKeyRef": {"name": "pg-url", "key": "url"}},
+    } in dbs["env"]
+    assert dbs["args"] == ["serve", "database-service"]
+
+
+def test_paused_scales_to_zero_and_suspends_the_cron_job() -> None:
+    objects = render("s", "ns", spec(paused=True))
+    assert all(
+        o["spec"]["replicas"] == 0 for o in objects if o["kind"] in ("Deployment", "StatefulSet")
+    )
+    assert next(o for o in objects if o["kind"] == "CronJob")["spec"]["suspend"] is True
+
+
+def test_rbac_covers_exactly_what_is_rendered() -> None:
+    from aitrading.operator.rbac import cluster_role
+
+    role = cluster_role()
+    kubernetes_validate.validate(role, "1.31", strict=True)
+    granted = {
+        (g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
+    plural = {
+        "ConfigMap": "configmaps",
+        "Service": "services",
+        "Deployment": "deployments",
+        "StatefulSet": "statefulsets",
+        "CronJob": "cronjobs",
+        "NetworkPolicy": "networkpolicies",
+    }
+    full = spec(databases={"weaviate": {"enabled": True}, "arango": {"enabled": True}})
+    for obj in render("s", "ns", full):
+        group = obj["apiVersion"].rpartition("/")[0]
+        assert (group, plural[obj["kind"]]) in granted, obj["kind"]
+    assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])

@@ -20,12 +20,14 @@ fetch() {  # module@version -> a writable copy of its source
 }
 
 if [ ! -x "$BIN/etcd" ]; then
-    fetch "go.etcd.io/etcd/v3@$ETCD_VERSION" etcd
+    fetch "go.etcd.io/etcd/server/v3@$ETCD_VERSION" etcd  # the etcd main package
     cd "$WORK/etcd"
     for mod in $(go mod edit -json | python3 -c 'import json,sys; print(" ".join(r["Old"]["Path"] for r in json.load(sys.stdin).get("Replace") or []))'); do
-        go mod edit -dropreplace="$mod" -require="$mod@$ETCD_VERSION"
+        go mod edit -dropreplace="$mod"
+        case "$mod" in */v3) go mod edit -require="$mod@$ETCD_VERSION" ;; esac
     done
     go build -o "$BIN/etcd" .
+    test -x "$BIN/etcd"
 fi
 
 if [ ! -x "$BIN/kube-apiserver" ]; then

@@ -1,0 +1,130 @@
+"""kopf handlers for TradingStack: thin wrappers around `reconcile` (see reconcile.py).
+
+Status fields written here are all declared in the CRD schema, so the API server never prunes
+them (which would make kopf re-run handlers forever). Deletion goes through kopf's finalizer:
+with `deletionPolicy: Delete` the stack's PersistentVolumeClaims are deleted too; with
+`Retain` they stay (children themselves go with their owner reference).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import Counter
+
+from aitrading.operator.crd_model import GROUP, PLURAL, VERSION, TradingStackSpec
+from aitrading.operator.reconcile import Applier, conditions, reconcile
+
+_log = logging.getLogger(__name__)
+RECONCILES = Counter("aitrading_operator_reconciles", "Reconciles by outcome", ["outcome"])
+DRIFT_INTERVAL_S = 30.0
+_dynamic: Any = None
+
+
+def _applier() -> Applier:
+    global _dynamic
+    if _dynamic is None:  # built on first use, never at import
+        from kubernetes import config, dynamic
+        from kubernetes.client import api_client
+
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        _dynamic = dynamic.DynamicClient(api_client.ApiClient())  # type: ignore[no-untyped-call]
+    return Applier(_dynamic)
+
+
+def _run(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    patch: kopf.Patch,
+    status: kopf.Status,
+    reason: str,
+) -> None:
+    if namespace is None:
+        raise kopf.PermanentError("TradingStack is namespaced")
+    generation = int(body["metadata"].get("generation", 0))
+    previous: Any = dict(status or {}).get("conditions")
+    try:
+        parsed = TradingStackSpec.model_validate(dict(spec))
+        outcome = reconcile(_applier(), name, namespace, body["metadata"]["uid"], parsed)
+    except Exception as exc:
+        RECONCILES.labels("error").inc()
+        from aitrading.operator.reconcile import Outcome
+
+        patch.status["conditions"] = conditions(
+            Outcome("Degraded", False), generation, previous, error=f"{type(exc).__name__}: {exc}"
+        )
+        patch.status["phase"] = "Degraded"
+        kopf.warn(body, reason="ReconcileFailed", message=str(exc))
+        raise kopf.TemporaryError(str(exc), delay=15) from exc
+    RECONCILES.labels("ready" if outcome.ready else "progressing").inc()
+    patch.status["observedGeneration"] = generation
+    patch.status["phase"] = outcome.phase
+    patch.status["version"] = parsed.version
+    patch.status["components"] = outcome.components
+    patch.status["conditions"] = conditions(outcome, generation, previous)
+    kopf.info(
+        body,
+        reason=reason,
+        message=f"{outcome.phase}: {outcome.message} ({outcome.applied} objects applied)",
+    )
+    if not outcome.ready:
+        raise kopf.TemporaryError(outcome.message, delay=10)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+def on_change(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    patch: kopf.Patch,
+    status: kopf.Status,
+    **_: Any,
+) -> None:
+    _run(body, spec, name, namespace, patch, status, "Reconciled")
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_INTERVAL_S, idle=DRIFT_INTERVAL_S)
+def repair_drift(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    patch: kopf.Patch,
+    status: kopf.Status,
+    **_: Any,
+) -> None:
+    _run(body, spec, name, namespace, patch, status, "DriftChecked")
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def on_delete(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None, **_: Any) -> None:
+    policy = spec.get("deletionPolicy", "Retain")
+    if namespace is None:
+        return
+    if policy != "Delete":
+        kopf.info(body, reason="DataRetained", message="deletionPolicy Retain: volumes kept")
+        return
+    from kubernetes import client
+
+    core = client.CoreV1Api()
+    claims = core.list_namespaced_persistent_volume_claim(
+        namespace, label_selector=f"app.kubernetes.io/instance={name}"
+    )
+    for claim in claims.items:
+        if claim.metadata is not None and claim.metadata.name:
+            core.delete_namespaced_persistent_volume_claim(claim.metadata.name, namespace)
+    kopf.info(
+        body,
+        reason="DataDeleted",
+        message=f"deletionPolicy Delete: {len(claims.items)} volume claim(s) deleted",
+    )

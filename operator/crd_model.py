@@ -170,17 +170,23 @@ def spec_schema() -> dict[str, Any]:
     schema = TradingStackSpec.model_json_schema(by_alias=True)
     defs = schema.pop("$defs", {})
     structural = _structural(schema, defs)
-    _fill_object_defaults(structural)
+    defaults = TradingStackSpec(version="-").model_dump(by_alias=True, exclude_none=True)
+    _fill_object_defaults(structural, defaults)
     structural["x-kubernetes-validations"] = CEL_RULES
     return structural
 
 
-def _fill_object_defaults(schema: dict[str, Any]) -> None:
-    """Give nested objects `default: {}` so the API server applies their fields' defaults."""
-    for prop in schema.get("properties", {}).values():
-        if prop.get("type") == "object" and "properties" in prop:
-            prop.setdefault("default", {})
-            _fill_object_defaults(prop)
+def _fill_object_defaults(schema: dict[str, Any], values: dict[str, Any]) -> None:
+    """Nested objects default to the model's own default values, so that what the API server
+    stores for an omitted section is exactly what pydantic would assume (e.g. Weaviate off)."""
+    for name, prop in schema.get("properties", {}).items():
+        if (
+            prop.get("type") == "object"
+            and "properties" in prop
+            and isinstance(values.get(name), dict)
+        ):
+            prop["default"] = values[name]
+            _fill_object_defaults(prop, values[name])
 
 
 STATUS_SCHEMA: dict[str, Any] = {

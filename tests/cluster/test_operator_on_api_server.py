@@ -1,0 +1,196 @@
+"""The operator's CRD and reconcile loop against a real kube-apiserver (etcd, no kubelet)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from aitrading.operator.crd_model import GROUP, VERSION, TradingStackSpec, crd_manifest
+from aitrading.operator.reconcile import FIELD_MANAGER, Applier, reconcile
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def dynamic(kube: Any) -> Any:
+    from kubernetes import dynamic as kdynamic
+
+    client = kdynamic.DynamicClient(kube)
+    crds = client.resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
+    crds.server_side_apply(body=crd_manifest(), field_manager=FIELD_MANAGER, force_conflicts=True)
+    for _ in range(100):  # wait until the new API is served
+        try:
+            client = kdynamic.DynamicClient(kube)
+            client.resources.get(api_version=f"{GROUP}/{VERSION}", kind="TradingStack")
+            break
+        except Exception:
+            time.sleep(0.1)
+    return client
+
+
+@pytest.fixture
+def namespace(kube: Any) -> str:
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(kube).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def stacks(dynamic: Any) -> Any:
+    return dynamic.resources.get(api_version=f"{GROUP}/{VERSION}", kind="TradingStack")
+
+
+def create(dynamic: Any, namespace: str, spec: dict[str, Any], name: str = "prod") -> Any:
+    return stacks(dynamic).create(
+        body={
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "TradingStack",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        },
+        namespace=namespace,
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({}, "spec.version: Required value"),
+        ({"version": "1", "deletionPolicy": "Shred"}, 'Unsupported value: "Shred"'),
+        (
+            {"version": "1", "services": {"apiGateway": {"replicas": 99}}},
+            "should be less than or equal to 50",
+        ),
+        ({"version": "1", "databases": {"postgres": {"enabled": False}}}, "PostgreSQL is required"),
+        (
+            {"version": "1", "logging": {"retentionDays": {"critical": 10, "error": 30}}},
+            "retentionDays.critical must be at least retentionDays.error",
+        ),
+    ],
+)
+def test_invalid_stacks_are_refused_by_the_api_server(
+    dynamic: Any, namespace: str, spec: dict[str, Any], message: str
+) -> None:
+    from kubernetes.dynamic.exceptions import UnprocessibleEntityError
+
+    with pytest.raises(UnprocessibleEntityError) as caught:
+        create(dynamic, namespace, spec)
+    assert message in json.loads(caught.value.body)["message"]
+
+
+def test_defaults_are_applied_by_the_api_server(dynamic: Any, namespace: str) -> None:
+    stored = create(dynamic, namespace, {"version": "1.0.0"}).to_dict()
+    assert stored["spec"]["deletionPolicy"] == "Retain"
+    assert stored["spec"]["services"]["apiGateway"]["replicas"] == 1
+    assert stored["spec"]["databases"]["weaviate"]["enabled"] is False
+
+
+def _children(dynamic: Any, namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for api_version, kind in (
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+        ("batch/v1", "CronJob"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+    ):
+        api = dynamic.resources.get(api_version=api_version, kind=kind)
+        for item in api.get(namespace=namespace).to_dict()["items"]:
+            found[(kind, item["metadata"]["name"])] = item
+    return found
+
+
+def _mark_ready(dynamic: Any, namespace: str, kind: str) -> None:
+    """Do what the Deployment/StatefulSet controllers would: report pods ready."""
+    api = dynamic.resources.get(api_version="apps/v1", kind=kind)
+    for item in api.get(namespace=namespace).to_dict()["items"]:
+        replicas = item["spec"].get("replicas", 1)
+        api.status.patch(
+            body={
+                "status": {
+                    "replicas": replicas,
+                    "readyReplicas": replicas,
+                    "observedGeneration": item["metadata"]["generation"],
+                }
+            },
+            name=item["metadata"]["name"],
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
+
+
+def test_reconcile_builds_the_stack_in_order_and_repairs_drift(
+    dynamic: Any, namespace: str
+) -> None:
+    body = create(dynamic, namespace, {"version": "1.0.0"}).to_dict()
+    spec = TradingStackSpec.model_validate(body["spec"])
+    uid = body["metadata"]["uid"]
+    applier = Applier(dynamic)
+
+    first = reconcile(applier, "prod", namespace, uid, spec)
+    assert not first.ready
+    assert "phase 1" in first.message  # StatefulSets are not ready: nothing later applied yet
+    children = _children(dynamic, namespace)
+    assert ("StatefulSet", "prod-postgres") in children
+    assert ("Deployment", "prod-database-service") not in children
+
+    _mark_ready(dynamic, namespace, "StatefulSet")
+    second = reconcile(applier, "prod", namespace, uid, spec)
+    assert "phase 2" in second.message
+    _mark_ready(dynamic, namespace, "Deployment")
+    third = reconcile(applier, "prod", namespace, uid, spec)
+    assert "phase 3" in third.message
+    _mark_ready(dynamic, namespace, "Deployment")
+    done = reconcile(applier, "prod", namespace, uid, spec)
+    assert done.ready, done.message
+    assert done.phase == "Ready"
+
+    children = _children(dynamic, namespace)
+    assert ("CronJob", "prod-logs-enforce") in children
+    for (kind, name), item in children.items():
+        if kind == "Service" and name == "kubernetes":
+            continue
+        owners = item["metadata"].get("ownerReferences") or []
+        assert [(o["kind"], o["uid"], o["controller"]) for o in owners] == [
+            ("TradingStack", uid, True)
+        ], (kind, name)
+        managers = {m["manager"] for m in item["metadata"]["managedFields"]}
+        assert FIELD_MANAGER in managers, (kind, name)
+
+    # drift: a deleted child comes back, an edited field is set back
+    deployments = dynamic.resources.get(api_version="apps/v1", kind="Deployment")
+    deployments.delete(name="prod-api-gateway", namespace=namespace)
+    deployments.patch(
+        body={"spec": {"replicas": 7}},
+        name="prod-data-bridge",
+        namespace=namespace,
+        content_type="application/merge-patch+json",
+    )
+    reconcile(applier, "prod", namespace, uid, spec)
+    children = _children(dynamic, namespace)
+    assert ("Deployment", "prod-api-gateway") in children
+    assert children[("Deployment", "prod-data-bridge")]["spec"]["replicas"] == 1
+
+    # a spec edit reaches the children
+    edited = spec.model_copy(update={"version": "1.1.0"})
+    reconcile(applier, "prod", namespace, uid, edited)
+    image = children_image(dynamic, namespace, "prod-database-service")
+    assert image.endswith(":1.1.0")
+
+
+def children_image(dynamic: Any, namespace: str, name: str) -> str:
+    deployment = (
+        dynamic.resources.get(api_version="apps/v1", kind="Deployment")
+        .get(name=name, namespace=namespace)
+        .to_dict()
+    )
+    image: str = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    return image

@@ -20,7 +20,16 @@ from aitrading.operator.reconcile import Applier, conditions, reconcile
 _log = logging.getLogger(__name__)
 RECONCILES = Counter("aitrading_operator_reconciles", "Reconciles by outcome", ["outcome"])
 DRIFT_INTERVAL_S = 30.0
+RETRY_DELAY_S = 10.0
 _dynamic: Any = None
+
+
+def configure(dynamic_client: Any, retry_delay_s: float | None = None) -> None:
+    """Use this dynamic client instead of in-cluster/kubeconfig credentials (tests, tools)."""
+    global _dynamic, RETRY_DELAY_S
+    _dynamic = dynamic_client
+    if retry_delay_s is not None:
+        RETRY_DELAY_S = retry_delay_s
 
 
 def _applier() -> Applier:
@@ -62,7 +71,7 @@ def _run(
         )
         patch.status["phase"] = "Degraded"
         kopf.warn(body, reason="ReconcileFailed", message=str(exc))
-        raise kopf.TemporaryError(str(exc), delay=15) from exc
+        raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY_S) from exc
     RECONCILES.labels("ready" if outcome.ready else "progressing").inc()
     patch.status["observedGeneration"] = generation
     patch.status["phase"] = outcome.phase
@@ -75,7 +84,7 @@ def _run(
         message=f"{outcome.phase}: {outcome.message} ({outcome.applied} objects applied)",
     )
     if not outcome.ready:
-        raise kopf.TemporaryError(outcome.message, delay=10)
+        raise kopf.TemporaryError(outcome.message, delay=RETRY_DELAY_S)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -114,17 +123,14 @@ def on_delete(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None
     if policy != "Delete":
         kopf.info(body, reason="DataRetained", message="deletionPolicy Retain: volumes kept")
         return
-    from kubernetes import client
-
-    core = client.CoreV1Api()
-    claims = core.list_namespaced_persistent_volume_claim(
-        namespace, label_selector=f"app.kubernetes.io/instance={name}"
-    )
-    for claim in claims.items:
-        if claim.metadata is not None and claim.metadata.name:
-            core.delete_namespaced_persistent_volume_claim(claim.metadata.name, namespace)
+    claims_api = _applier().dynamic.resources.get(api_version="v1", kind="PersistentVolumeClaim")
+    claims = claims_api.get(
+        namespace=namespace, label_selector=f"app.kubernetes.io/instance={name}"
+    ).items
+    for claim in claims:
+        claims_api.delete(name=claim.metadata.name, namespace=namespace)
     kopf.info(
         body,
         reason="DataDeleted",
-        message=f"deletionPolicy Delete: {len(claims.items)} volume claim(s) deleted",
+        message=f"deletionPolicy Delete: {len(claims)} volume claim(s) deleted",
     )

@@ -60,10 +60,10 @@ class Applier:
     """Server-side apply through the `kubernetes` client's dynamic API."""
 
     def __init__(self, dynamic: Any) -> None:
-        self._dynamic = dynamic
+        self.dynamic = dynamic
 
     def apply(self, manifest: Manifest) -> dict[str, Any]:
-        api = self._dynamic.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+        api = self.dynamic.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
         live = api.server_side_apply(
             body=manifest,
             name=manifest["metadata"]["name"],

@@ -9,7 +9,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from aitrading.cli import audit_cmd, db_cmd, logs_cmd, mt5_sim_cmd, serve_cmd, stores_cmd
+from aitrading.cli import (
+    audit_cmd,
+    db_cmd,
+    logs_cmd,
+    mt5_sim_cmd,
+    operator_cmd,
+    serve_cmd,
+    stores_cmd,
+)
 from aitrading.cli.common import ConfigOption, console, load_or_exit
 from aitrading.core.infrastructure.config_manager import effective_items
 
@@ -26,6 +34,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(logs_cmd.app, name="logs")
 app.command("serve")(serve_cmd.serve)
 app.command("mt5-sim")(mt5_sim_cmd.mt5_sim)
+app.command("operator")(operator_cmd.operator)
 
 
 @config_app.command("show")

@@ -194,3 +194,81 @@ def children_image(dynamic: Any, namespace: str, name: str) -> str:
     )
     image: str = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     return image
+
+
+def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy(
+    dynamic: Any, kube: Any, api_server: dict[str, Any], namespace: str
+) -> None:
+    import threading
+
+    import kopf
+    from kubernetes import client
+
+    from aitrading.operator import handlers
+    from aitrading.operator.run import run
+
+    handlers.configure(dynamic, retry_delay_s=0.5)
+    stop, ready = threading.Event(), threading.Event()
+    connection = kopf.ConnectionInfo(
+        server=api_server["url"], token=api_server["token"], insecure=True
+    )
+    thread = threading.Thread(
+        target=run,
+        kwargs={
+            "connection": connection,
+            "stop_flag": stop,
+            "ready_flag": ready,
+            "liveness": None,
+            "standalone": True,
+        },
+        daemon=True,
+    )
+    thread.start()
+    try:
+        assert ready.wait(60), "operator did not start"
+        create(dynamic, namespace, {"version": "2.0.0", "deletionPolicy": "Delete"}, name="live")
+
+        def status() -> dict[str, Any]:
+            got: dict[str, Any] = stacks(dynamic).get(name="live", namespace=namespace).to_dict()
+            return got.get("status") or {}
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the operator builds phase by phase
+            _mark_ready(dynamic, namespace, "StatefulSet")
+            _mark_ready(dynamic, namespace, "Deployment")
+            if status().get("phase") == "Ready":
+                break
+            time.sleep(0.3)
+        current = status()
+        assert current.get("phase") == "Ready", current
+        ready_condition = next(c for c in current["conditions"] if c["type"] == "Ready")
+        assert ready_condition["status"] == "True"
+        assert current["observedGeneration"] == 1
+        assert current["components"]["database-service"]["ready"] is True
+
+        core = client.CoreV1Api(kube)
+        core.create_namespaced_persistent_volume_claim(
+            namespace,
+            {
+                "metadata": {
+                    "name": "data-live-postgres-0",
+                    "labels": {"app.kubernetes.io/instance": "live"},
+                },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+        stacks(dynamic).delete(name="live", namespace=namespace)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            claims = core.list_namespaced_persistent_volume_claim(namespace).items
+            gone = not [c for c in claims if c.metadata.deletion_timestamp is None]
+            if gone:
+                break
+            time.sleep(0.2)
+        assert gone, "deletionPolicy Delete must remove the stack's volume claims"
+    finally:
+        stop.set()
+        thread.join(30)

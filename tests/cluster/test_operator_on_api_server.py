@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aitrading.operator.crd_model import GROUP, VERSION, TradingStackSpec, crd_manifest
+from aitrading.operator.crd_model import GROUP, PLURAL, VERSION, TradingStackSpec, crd_manifest
 from aitrading.operator.reconcile import FIELD_MANAGER, Applier, reconcile
 
 pytestmark = pytest.mark.integration
@@ -272,3 +272,31 @@ def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy
     finally:
         stop.set()
         thread.join(30)
+
+
+def test_kubectl_get_ts_columns_render(
+    dynamic: Any, api_server: dict[str, Any], namespace: str
+) -> None:
+    """What `kubectl get ts` shows: the server-side Table with our printer columns."""
+    import httpx
+
+    create(dynamic, namespace, {"version": "3.1.4"}, name="cols")
+    answer = httpx.get(
+        f"{api_server['url']}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}",
+        headers={
+            "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io",
+            "Authorization": f"Bearer {api_server['token']}",
+        },
+        verify=False,  # noqa: S501 - loopback test API server with a self-signed certificate
+    )
+    table = answer.json()
+    assert [c["name"] for c in table["columnDefinitions"]] == [
+        "Name",
+        "Ready",
+        "Phase",
+        "Version",
+        "Age",
+    ]
+    row = table["rows"][0]["cells"]
+    assert row[0] == "cols"
+    assert row[3] == "3.1.4"

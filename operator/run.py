@@ -14,9 +14,10 @@ def run(
     stop_flag: threading.Event | None = None,
     ready_flag: threading.Event | None = None,
     liveness: str | None = "http://0.0.0.0:8080/healthz",
-    standalone: bool = False,
+    standalone: bool = True,
 ) -> None:
-    """Blocking. `standalone=False` uses kopf peering (one active replica cluster-wide)."""
+    """Blocking. Standalone by default: one replica with a Recreate strategy guarantees a
+    single active operator without kopf's peering CRDs; `standalone=False` uses peering."""
     from aitrading.operator import handlers
 
     registry = kopf.get_default_registry()

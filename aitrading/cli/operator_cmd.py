@@ -6,7 +6,11 @@ import typer
 
 
 def operator(
-    standalone: bool = typer.Option(False, help="no kopf peering (one replica, Recreate)"),
+    standalone: bool = typer.Option(
+        True,
+        help="run as the single replica (Deployment with replicas 1, strategy Recreate); "
+        "--no-standalone uses kopf peering, which needs the kopf.dev peering CRDs",
+    ),
     liveness: str = typer.Option("http://0.0.0.0:8080/healthz", help="liveness endpoint"),
     metrics_port: int = typer.Option(9090, min=1, max=65535, help="Prometheus metrics port"),
 ) -> None:

@@ -269,6 +269,42 @@ def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy
                 break
             time.sleep(0.2)
         assert gone, "deletionPolicy Delete must remove the stack's volume claims"
+
+        create(dynamic, namespace, {"version": "2.0.0", "deletionPolicy": "Retain"}, name="kept")
+        core.create_namespaced_persistent_volume_claim(
+            namespace,
+            {
+                "metadata": {
+                    "name": "data-kept-postgres-0",
+                    "labels": {"app.kubernetes.io/instance": "kept"},
+                },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+        for _ in range(100):  # the finalizer is in place once the operator has seen it
+            finalizers = stacks(dynamic).get(name="kept", namespace=namespace).metadata.finalizers
+            if finalizers:
+                break
+            time.sleep(0.1)
+        stacks(dynamic).delete(name="kept", namespace=namespace)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            remaining = [
+                s
+                for s in stacks(dynamic).get(namespace=namespace).items
+                if s.metadata.name == "kept"
+            ]
+            if not remaining:
+                break
+            time.sleep(0.2)
+        assert not remaining, "the finalizer must let a Retain stack go"
+        claims = [
+            c.metadata.name for c in core.list_namespaced_persistent_volume_claim(namespace).items
+        ]
+        assert "data-kept-postgres-0" in claims  # Retain keeps the data
     finally:
         stop.set()
         thread.join(30)

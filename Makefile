@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: demo test lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin
+.PHONY: demo test lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin helm-bin
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -52,6 +52,13 @@ crd: $(SYNC_STAMP)  ## regenerate crds/tradingstack.yaml from the operator's pyd
 
 cluster-bin:  ## build etcd and kube-apiserver for the operator tests (into .cache/bin)
 	bash scripts/build-k8s-test-bins.sh
+
+HELM_VERSION := v3.16.4
+helm-bin: $(STORE_BIN)/helm  ## build helm for the chart tests (into .cache/bin)
+
+$(STORE_BIN)/helm:
+	@mkdir -p $(STORE_BIN)
+	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 stores-up: $(SYNC_STAMP)
 	$(UV) run --frozen aitrading stores up

@@ -336,3 +336,17 @@ def test_kubectl_get_ts_columns_render(
     row = table["rows"][0]["cells"]
     assert row[0] == "cols"
     assert row[3] == "3.1.4"
+
+
+@pytest.mark.parametrize("example", ["minimal", "external-databases", "production"])
+def test_the_examples_are_accepted_by_the_api_server(
+    dynamic: Any, namespace: str, example: str
+) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    body = yaml.safe_load((Path(__file__).parents[2] / "examples" / f"{example}.yaml").read_text())
+    body["metadata"]["namespace"] = namespace
+    stored = stacks(dynamic).create(body=body, namespace=namespace).to_dict()
+    assert stored["spec"]["version"] == "0.1.0"

@@ -33,6 +33,11 @@ def configure(dynamic_client: Any, retry_delay_s: float | None = None) -> None:
 
 
 def _applier() -> Applier:
+    return Applier(dynamic_client())
+
+
+def dynamic_client() -> Any:
+    """The configured dynamic client, or one from in-cluster/kubeconfig credentials."""
     global _dynamic
     if _dynamic is None:  # built on first use, never at import
         from kubernetes import config, dynamic
@@ -43,7 +48,7 @@ def _applier() -> Applier:
         except config.ConfigException:
             config.load_kube_config()  # type: ignore[no-untyped-call]
         _dynamic = dynamic.DynamicClient(api_client.ApiClient())  # type: ignore[no-untyped-call]
-    return Applier(_dynamic)
+    return _dynamic
 
 
 def _run(

@@ -9,6 +9,29 @@ from typing import Any
 import kopf
 
 
+def ensure_crd(dynamic: Any) -> str:
+    """Server-side apply this version's CRD over whatever the cluster has.
+
+    Helm installs files in a chart's `crds/` once and never upgrades them; the operator, whose
+    image carries the CRD it was built against, brings the cluster's copy up to date before it
+    starts handling resources. Returns the applied resourceVersion.
+    """
+    from aitrading.operator.crd_model import crd_manifest
+    from aitrading.operator.reconcile import FIELD_MANAGER
+
+    crds = dynamic.resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
+    manifest = crd_manifest()
+    applied = crds.server_side_apply(
+        body=manifest,
+        name=manifest["metadata"]["name"],
+        field_manager=FIELD_MANAGER,
+        force_conflicts=True,
+    )
+    return str(applied.metadata.resourceVersion)
+
+
 def run(
     connection: kopf.ConnectionInfo | None = None,
     stop_flag: threading.Event | None = None,
@@ -27,7 +50,8 @@ def run(
         def login(**_: Any) -> kopf.ConnectionInfo:
             return connection
 
-    del handlers  # imported for its registrations
+    dynamic = handlers.dynamic_client()
+    ensure_crd(dynamic)
     asyncio.run(
         kopf.operator(
             registry=registry,

@@ -350,3 +350,29 @@ def test_the_examples_are_accepted_by_the_api_server(
     body["metadata"]["namespace"] = namespace
     stored = stacks(dynamic).create(body=body, namespace=namespace).to_dict()
     assert stored["spec"]["version"] == "0.1.0"
+
+
+def test_the_operator_upgrades_its_crd_that_helm_installed_once(dynamic: Any) -> None:
+    import copy
+
+    from aitrading.operator.run import ensure_crd
+
+    crds = dynamic.resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
+    old = copy.deepcopy(crd_manifest())  # an older chart's CRD: no Version column
+    columns = old["spec"]["versions"][0]["additionalPrinterColumns"]
+    old["spec"]["versions"][0]["additionalPrinterColumns"] = [
+        c for c in columns if c["name"] != "Version"
+    ]
+    crds.server_side_apply(
+        body=old, name=old["metadata"]["name"], field_manager="helm", force_conflicts=True
+    )
+
+    def column_names() -> list[str]:
+        live = crds.get(name=old["metadata"]["name"]).to_dict()
+        return [c["name"] for c in live["spec"]["versions"][0]["additionalPrinterColumns"]]
+
+    assert "Version" not in column_names()
+    ensure_crd(dynamic)
+    assert column_names() == ["Ready", "Phase", "Version", "Age"]

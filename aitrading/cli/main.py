@@ -17,6 +17,7 @@ from aitrading.cli import (
     operator_cmd,
     serve_cmd,
     stores_cmd,
+    users_cmd,
 )
 from aitrading.cli.common import ConfigOption, console, load_or_exit
 from aitrading.core.infrastructure.config_manager import effective_items
@@ -35,6 +36,7 @@ app.add_typer(logs_cmd.app, name="logs")
 app.command("serve")(serve_cmd.serve)
 app.command("mt5-sim")(mt5_sim_cmd.mt5_sim)
 app.command("operator")(operator_cmd.operator)
+app.add_typer(users_cmd.app, name="users")
 
 
 @config_app.command("show")

@@ -301,6 +301,11 @@ def create_app(
         """Live ticks, proxied to data-bridge after the gateway checked the token itself."""
         await proxy_stream(ws, state["jwt"], upstreams.urls["data-bridge"])
 
+    @app.websocket("/api/v1/ingest")
+    async def ingest(ws: WebSocket) -> None:
+        """MT5 connectors, proxied to data-bridge after the gateway checked the token."""
+        await proxy_stream(ws, state["jwt"], upstreams.urls["data-bridge"], "/api/v1/ingest")
+
     @app.api_route(
         "/api/v1/{rest:path}",
         methods=["GET", "POST", "PUT", "DELETE", "PATCH"],

@@ -1,4 +1,5 @@
-"""The subscriber WebSocket through the gateway: token checked here, frames relayed both ways.
+"""WebSockets through the gateway (subscriber stream, connector ingest): token checked here,
+frames relayed both ways.
 
 data-bridge authenticates the stream and enforces entitlements itself (and closes streams a
 revoked subscription no longer allows); the gateway refuses an invalid token before opening
@@ -19,7 +20,9 @@ from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 AUTH_TIMEOUT_S = 10.0
 
 
-async def proxy_stream(ws: WebSocket, jwt: JWTManager, bridge_url: str) -> None:
+async def proxy_stream(
+    ws: WebSocket, jwt: JWTManager, bridge_url: str, path: str = "/api/v1/stream"
+) -> None:
     await ws.accept()
     try:
         first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S)
@@ -40,7 +43,9 @@ async def proxy_stream(ws: WebSocket, jwt: JWTManager, bridge_url: str) -> None:
         return
     target = bridge_url.replace("http://", "ws://").replace("https://", "wss://")
     try:
-        upstream = await websockets.connect(f"{target}/api/v1/stream", compression=None)
+        upstream = await websockets.connect(
+            f"{target}{path}", compression=None, max_size=8 * 1024 * 1024
+        )
     except OSError:
         await ws.close(code=1013, reason="data-bridge unavailable")
         return

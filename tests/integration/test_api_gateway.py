@@ -377,3 +377,92 @@ async def test_a_downgrade_applies_to_the_next_request(
             break
         await asyncio.sleep(0.01)
     assert status == 403
+
+
+async def test_ticks_pushed_through_the_gateway_are_read_back_through_it(
+    gateway: dict[str, Any], accounts: dict[str, Any]
+) -> None:
+    from aitrading.client.metatrader_connector.bridge_client import BridgeClient
+
+    http = gateway["http"]
+    token = (await login(http, accounts["pro"]["email"]))["access_token"]
+    symbol = f"G{uuid.uuid4().hex[:6].upper()}"
+    client = BridgeClient(gateway["ws"] + "/api/v1/ingest", token, "e2e")
+    await client.connect()
+    now = int(time.time() * 1000)
+    await client.send_ticks(
+        [
+            {
+                "symbol": symbol,
+                "time_msc": now + i,
+                "bid": 1.1,
+                "ask": 1.1002,
+                "sequence": i,
+                "flags": 6,
+            }
+            for i in range(5)
+        ]
+    )
+    assert await client.wait_acked(10), client.stats
+    await client.close()
+    back = await http.get(
+        "/api/v1/market/ticks",
+        headers=bearer(token),
+        params={"symbol": symbol, "start": now - 1, "end": now + 10},
+    )
+    assert [t["sequence"] for t in back.json()["ticks"]] == [0, 1, 2, 3, 4]
+
+
+def test_users_cli_creates_a_login_from_stdin(settings: Settings, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from aitrading.core.stores.embedded import EmbeddedPostgres
+
+    env = {
+        **os.environ,
+        "AITRADING_DATA_DIR": str(tmp_path),
+        "AITRADING_POSTGRES_DSN": EmbeddedPostgres(settings).dsn(),
+    }
+    email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aitrading.cli",
+            "users",
+            "create",
+            "--email",
+            email,
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert PASSWORD not in made.stdout + made.stderr
+    weak = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aitrading.cli",
+            "users",
+            "create",
+            "--email",
+            "x" + email,
+            "--password-stdin",
+        ],
+        input="short\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert weak.returncode == 2
+    assert "at least 12 characters" in weak.stderr

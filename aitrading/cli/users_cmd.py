@@ -1,0 +1,73 @@
+"""`aitrading users create|api-key`: accounts for people and machine clients."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import typer
+
+from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
+from aitrading.core.infrastructure.config_manager import Settings
+
+app = typer.Typer(help="Users and API keys (PostgreSQL).", no_args_is_help=True)
+
+
+@app.command()
+def create(
+    email: str = typer.Option(..., help="login email"),
+    role: str = typer.Option("user", help="user | admin | service"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the password from standard input"
+    ),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Create a user; the password comes from stdin (never from the command line)."""
+    if role not in ("user", "admin", "service"):
+        err_console.print("role must be user, admin or service")
+        raise typer.Exit(2)
+    if not password_stdin:
+        err_console.print("pass --password-stdin and pipe the password in")
+        raise typer.Exit(2)
+    password = sys.stdin.readline().rstrip("\n")
+    settings = load_or_exit(config).settings
+    try:
+        user_id = asyncio.run(_create(settings, email, password, role))
+    except ValueError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(2) from None
+    console.print(f"created {user_id} ({email}, {role})")
+
+
+@app.command("api-key")
+def api_key(
+    user_id: str = typer.Argument(..., help="the user the key acts for"),
+    name: str = typer.Option(..., help="what the key is for, e.g. 'mt5 terminal 1'"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Create an API key; it is printed once and only its hash is stored."""
+    settings = load_or_exit(config).settings
+    print(asyncio.run(_api_key(settings, user_id, name)))
+
+
+async def _create(settings: Settings, email: str, password: str, role: str) -> str:
+    from aitrading.core.security.users import UserStore
+    from aitrading.core.stores.postgres import PostgresStore
+
+    store = await PostgresStore.create(settings)
+    try:
+        return (await UserStore(store.pool).create(email, password, role)).id
+    finally:
+        await store.close()
+
+
+async def _api_key(settings: Settings, user_id: str, name: str) -> str:
+    from aitrading.core.security.users import UserStore
+    from aitrading.core.stores.postgres import PostgresStore
+
+    store = await PostgresStore.create(settings)
+    try:
+        return await UserStore(store.pool).create_api_key(user_id, name)
+    finally:
+        await store.close()

@@ -54,11 +54,12 @@ cluster-bin:  ## build etcd and kube-apiserver for the operator tests (into .cac
 	bash scripts/build-k8s-test-bins.sh
 
 HELM_VERSION := v3.16.4
-helm-bin: $(STORE_BIN)/helm  ## build helm for the chart tests (into .cache/bin)
+helm-bin: $(STORE_BIN)/helm  ## build helm and actionlint for the delivery tests (into .cache/bin)
 
 $(STORE_BIN)/helm:
 	@mkdir -p $(STORE_BIN)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
 
 stores-up: $(SYNC_STAMP)
 	$(UV) run --frozen aitrading stores up

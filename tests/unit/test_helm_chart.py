@@ -95,3 +95,35 @@ def test_examples_are_valid_stacks(example: Path) -> None:
     body = yaml.safe_load(example.read_text())
     assert body["kind"] == "TradingStack"
     TradingStackSpec.model_validate(body["spec"])
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yaml")))
+def test_chart_renders_each_example_as_its_stack(example: Path) -> None:
+    import json
+
+    spec = yaml.safe_load(example.read_text())["spec"]
+    spec.pop("version", None)  # the chart sets the version from the image tag
+    result = helm(
+        "template",
+        "prod",
+        str(CHART),
+        "--kube-version",
+        "1.31.0",
+        "--set",
+        "stack.enabled=true",
+        "--set-json",
+        f"stack.spec={json.dumps(spec)}",
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    stack = next(o for o in objects if o["kind"] == "TradingStack")
+    parsed = TradingStackSpec.model_validate(stack["spec"])
+    from aitrading.operator.render import render
+
+    for obj in render("prod", "trading", parsed):  # what the operator will create from it
+        kubernetes_validate.validate(obj, "1.31", strict=True)
+
+
+def test_production_values_pass_lint() -> None:
+    result = helm("lint", str(CHART), "-f", str(CHART / "values-production.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -73,9 +73,6 @@ class BridgeClient:
             for tick in ticks:
                 await self._send({"type": "tick", "tick": tick}, 1)
 
-    async def send_raw(self, frame: dict[str, Any], ticks: int = 0) -> int:
-        return await self._send(frame, ticks)
-
     async def _send(self, frame: dict[str, Any], ticks: int) -> int:
         self._seq += 1
         frame = {**frame, "seq": self._seq}

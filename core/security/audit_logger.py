@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aitrading.core.infrastructure.central_hub import Health
+from aitrading.core.security.keys import key_id, write_new_key
 
 if TYPE_CHECKING:
     import asyncpg
@@ -73,21 +74,7 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
 
 def write_signing_key(path: Path) -> None:
     """Create a new checkpoint key (mode 0600). Keep it outside the database's reach."""
-    import os
-
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    write_new_key(path)
 
 
 @dataclass(frozen=True)

@@ -59,19 +59,6 @@ def client_context(material: TlsMaterial | None = None) -> ssl.SSLContext:
     return context
 
 
-def server_context(
-    cert_file: Path, key_file: Path, client_ca: Path | None = None
-) -> ssl.SSLContext:
-    """For our own listeners: TLS 1.3 only; client certificates required when a CA is given."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.load_cert_chain(cert_file, key_file)
-    if client_ca is not None:
-        context.load_verify_locations(client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
-
-
 def redis_ssl_kwargs(material: TlsMaterial) -> dict[str, Any]:
     """Keyword arguments for redis-py's connection pool (rediss://)."""
     kwargs: dict[str, Any] = {

@@ -7,20 +7,34 @@ generated once under `<data_dir>/keys/` (mode 0600) so that `make demo` works ou
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.security.jwt_manager import KeyRing, SigningKey
 
 
-def _kid(key: Ed25519PrivateKey) -> str:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """A stable id for a public key (the `kid` of tokens, the key id of audit checkpoints)."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def write_new_key(path: Path) -> None:
+    """A new Ed25519 private key as PEM, created 0600 and never over an existing file."""
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
 
 
 def development_key_file(settings: Settings) -> Path:
@@ -36,20 +50,13 @@ def load_key_ring(settings: Settings) -> KeyRing:
         path = development_key_file(settings)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            pem = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first; read theirs
-            else:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(pem)
-    pem_bytes = path.read_bytes()
-    key = serialization.load_pem_private_key(pem_bytes, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{env_name('security.jwt_key_file')}: {path} is not an Ed25519 key")
-    return KeyRing(SigningKey(kid=_kid(key), private_key=key))
+            with contextlib.suppress(FileExistsError):  # another process made it: read theirs
+                write_new_key(path)
+    pem = path.read_bytes()
+    try:
+        key = SigningKey.from_pem("pending", pem)
+    except ValueError:
+        raise ValueError(
+            f"{env_name('security.jwt_key_file')}: {path} is not an Ed25519 key"
+        ) from None
+    return KeyRing(SigningKey(kid=key_id(key.public_key), private_key=key.private_key))

@@ -202,6 +202,7 @@ def create_app(
                 "rate_limited",
                 "too many requests; retry later",
                 [{"retry_after_s": decision.retry_after_header}],
+                headers={"retry-after": decision.retry_after_header},
             )
 
     async def authenticate(request: Request) -> tuple[User | None, dict[str, Any]]:
@@ -219,13 +220,6 @@ def create_app(
                 raise ApiError(401, "unauthorized", "invalid API key")
             return user, {"sub": user.id, "role": user.role}
         raise ApiError(401, "unauthorized", "authentication required")
-
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        response = _error(exc.status, exc.code, exc.message)
-        if exc.status == 429 and exc.details:
-            response.headers["retry-after"] = str(exc.details[0]["retry_after_s"])
-        return response
 
     @app.get("/.well-known/jwks.json", tags=["auth"], summary="Public keys (JWKS)")
     async def jwks() -> dict[str, Any]:

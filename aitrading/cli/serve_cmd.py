@@ -51,13 +51,25 @@ def serve(
             f"set {env_name('services.' + port_field)} to a free port"
         )
         raise typer.Exit(1)
-    app = importlib.import_module(module_name).create_app(settings)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=20,
+    from aitrading.core.logging.service_logging import (
+        start_service_logging,
+        stop_service_logging,
     )
+
+    app = importlib.import_module(module_name).create_app(settings)
+    router = start_service_logging(settings, service.value)
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            server_header=False,
+            timeout_graceful_shutdown=20,
+            timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
+            h11_max_incomplete_event_size=16 * 1024,  # request line + headers: at most 16 KiB
+            limit_concurrency=2000,  # beyond this, 503 instead of unbounded queueing
+        )
+    finally:
+        stop_service_logging(router)

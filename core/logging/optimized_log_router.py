@@ -230,12 +230,12 @@ class LogRouter:
 class _RouterHandler(logging.Handler):
     def __init__(self, router: LogRouter, level: int) -> None:
         super().__init__(level)
-        self._router = router
+        self.router = router
         self.addFilter(RedactingFilter())
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._router.submit(self._router.record_from(record))
+            self.router.submit(self.router.record_from(record))
         except Exception:  # logging must never take the caller down
             self.handleError(record)
 

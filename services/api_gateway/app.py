@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from aitrading.core.infrastructure.central_hub import CentralHub, Health
 from aitrading.core.infrastructure.config_manager import Settings
-from aitrading.core.security.audit_logger import AuditLog
+from aitrading.core.security.audit_logger import AuditCheckpointer, AuditLog, load_signing_key
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.rate_limiter import (
@@ -160,9 +160,22 @@ def create_app(
             subscriptions=validator,
             audit=AuditLog(postgres.pool),
         )
+        # Signed checkpoints of the audit log, with the key kept outside the database.
+        checkpointer = None
+        if settings.security.audit_signing_key_file is not None:
+            checkpointer = AuditCheckpointer(
+                state["audit"],
+                load_signing_key(settings.security.audit_signing_key_file),
+                settings.security.audit_checkpoint_interval_s,
+                depends_on=(),
+            )
+            await checkpointer.start()
+        state["checkpointer"] = checkpointer
         try:
             yield
         finally:
+            if checkpointer is not None:
+                await checkpointer.stop()
             await watcher.stop()
             await upstreams.close()
             await hub.stop()

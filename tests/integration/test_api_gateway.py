@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
+from aitrading.core.security.audit_logger import AuditLog, load_signing_key, write_signing_key
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.subscription_validator import DEFAULT_PLANS, SubscriptionValidator
 from aitrading.core.security.users import UserStore
@@ -46,6 +47,11 @@ async def gateway(
     env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
     env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())  # nothing listens there
     env["AITRADING_SECURITY_LOGIN_ATTEMPTS_PER_MINUTE"] = "10000"  # many logins from one IP
+    audit_key = settings.data_dir.resolve() / "gateway-audit.pem"  # one key per session
+    if not audit_key.exists():
+        write_signing_key(audit_key)
+    env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(audit_key)
+    env["AITRADING_SECURITY_AUDIT_CHECKPOINT_INTERVAL_S"] = "0.2"
     config = load_settings(environ=env).settings
     async with (
         serving(database_app(config, CollectorRegistry()), dbs_port),
@@ -58,6 +64,7 @@ async def gateway(
             "settings": config,
             "dbs": f"http://127.0.0.1:{dbs_port}",
             "ws": f"ws://127.0.0.1:{gw_port}",
+            "audit_key": audit_key,
         }
 
 
@@ -466,3 +473,20 @@ def test_users_cli_creates_a_login_from_stdin(settings: Settings, tmp_path: Path
     )
     assert weak.returncode == 2
     assert "at least 12 characters" in weak.stderr
+
+
+async def test_the_gateway_signs_audit_checkpoints_with_the_configured_key(
+    gateway: dict[str, Any], accounts: dict[str, Any], postgres: PostgresStore
+) -> None:
+    await login(gateway["http"], accounts["pro"]["email"])  # an audited event
+    report = None
+    for _ in range(100):  # the first checkpoint is signed at start-up, then every interval
+        report = await AuditLog(postgres.pool).verify(
+            load_signing_key(gateway["audit_key"]).public_key()
+        )
+        if report.checkpoints:
+            break
+        await asyncio.sleep(0.05)
+    assert report is not None
+    assert report.ok, report
+    assert report.checkpoints >= 1

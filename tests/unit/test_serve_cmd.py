@@ -1,0 +1,30 @@
+"""`aitrading serve` hands uvicorn the limits every service relies on (uvicorn stubbed out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from aitrading.cli.main import app
+
+
+def test_serve_sets_header_idle_and_concurrency_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    import aitrading.core.logging.service_logging as service_logging
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    monkeypatch.setattr(service_logging, "start_service_logging", lambda *a, **k: "router")
+    stopped: list[object] = []
+    monkeypatch.setattr(service_logging, "stop_service_logging", stopped.append)
+    monkeypatch.setenv("AITRADING_SERVICES_DATABASE_SERVICE_PORT", "18999")
+    result = CliRunner().invoke(app, ["serve", "database-service"])
+    assert result.exit_code == 0, result.output
+    assert seen["port"] == 18999
+    assert seen["timeout_keep_alive"] == 5
+    assert seen["h11_max_incomplete_event_size"] == 16 * 1024
+    assert seen["limit_concurrency"] == 2000
+    assert stopped == ["router"]  # logging is flushed when the server stops

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aitrading.core.infrastructure.central_hub import HealthStatus, HubHealth
-from aitrading.core.security.redaction import redact
+from aitrading.core.infrastructure.error_handler import ErrorDNA
 from aitrading.services.common.tracing import continue_or_start, current_request_id, current_trace
 
 _log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def install_common(
     app: FastAPI, service: str, health: HealthProvider, registry: CollectorRegistry
 ) -> None:
     """Request ids, tracing, error handlers, health and metrics routes."""
+    dna = ErrorDNA(service)
     metric_prefix = f"aitrading_{service.replace('-', '_')}"
     latency = Histogram(
         f"{metric_prefix}_http_request_duration_seconds",
@@ -102,6 +103,8 @@ def install_common(
         started = time.perf_counter()
         try:
             response = await call_next(request)
+        except Exception as exc:  # answered here, while the request id and trace are still set
+            response = crashed(exc)
         finally:
             current_request_id.reset(rid_token)
             current_trace.reset(trace_token)
@@ -135,10 +138,19 @@ def install_common(
         )
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
-    @app.exception_handler(Exception)
-    async def crash(_: Request, exc: Exception) -> JSONResponse:
-        _log.error("unhandled %s: %s", type(exc).__name__, redact(str(exc)), exc_info=exc)
-        return JSONResponse(error_body("internal", "internal error; see the service log"), 500)
+    def crashed(exc: Exception) -> JSONResponse:
+        # ErrorDNA groups the failure; the fingerprint ties the client's answer to the log line
+        occurrence = dna.analyze(exc)
+        _log.error(
+            "unhandled %s [%s]: %s",
+            type(exc).__name__,
+            occurrence.fingerprint,
+            occurrence.message,
+            exc_info=exc,
+            extra={"fingerprint": occurrence.fingerprint, "category": occurrence.category.value},
+        )
+        message = f"internal error {occurrence.fingerprint}; see the service log"
+        return JSONResponse(error_body("internal", message), 500)
 
     @app.get("/health/live", tags=["health"], summary="The process is up")
     async def live() -> dict[str, str]:

@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: demo test lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin helm-bin
+.PHONY: demo test e2e lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin image cluster-up cluster-down
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -26,6 +26,9 @@ demo: $(SYNC_STAMP)  ## start the embedded stores and the hub; live health until
 
 test: $(SYNC_STAMP)  ## the whole test suite (unit + integration against real embedded servers)
 	$(UV) run --frozen pytest
+
+e2e: $(SYNC_STAMP)  ## tests/e2e on KUBECONFIG's cluster, or on the local one-node cluster (root)
+	$(UV) run --frozen pytest tests/e2e -p no:cacheprovider
 
 lint: $(SYNC_STAMP)
 	$(UV) run --frozen ruff check .
@@ -52,6 +55,18 @@ crd: $(SYNC_STAMP)  ## regenerate crds/tradingstack.yaml from the operator's pyd
 
 cluster-bin:  ## build etcd and kube-apiserver for the operator tests (into .cache/bin)
 	bash scripts/build-k8s-test-bins.sh
+
+cluster-bin-node:  ## + kubelet, controller-manager, scheduler, kube-proxy, kubectl, CoreDNS, local-path
+	bash scripts/build-k8s-test-bins.sh node
+
+image: cluster-bin-node  ## the image from the Dockerfile (buildah) + pause and base stand-ins, in .cache/images
+	bash scripts/build-test-images.sh
+
+cluster-up: cluster-bin-node image  ## a real one-node Kubernetes v1.34 (root); kubeconfig: .cache/cluster/kubeconfig
+	bash scripts/local-cluster.sh up
+
+cluster-down:  ## stop it; nothing left behind (processes, mounts, namespaces, cgroups, sysctls)
+	bash scripts/local-cluster.sh down
 
 HELM_VERSION := v3.16.4
 helm-bin: $(STORE_BIN)/helm  ## build helm and actionlint for the delivery tests (into .cache/bin)

@@ -34,6 +34,15 @@ RULES: list[dict[str, Any]] = [
         "resources": ["customresourcedefinitions"],
         "verbs": ["get", "list", "watch"],
     },
+    # At start the operator server-side-applies its own CRD (Helm never upgrades `crds/`):
+    # patch on that one CRD only. A missing CRD is created by the same apply request, which
+    # the API server authorises as `patch` on that name.
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "resourceNames": [f"{PLURAL}.{GROUP}"],
+        "verbs": ["patch"],
+    },
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
 ]
 

@@ -127,3 +127,44 @@ def kube(api_server: dict[str, Any]) -> Any:
     config.api_key = {"authorization": f"Bearer {api_server['token']}"}
     config.verify_ssl = False
     return client.ApiClient(config)
+
+
+@pytest.fixture(scope="session")
+def operator_token(kube: Any) -> str:
+    """A token of the operator's own ServiceAccount, bound to the chart's ClusterRole.
+
+    Tests that run the operator with it exercise its RBAC as a cluster would: a verb the
+    ClusterRole lacks fails here as it fails in the pod.
+    """
+    from kubernetes import client
+
+    from aitrading.operator.rbac import cluster_role
+
+    core, rbac = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube)
+    namespace, name = "aitrading-system", "aitrading-operator"
+    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rbac.create_cluster_role(cluster_role(name))
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }
+    )
+    answer = core.create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": 7200}}
+    )
+    return str(answer.status.token)
+
+
+@pytest.fixture(scope="session")
+def operator_kube(api_server: dict[str, Any], operator_token: str) -> Any:
+    """A `kubernetes` ApiClient that acts as the operator's ServiceAccount."""
+    from kubernetes import client
+
+    config = client.Configuration()
+    config.host = api_server["url"]
+    config.api_key = {"authorization": f"Bearer {operator_token}"}
+    config.verify_ssl = False
+    return client.ApiClient(config)

@@ -196,22 +196,33 @@ def children_image(dynamic: Any, namespace: str, name: str) -> str:
     return image
 
 
+@pytest.mark.parametrize("identity", ["cluster-admin", "operator-serviceaccount"])
 def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy(
-    dynamic: Any, kube: Any, api_server: dict[str, Any], namespace: str
+    dynamic: Any,
+    kube: Any,
+    api_server: dict[str, Any],
+    namespace: str,
+    identity: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Once as cluster-admin, once as the operator's own ServiceAccount (the chart's RBAC)."""
     import threading
 
     import kopf
     from kubernetes import client
+    from kubernetes import dynamic as kdynamic
 
     from aitrading.operator import handlers
     from aitrading.operator.run import run
 
-    handlers.configure(dynamic, retry_delay_s=0.5)
+    if identity == "operator-serviceaccount":
+        token = request.getfixturevalue("operator_token")
+        operator_dynamic = kdynamic.DynamicClient(request.getfixturevalue("operator_kube"))
+    else:
+        token, operator_dynamic = api_server["token"], dynamic
+    handlers.configure(operator_dynamic, retry_delay_s=0.5)
     stop, ready = threading.Event(), threading.Event()
-    connection = kopf.ConnectionInfo(
-        server=api_server["url"], token=api_server["token"], insecure=True
-    )
+    connection = kopf.ConnectionInfo(server=api_server["url"], token=token, insecure=True)
     thread = threading.Thread(
         target=run,
         kwargs={
@@ -352,8 +363,13 @@ def test_the_examples_are_accepted_by_the_api_server(
     assert stored["spec"]["version"] == "0.1.0"
 
 
-def test_the_operator_upgrades_its_crd_that_helm_installed_once(dynamic: Any) -> None:
+def test_the_operator_upgrades_its_crd_that_helm_installed_once(
+    dynamic: Any, operator_kube: Any
+) -> None:
+    """Helm installed an older CRD; the operator, as its own ServiceAccount, upgrades it."""
     import copy
+
+    from kubernetes import dynamic as kdynamic
 
     from aitrading.operator.run import ensure_crd
 
@@ -374,5 +390,27 @@ def test_the_operator_upgrades_its_crd_that_helm_installed_once(dynamic: Any) ->
         return [c["name"] for c in live["spec"]["versions"][0]["additionalPrinterColumns"]]
 
     assert "Version" not in column_names()
-    ensure_crd(dynamic)
+    ensure_crd(kdynamic.DynamicClient(operator_kube))
     assert column_names() == ["Ready", "Phase", "Version", "Age"]
+
+
+def test_the_operator_creates_its_crd_on_a_cold_start_as_its_service_account(
+    dynamic: Any, operator_kube: Any
+) -> None:
+    """No CRD at all (installed without Helm's crds/, or deleted): the operator brings it."""
+    from kubernetes import dynamic as kdynamic
+
+    from aitrading.operator.run import ensure_crd
+
+    crds = dynamic.resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
+    name = crd_manifest()["metadata"]["name"]
+    crds.delete(name=name)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # deletion finishes once the API is no longer served
+        if name not in {c.metadata.name for c in crds.get().items}:
+            break
+        time.sleep(0.2)
+    ensure_crd(kdynamic.DynamicClient(operator_kube))
+    assert crds.get(name=name).metadata.name == name

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Images for the e2e tier, built on this machine because no container registry is reachable
+# here. Everything lands in .cache/images (ignored by git) as docker-archive tarballs that the
+# one-node cluster imports (scripts/local-cluster.sh); each is reused when present.
+#
+#   pause.tar            registry.k8s.io/pause:3.10       the pod sandbox (.cache/bin/pause)
+#   python-slim.tar      docker.io/library/python:3.11-slim  stand-in: debootstrap + Debian's python3
+#   uv.tar               ghcr.io/astral-sh/uv:$UV_VERSION  stand-in: /uv from the PyPI wheel
+#   aitrading.tar        docker.io/library/aitrading:e2e    the project's Dockerfile, unchanged,
+#                                                           built by buildah against the stand-ins
+#
+# Root is needed (debootstrap, buildah). `FORCE_APP=1` rebuilds only the application image.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+IMG="$ROOT/.cache/images"
+BIN="$ROOT/.cache/bin"
+UV_VERSION="${UV_VERSION:-0.13.9}"
+PYTHON_IMAGE="docker.io/library/python:3.11-slim"
+UV_IMAGE="ghcr.io/astral-sh/uv:$UV_VERSION"
+APP_IMAGE="${APP_IMAGE:-docker.io/library/aitrading:e2e}"
+BUILDAH=(buildah --root "$ROOT/.cache/buildah/root" --runroot "$ROOT/.cache/buildah/run")
+PY=python3
+mkdir -p "$IMG"
+
+mirror() {  # the Debian mirror apt already uses here
+    local uri
+    uri=$(grep -hoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+        | awk '{print $2}' | grep -v security | head -1 || true)
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+if [ ! -d "$IMG/base-rootfs" ]; then
+    echo "== base root filesystem (debootstrap bookworm minbase + python3)"
+    rm -rf "$IMG/base-rootfs.tmp"
+    debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$IMG/base-rootfs.tmp" "$(mirror)" \
+        >"$IMG/debootstrap.log" 2>&1 || { tail -20 "$IMG/debootstrap.log"; exit 1; }
+    # Package downloads inside image builds must trust the same CAs as this host.
+    cp /usr/local/share/ca-certificates/*.crt "$IMG/base-rootfs.tmp/usr/local/share/ca-certificates/" 2>/dev/null || true
+    chroot "$IMG/base-rootfs.tmp" update-ca-certificates >/dev/null
+    ln -sf /usr/bin/python3 "$IMG/base-rootfs.tmp/usr/local/bin/python3"
+    ln -sf /usr/bin/python3 "$IMG/base-rootfs.tmp/usr/local/bin/python"
+    chroot "$IMG/base-rootfs.tmp" apt-get clean
+    rm -rf "$IMG/base-rootfs.tmp/var/lib/apt/lists/"* "$IMG/base-rootfs.tmp/var/cache/apt/"*
+    mv "$IMG/base-rootfs.tmp" "$IMG/base-rootfs"
+fi
+
+if [ ! -f "$IMG/python-slim.tar" ]; then
+    echo "== $PYTHON_IMAGE (stand-in)"
+    $PY "$ROOT/scripts/image_from_dir.py" "$IMG/base-rootfs" "$PYTHON_IMAGE" "$IMG/python-slim.tar" \
+        --env LANG=C.UTF-8 --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --cmd '["python3"]'
+fi
+
+if [ ! -f "$IMG/uv.tar" ]; then
+    echo "== $UV_IMAGE (stand-in)"
+    rm -rf "$IMG/uv-rootfs" "$IMG/uv-wheel"; mkdir -p "$IMG/uv-rootfs" "$IMG/uv-wheel"
+    $PY -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+        --python-version 3.11 -d "$IMG/uv-wheel" "uv==$UV_VERSION"
+    $PY - "$IMG/uv-wheel" "$IMG/uv-rootfs/uv" <<'PY'
+import sys, zipfile, pathlib
+wheel = next(pathlib.Path(sys.argv[1]).glob("uv-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/uv"))
+    pathlib.Path(sys.argv[2]).write_bytes(z.read(name))
+PY
+    chmod 0755 "$IMG/uv-rootfs/uv"
+    $PY "$ROOT/scripts/image_from_dir.py" "$IMG/uv-rootfs" "$UV_IMAGE" "$IMG/uv.tar" --entrypoint '["/uv"]'
+fi
+
+if [ ! -f "$IMG/aitrading.tar" ] || [ "${FORCE_APP:-0}" = 1 ]; then
+    echo "== $APP_IMAGE from the Dockerfile (buildah)"
+    "${BUILDAH[@]}" pull --quiet "docker-archive:$IMG/python-slim.tar" >/dev/null
+    "${BUILDAH[@]}" pull --quiet "docker-archive:$IMG/uv.tar" >/dev/null
+    common=(--isolation chroot --network host --pull-never --layers
+            --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" --build-arg "UV_IMAGE=$UV_IMAGE")
+    # The dependency stage is tagged on its own, so a test can show it is reused after a
+    # source-only change (tests/e2e/test_image.py).
+    "${BUILDAH[@]}" bud "${common[@]}" --target deps -t localhost/aitrading-deps:e2e "$ROOT"
+    "${BUILDAH[@]}" bud "${common[@]}" -t "$APP_IMAGE" "$ROOT"
+    rm -f "$IMG/aitrading.tar"
+    "${BUILDAH[@]}" push --quiet "$APP_IMAGE" "docker-archive:$IMG/aitrading.tar:$APP_IMAGE"
+fi
+if [ ! -f "$IMG/pause.tar" ]; then
+    echo "== pause"
+    test -x "$BIN/pause" || { echo "no $BIN/pause: run scripts/build-k8s-test-bins.sh node"; exit 1; }
+    rm -rf "$IMG/pause-rootfs"; mkdir -p "$IMG/pause-rootfs"; cp "$BIN/pause" "$IMG/pause-rootfs/pause"
+    $PY "$ROOT/scripts/image_from_dir.py" "$IMG/pause-rootfs" registry.k8s.io/pause:3.10 "$IMG/pause.tar" \
+        --entrypoint '["/pause"]'
+fi
+
+ls -la "$IMG"/*.tar

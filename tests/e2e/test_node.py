@@ -1,0 +1,113 @@
+"""The cluster itself: a Ready node, DNS, storage, and the project's image running in pods."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Cluster
+from tests.e2e.manifests import as_list, container, obj, pod_spec
+
+SLEEP = ["python3", "-c", "import time; time.sleep(86400)"]
+FETCH = "import urllib.request, sys; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+
+
+def test_node_is_ready(cluster: Cluster) -> None:
+    nodes = cluster.get("nodes")["items"]
+    assert nodes, "no node registered"
+    ready = {
+        n["metadata"]["name"]: c["status"]
+        for n in nodes
+        for c in n["status"]["conditions"]
+        if c["type"] == "Ready"
+    }
+    assert set(ready.values()) == {"True"}, ready
+
+
+def test_image_runs_the_cli(cluster: Cluster) -> None:
+    ns = cluster.namespace("e2e-help")
+    job = obj(
+        "batch/v1",
+        "Job",
+        "help",
+        {
+            "backoffLimit": 0,
+            "template": {"spec": pod_spec(container(args=["--help"]), restartPolicy="Never")},
+        },
+    )
+    cluster.apply(as_list(job), ns)
+    cluster.kubectl("-n", ns, "wait", "--for=condition=complete", "job/help", "--timeout=300s")
+    logs = cluster.kubectl("-n", ns, "logs", "job/help").stdout
+    assert "serve" in logs and "operator" in logs, logs
+
+
+def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster) -> None:
+    ns = cluster.namespace("e2e-serve")
+    server = container(
+        args=["serve", "database-service"],
+        port=8008,
+        # Stores that do not exist: the service must still start and be alive.
+        env={
+            "AITRADING_SERVICES_BIND_HOST": "0.0.0.0",
+            "AITRADING_POSTGRES_DSN": "postgresql://smoke@127.0.0.1:1/smoke",
+            "AITRADING_REDIS_URL": "redis://127.0.0.1:2",
+            "AITRADING_CLICKHOUSE_DSN": "http://127.0.0.1:3",
+        },
+        mounts={"data": "/var/lib/aitrading"},
+    )
+    deployment = obj(
+        "apps/v1",
+        "Deployment",
+        "smoke",
+        {
+            "selector": {"matchLabels": {"app": "smoke"}},
+            "template": {
+                "metadata": {"labels": {"app": "smoke"}},
+                "spec": pod_spec(server, {"data": {"emptyDir": {}}}),
+            },
+        },
+    )
+    service = obj(
+        "v1", "Service", "smoke", {"selector": {"app": "smoke"}, "ports": [{"port": 8008, "targetPort": 8008}]}
+    )
+    probe = obj("v1", "Pod", "probe", pod_spec(container(command=SLEEP)))
+    cluster.apply(as_list(deployment, service, probe), ns)
+    cluster.kubectl("-n", ns, "rollout", "status", "deployment/smoke", "--timeout=300s")
+    cluster.kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/probe", "--timeout=300s")
+    service_ip = cluster.get("-n", ns, "service", "smoke")["spec"]["clusterIP"]
+    for url in (
+        f"http://smoke.{ns}.svc.cluster.local:8008/health/live",  # CoreDNS + kube-proxy
+        f"http://{service_ip}:8008/health/live",
+    ):
+        answer = cluster.kubectl("-n", ns, "exec", "probe", "--", "python3", "-c", FETCH, url)
+        assert '"status":"alive"' in answer.stdout, answer.stdout
+
+
+def test_a_volume_claim_binds_and_keeps_data_across_pods(cluster: Cluster) -> None:
+    ns = cluster.namespace("e2e-pvc")
+    claim = obj(
+        "v1",
+        "PersistentVolumeClaim",
+        "data",
+        {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}},
+    )
+
+    def pod(name: str, script: str) -> dict[str, object]:
+        main = container(command=["python3", "-c", script], mounts={"data": "/data"})
+        volumes = {"data": {"persistentVolumeClaim": {"claimName": "data"}}}
+        return obj("v1", "Pod", name, pod_spec(main, volumes, restartPolicy="Never"))
+
+    def succeeded(name: str) -> bool:
+        return cluster.get("-n", ns, "pod", name)["status"].get("phase") == "Succeeded"
+
+    cluster.apply(as_list(claim, pod("writer", "open('/data/kept', 'w').write('tick')")), ns)
+    cluster.wait_until(
+        "the writer pod to succeed on a bound claim",
+        lambda: succeeded("writer"),
+        explain=cluster.describe(ns, "pod,pvc"),
+    )
+    assert cluster.get("-n", ns, "pvc", "data")["status"]["phase"] == "Bound"
+    cluster.kubectl("-n", ns, "delete", "pod", "writer")
+    cluster.apply(as_list(pod("reader", "print(open('/data/kept').read())")), ns)
+    cluster.wait_until(
+        "the reader pod to succeed", lambda: succeeded("reader"),
+        explain=cluster.describe(ns, "pod"),
+    )
+    assert cluster.kubectl("-n", ns, "logs", "reader").stdout.strip() == "tick"

@@ -51,9 +51,7 @@ def build(rootfs: Path, name: str, out: Path, config: dict[str, object]) -> None
         config_bytes = json.dumps(image_config, sort_keys=True).encode()
         config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
         (work / config_name).write_bytes(config_bytes)
-        manifest = [
-            {"Config": config_name, "RepoTags": [name], "Layers": [f"{diff_id}/layer.tar"]}
-        ]
+        manifest = [{"Config": config_name, "RepoTags": [name], "Layers": [f"{diff_id}/layer.tar"]}]
         (work / "manifest.json").write_text(json.dumps(manifest))
         partial = out.with_suffix(".partial")
         with tarfile.open(partial, "w") as archive:

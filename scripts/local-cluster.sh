@@ -34,14 +34,16 @@ HOST_SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 DAEMONS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy coredns local-path-provisioner)
 
 log() { printf '%s [cluster] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-in_ns() { ip netns exec "$NETNS" "$@"; }
+# nsenter, not `ip netns exec`: the latter also remounts /sys in a new mount namespace,
+# which hides the cgroup hierarchy from kubelet ("failed to find cgroup mounts").
+in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
 kubectl_() { "$BIN/kubectl" --kubeconfig "$STATE/kubeconfig" "$@"; }
 
 # --- lifecycle of one daemon -------------------------------------------------------------
 start_daemon() {  # name cmd... : started in the namespace, in its own session, PID recorded
     local name=$1; shift
     mkdir -p "$STATE/logs" "$STATE/pids"
-    ip netns exec "$NETNS" setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
+    nsenter --net="/run/netns/$NETNS" setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
     echo $! >"$STATE/pids/$name"
 }
 

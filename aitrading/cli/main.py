@@ -17,6 +17,7 @@ from aitrading.cli import (
     operator_cmd,
     serve_cmd,
     stores_cmd,
+    ticks_cmd,
     users_cmd,
 )
 from aitrading.cli.common import ConfigOption, console, load_or_exit
@@ -37,6 +38,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("mt5-sim")(mt5_sim_cmd.mt5_sim)
 app.command("operator")(operator_cmd.operator)
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(ticks_cmd.app, name="ticks")
 
 
 @config_app.command("show")

@@ -52,6 +52,7 @@ from aitrading.services.api_gateway.tracing import ChainRegistry, Span
 from aitrading.services.api_gateway.upstream_health import UpstreamHealth
 from aitrading.services.common.http import ApiError, install_common
 from aitrading.services.common.tracing import current_trace
+from aitrading.services.common.urls import database_service_url
 
 SERVICE = "api-gateway"
 MAX_BODY_BYTES = 1024 * 1024
@@ -81,7 +82,7 @@ class RefreshRequest(BaseModel):
 def upstream_urls(settings: Settings) -> dict[str, str]:
     s = settings.services
     return {
-        "database-service": s.database_service_url or f"http://127.0.0.1:{s.database_service_port}",
+        "database-service": database_service_url(settings),
         "data-bridge": f"http://127.0.0.1:{s.data_bridge_port}",
         "trading-engine": f"http://127.0.0.1:{s.trading_engine_port}",
     }

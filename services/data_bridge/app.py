@@ -26,6 +26,7 @@ from aitrading.core.security.subscription_validator import (
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.stores.components import security_clients
 from aitrading.services.common.http import install_common
+from aitrading.services.common.urls import database_service_url
 from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
 from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, serve_connector
 from aitrading.services.data_bridge.sink import TickSink
@@ -34,11 +35,6 @@ from aitrading.services.data_bridge.stream import StreamRegistry, serve_subscrib
 from aitrading.services.database_service.client import DatabaseServiceClient
 
 SERVICE = "data-bridge"
-
-
-def database_service_url(settings: Settings) -> str:
-    configured = settings.services.database_service_url
-    return configured or f"http://127.0.0.1:{settings.services.database_service_port}"
 
 
 @dataclass

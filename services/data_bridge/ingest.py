@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from fastapi import WebSocket, WebSocketDisconnect
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from aitrading.core.market.ticks import source_problem
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.services.data_bridge import protocol
 from aitrading.services.data_bridge.protocol import ProtocolError, Reason
@@ -125,10 +126,12 @@ async def authenticate(ws: WebSocket, ctx: IngestContext) -> str | None:
         return None
     source = str(claims["sub"])
     if frame.source:
-        if not protocol.SYMBOL_RE.match(frame.source):  # same alphabet as symbols
-            await _refuse(ws, ctx, Reason.MALFORMED, "source must be 1-32 of [A-Za-z0-9._#-]")
-            return None
         source = f"{source}:{frame.source}"
+    # The source is part of every tick's identity in storage: refuse it here, before any
+    # tick is acked, if storage would refuse it (same rule as database-service).
+    if (refused := source_problem(source)) is not None:
+        await _refuse(ws, ctx, Reason.SOURCE_FORMAT, refused.message)
+        return None
     return source
 
 
@@ -205,15 +208,15 @@ async def _handle(
             )
         )
         return
-    bad: list[tuple[int, Reason]] = []
+    bad: list[tuple[int, Reason, str]] = []
     for index, tick in enumerate(ticks):
-        reason = protocol.check_tick(tick, ctx.max_skew_ms)
-        if reason is not None:
-            bad.append((index, reason))
-            ctx.metrics.rejected.labels(reason.value).inc()
+        refused = protocol.check_tick(tick, source, ctx.max_skew_ms)
+        if refused is not None:
+            bad.append((index, *refused))
+            ctx.metrics.rejected.labels(refused[0].value).inc()
     if bad:
-        index, reason = bad[0]
-        message = f"tick {index}: {protocol.reason_message(reason, ticks[index])}"
+        index, reason, why = bad[0]
+        message = f"tick {index}: {why}"
         if len(bad) > 1:
             message += f" (and {len(bad) - 1} more bad tick(s)); nothing of this frame was stored"
         await ws.send_bytes(protocol.error(reason, message, frame.seq))

@@ -8,21 +8,17 @@ counted and explained. A bad frame never closes the connection.
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from enum import StrEnum
 from typing import Literal
 
 import msgspec
 
+from aitrading.core.market.ticks import tick_problem
+
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_TICKS_PER_FRAME = 10_000
-
-# MT5 TICK_FLAG_*: BID 2, ASK 4, LAST 8, VOLUME 16, BUY 32, SELL 64.
-KNOWN_FLAGS = 2 | 4 | 8 | 16 | 32 | 64
-SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._#-]{0,31}$")
 
 
 class Reason(StrEnum):
@@ -34,6 +30,8 @@ class Reason(StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     AUTH_FAILED = "auth_failed"
     SYMBOL_FORMAT = "symbol_format"
+    SOURCE_FORMAT = "source_format"
+    OUT_OF_RANGE = "out_of_range"
     NON_FINITE_PRICE = "non_finite_price"
     NON_POSITIVE_PRICE = "non_positive_price"
     ASK_BELOW_BID = "ask_below_bid"
@@ -150,40 +148,33 @@ def _best_effort_seq(raw: str | bytes) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def check_tick(tick: Tick, max_skew_ms: int, now_ms: int | None = None) -> Reason | None:
-    """The first reason this tick is invalid, or None."""
-    if not SYMBOL_RE.match(tick.symbol):
-        return Reason.SYMBOL_FORMAT
-    for price in (tick.bid, tick.ask, tick.last, tick.volume_real):
-        if not math.isfinite(price):
-            return Reason.NON_FINITE_PRICE
-    if tick.bid <= 0 or tick.ask <= 0 or tick.last < 0:
-        return Reason.NON_POSITIVE_PRICE
-    if tick.ask < tick.bid:
-        return Reason.ASK_BELOW_BID
-    if tick.volume < 0 or tick.volume_real < 0:
-        return Reason.NEGATIVE_VOLUME
-    if tick.sequence < 0:
-        return Reason.SEQUENCE
-    if tick.flags < 0 or tick.flags & ~KNOWN_FLAGS:
-        return Reason.UNKNOWN_FLAGS
+def check_tick(
+    tick: Tick, source: str, max_skew_ms: int, now_ms: int | None = None
+) -> tuple[Reason, str] | None:
+    """Why this tick is refused (reason, message), or None.
+
+    First the rules storage imposes (`core.market.ticks`, the same function database-service
+    applies, so nothing acked here can be refused there), then this bridge's own policy: the
+    tick's clock must be within `max_skew_ms` of ours.
+    """
+    refused = tick_problem(
+        source=source,
+        symbol=tick.symbol,
+        time_msc=tick.time_msc,
+        sequence=tick.sequence,
+        bid=tick.bid,
+        ask=tick.ask,
+        last=tick.last,
+        volume=tick.volume,
+        volume_real=tick.volume_real,
+        flags=tick.flags,
+    )
+    if refused is not None:
+        return Reason(refused.problem.value), refused.message
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if abs(tick.time_msc - now) > max_skew_ms:
-        return Reason.TIME_SKEW
+        return Reason.TIME_SKEW, f"time_msc {tick.time_msc} is outside the allowed clock skew"
     return None
-
-
-def reason_message(reason: Reason, tick: Tick) -> str:
-    return {
-        Reason.SYMBOL_FORMAT: f"symbol {tick.symbol!r} does not match {SYMBOL_RE.pattern}",
-        Reason.NON_FINITE_PRICE: "prices and volumes must be finite numbers",
-        Reason.NON_POSITIVE_PRICE: "bid and ask must be > 0 and last >= 0",
-        Reason.ASK_BELOW_BID: f"ask {tick.ask} is below bid {tick.bid}",
-        Reason.NEGATIVE_VOLUME: "volumes must be >= 0",
-        Reason.SEQUENCE: "sequence must be >= 0",
-        Reason.UNKNOWN_FLAGS: f"flags {tick.flags} has bits outside {KNOWN_FLAGS}",
-        Reason.TIME_SKEW: f"time_msc {tick.time_msc} is outside the allowed clock skew",
-    }.get(reason, reason.value)
 
 
 def ack(

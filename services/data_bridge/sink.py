@@ -5,7 +5,9 @@ gathers what arrives within a couple of milliseconds (or up to `max_batch` ticks
 `POST /api/v1/ticks/batch`. If database-service cannot take it, the batch goes to the spool
 (fsync) instead — either way the caller learns the ticks are durable. While the spool holds a
 backlog, new batches are spooled too, so that delivery order is arrival order; the replayer
-drains the spool whenever database-service answers again.
+drains the spool whenever database-service answers again. Ticks database-service refuses
+are dead-lettered one by one (`delivery.py`), never dropped with their batch and never
+resent forever.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from aitrading.core.infrastructure.central_hub import Health
+from aitrading.services.data_bridge.delivery import BatchDelivery
 from aitrading.services.data_bridge.spool import Spool
 from aitrading.services.database_service.client import (
     DatabaseServiceClient,
-    DatabaseServiceRejectedError,
     DatabaseServiceUnavailableError,
 )
 
@@ -98,6 +100,12 @@ class TickSink:
             ["durability"],
             registry=registry,
         )
+        self.dead_lettered = Counter(
+            "aitrading_data_bridge_ticks_dead_lettered",
+            "Acked ticks that database-service refused, kept as dead letters",
+            registry=registry,
+        )
+        self._delivery = BatchDelivery(database, self.dead_lettered)
         self.backlog_gauge = Gauge(
             "aitrading_data_bridge_spool_backlog_bytes",
             "Bytes in the spool not yet delivered",
@@ -175,7 +183,7 @@ class TickSink:
         try:
             if self._backlog:
                 raise DatabaseServiceUnavailableError("spool backlog is draining")
-            await self._db.insert_ticks_raw(body)
+            await self._delivery.store(body)  # refused ticks become dead letters
         except DatabaseServiceUnavailableError as exc:
             self._last_error = str(exc)
             try:
@@ -187,10 +195,6 @@ class TickSink:
             self._appends += 1
             self._backlog = True
             self._spooled.set()
-        except DatabaseServiceRejectedError as exc:  # validated here, so this is a bug
-            _log.error("database-service rejected a validated batch: %s", exc)
-            self._fail(batch, exc)
-            return
         self.stored_ticks.labels(durability).inc(len(batch.ticks))
         for waiter in batch.waiters:
             if not waiter.done():
@@ -222,12 +226,10 @@ class TickSink:
             if not chunk:
                 break
             for position, body in chunk:
-                try:
-                    await self._db.insert_ticks_raw(body)
+                try:  # item by item on refusal: one bad tick never drops the batch
+                    await self._delivery.store(body)
                 except DatabaseServiceUnavailableError as exc:
                     self._last_error = str(exc)
                     return False
-                except DatabaseServiceRejectedError as exc:
-                    _log.error("dropping a spooled batch database-service refuses: %s", exc)
                 await asyncio.to_thread(self._spool.commit, position)
         return True

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import msgspec
 from fastapi import WebSocket, WebSocketDisconnect
 
+from aitrading.core.market.ticks import SYMBOL_RE
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.subscription_validator import SubscriptionValidator
 from aitrading.services.data_bridge.fanout import (
@@ -26,7 +27,6 @@ from aitrading.services.data_bridge.fanout import (
     as_json,
     tick_message,
 )
-from aitrading.services.data_bridge.protocol import SYMBOL_RE
 
 AUTH_TIMEOUT_S = 10.0
 MAX_SYMBOLS = 500
@@ -142,7 +142,7 @@ async def _subscribe(
 ) -> None:
     entitled = (await registry.validator.entitlements(subscriber.user)).entitlements
     wanted = set(symbols[:MAX_SYMBOLS])
-    allowed = {s for s in wanted if SYMBOL_RE.match(s) and entitled.allows_symbol(s)}
+    allowed = {s for s in wanted if SYMBOL_RE.fullmatch(s) and entitled.allows_symbol(s)}
     new = allowed - subscriber.symbols
     subscriber.symbols |= allowed
     registry.feed.remove(subscriber)

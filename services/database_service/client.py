@@ -14,7 +14,14 @@ class DatabaseServiceUnavailableError(Exception):
 
 
 class DatabaseServiceRejectedError(Exception):
-    """database-service refused the request as invalid (4xx): retrying will not help."""
+    """database-service refused the request as invalid (4xx): retrying will not help.
+
+    `details` are the error body's items (`{"index", "location", "reason"}` for a batch), so
+    a caller can tell which items of a batch were refused and why."""
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
 
 
 class DatabaseServiceClient:
@@ -35,6 +42,11 @@ class DatabaseServiceClient:
         """POST an already-encoded `{"ticks": [...]}` body (what the spool keeps)."""
         answer = await self._post("/api/v1/ticks/batch", body)
         return TickBatchResult.model_validate_json(answer.content)
+
+    async def insert_dead_letters_raw(self, body: bytes) -> int:
+        """POST an encoded `{"letters": [...]}` body: refused ticks kept with their reason."""
+        answer = await self._post("/api/v1/ticks/dead-letters", body)
+        return int(answer.json()["stored"])
 
     async def insert_accounts_raw(self, body: bytes) -> int:
         answer = await self._post("/api/v1/accounts/snapshots", body)
@@ -59,8 +71,18 @@ class DatabaseServiceClient:
         if answer.status_code >= 500 or answer.status_code == 429:
             raise DatabaseServiceUnavailableError(f"HTTP {answer.status_code}: {_message(answer)}")
         if answer.status_code >= 400:
-            raise DatabaseServiceRejectedError(f"HTTP {answer.status_code}: {_message(answer)}")
+            raise DatabaseServiceRejectedError(
+                f"HTTP {answer.status_code}: {_message(answer)}", _details(answer)
+            )
         return answer
+
+
+def _details(answer: httpx.Response) -> list[dict[str, Any]]:
+    try:
+        details = answer.json()["error"].get("details") or []
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
 
 
 def _message(answer: httpx.Response) -> str:

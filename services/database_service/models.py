@@ -8,11 +8,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._#-]{0,31}$"
-SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-MIN_TIME_MSC = 946_684_800_000  # 2000-01-01
-MAX_TIME_MSC = 4_102_444_800_000  # 2100-01-01
+from aitrading.core.market.ticks import (
+    INT64_MAX,
+    MAX_TIME_MSC,
+    MIN_TIME_MSC,
+    SOURCE_PATTERN,
+    SYMBOL_PATTERN,
+    UINT32_MAX,
+    tick_problem,
+)
+
 MAX_BATCH = 50_000
+# Anchored for pydantic (Rust regex: `$` is the very end, no newline allowed before it).
+SYMBOL_FIELD = f"^{SYMBOL_PATTERN}$"
+SOURCE_FIELD = f"^{SOURCE_PATTERN}$"
 
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -22,23 +31,39 @@ class _Strict(BaseModel):
 
 
 class Tick(_Strict):
-    """One MT5 tick. Identity: (source, symbol, time_msc, sequence)."""
+    """One MT5 tick. Identity: (source, symbol, time_msc, sequence).
 
-    source: str = Field(pattern=SOURCE_PATTERN, description="connector / terminal id")
-    symbol: str = Field(pattern=SYMBOL_PATTERN)
+    The field bounds document the rules in the OpenAPI schema; the rules themselves are
+    `core.market.ticks.tick_problem`, the same function data-bridge applies before it acks.
+    """
+
+    source: str = Field(pattern=SOURCE_FIELD, description="connector / terminal id")
+    symbol: str = Field(pattern=SYMBOL_FIELD)
     time_msc: int = Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC, description="ms since epoch, UTC")
-    sequence: int = Field(ge=0, le=2**63 - 1, description="per-source monotonic sequence")
+    sequence: int = Field(ge=0, le=INT64_MAX, description="per-source monotonic sequence")
     bid: Price
     ask: Price
     last: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    volume: int = Field(default=0, ge=0, le=2**63 - 1)
+    volume: int = Field(default=0, ge=0, le=INT64_MAX)
     volume_real: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    flags: int = Field(default=0, ge=0, le=2**32 - 1)
+    flags: int = Field(default=0, ge=0, le=UINT32_MAX)
 
     @model_validator(mode="after")
-    def _spread(self) -> Tick:
-        if self.ask < self.bid:
-            raise ValueError(f"ask ({self.ask}) is below bid ({self.bid})")
+    def _shared_rules(self) -> Tick:
+        refused = tick_problem(
+            source=self.source,
+            symbol=self.symbol,
+            time_msc=self.time_msc,
+            sequence=self.sequence,
+            bid=self.bid,
+            ask=self.ask,
+            last=self.last,
+            volume=self.volume,
+            volume_real=self.volume_real,
+            flags=self.flags,
+        )
+        if refused is not None:
+            raise ValueError(f"{refused.problem.value}: {refused.message}")
         return self
 
     @property
@@ -90,7 +115,7 @@ class Bars(_Strict):
 
 
 class AccountSnapshot(_Strict):
-    source: str = Field(pattern=SOURCE_PATTERN)
+    source: str = Field(pattern=SOURCE_FIELD)
     login: int = Field(ge=1, le=2**63 - 1)
     time_msc: int = Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC)
     currency: str = Field(pattern=r"^[A-Z]{3,5}$")

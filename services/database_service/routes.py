@@ -23,9 +23,14 @@ from aitrading.services.database_service.chains import (
     ChainNotFoundError,
     ChainRepository,
 )
+from aitrading.services.database_service.dead_letters import (
+    DeadLetter,
+    DeadLetterRepository,
+    DeadLetters,
+)
 from aitrading.services.database_service.error_groups import ErrorGroupRepository
 from aitrading.services.database_service.models import (
-    SYMBOL_PATTERN,
+    SYMBOL_FIELD,
     AccountSnapshot,
     AccountSnapshots,
     Bars,
@@ -43,7 +48,7 @@ from aitrading.services.database_service.ticks import CursorError, TickRepositor
 
 router = APIRouter(prefix="/api/v1")
 
-Symbol = Annotated[str, Query(pattern=SYMBOL_PATTERN, description="e.g. EURUSD")]
+Symbol = Annotated[str, Query(pattern=SYMBOL_FIELD, description="e.g. EURUSD")]
 StartMsc = Annotated[int, Query(ge=0, description="inclusive, ms since epoch")]
 EndMsc = Annotated[int, Query(ge=0, description="exclusive, ms since epoch")]
 
@@ -106,6 +111,34 @@ async def post_ticks(batch: TickBatch, request: Request) -> TickBatchResult:
     repo = TickRepository(databases.store("clickhouse"))
     async with _call(databases, "clickhouse", "insert_ticks"):
         return await repo.insert_batch(batch.ticks)
+
+
+@router.post(
+    "/ticks/dead-letters",
+    tags=["ticks"],
+    status_code=201,
+    summary="Keep ticks that were acked but that storage refused, with the reason",
+)
+async def post_dead_letters(body: DeadLetters, request: Request) -> dict[str, int]:
+    databases = _databases(request)
+    repo = DeadLetterRepository(databases.store("clickhouse"))
+    async with _call(databases, "clickhouse", "insert_dead_letters"):
+        return {"stored": await repo.add(body.letters)}
+
+
+@router.get(
+    "/ticks/dead-letters",
+    response_model=list[DeadLetter],
+    tags=["ticks"],
+    summary="The latest dead letters, newest first",
+)
+async def get_dead_letters(
+    request: Request, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[DeadLetter]:
+    databases = _databases(request)
+    repo = DeadLetterRepository(databases.store("clickhouse"))
+    async with _call(databases, "clickhouse", "query_dead_letters"):
+        return await repo.latest(limit)
 
 
 @router.get(

@@ -148,7 +148,11 @@ def operator_token(kube: Any) -> str:
     rbac.create_cluster_role_binding(
         {
             "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
         }
     )

@@ -52,7 +52,9 @@ class Cluster:
             check=False,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}"
+            )
         return result
 
     def get(self, *args: str) -> Any:
@@ -94,7 +96,14 @@ def _local_cluster_possible() -> str | None:
         return "the local one-node cluster needs root (network namespace, containerd, kubelet)"
     missing = [
         b
-        for b in ("etcd", "kube-apiserver", "kubelet", "kubectl", "coredns", "local-path-provisioner")
+        for b in (
+            "etcd",
+            "kube-apiserver",
+            "kubelet",
+            "kubectl",
+            "coredns",
+            "local-path-provisioner",
+        )
         if not (BIN / b).is_file()
     ]
     if missing:
@@ -118,11 +127,15 @@ def cluster() -> Iterator[Cluster]:
         pytest.skip(reason)
     before = Footprint.take()
     try:
-        up = subprocess.run(["bash", str(SCRIPT), "up"], capture_output=True, text=True, check=False)
+        up = subprocess.run(
+            ["bash", str(SCRIPT), "up"], capture_output=True, text=True, check=False
+        )
         assert up.returncode == 0, f"local cluster did not come up:\n{up.stderr[-6000:]}"
         yield Cluster(STATE / "kubeconfig", local=True)
     finally:
-        down = subprocess.run(["bash", str(SCRIPT), "down"], capture_output=True, text=True, check=False)
+        down = subprocess.run(
+            ["bash", str(SCRIPT), "down"], capture_output=True, text=True, check=False
+        )
         assert down.returncode == 0, down.stderr[-3000:]
         left = before.leftovers(STATE, BIN)
         assert not left, "cluster-down left things behind:\n" + "\n".join(left)

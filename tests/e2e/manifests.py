@@ -44,7 +44,9 @@ def container(
     return spec
 
 
-def pod_spec(main: dict[str, Any], volumes: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def pod_spec(
+    main: dict[str, Any], volumes: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     return {
         "enableServiceLinks": False,
         "securityContext": {
@@ -60,7 +62,9 @@ def pod_spec(main: dict[str, Any], volumes: dict[str, Any] | None = None, **extr
     }
 
 
-def obj(api_version: str, kind: str, name: str, spec: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+def obj(
+    api_version: str, kind: str, name: str, spec: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
     found: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}
     if spec is not None:
         found["spec"] = spec

@@ -6,7 +6,10 @@ from tests.e2e.conftest import Cluster
 from tests.e2e.manifests import as_list, container, obj, pod_spec
 
 SLEEP = ["python3", "-c", "import time; time.sleep(86400)"]
-FETCH = "import urllib.request, sys; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+FETCH = (
+    "import urllib.request, sys;"
+    " print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+)
 
 
 def test_node_is_ready(cluster: Cluster) -> None:
@@ -35,7 +38,8 @@ def test_image_runs_the_cli(cluster: Cluster) -> None:
     cluster.apply(as_list(job), ns)
     cluster.kubectl("-n", ns, "wait", "--for=condition=complete", "job/help", "--timeout=300s")
     logs = cluster.kubectl("-n", ns, "logs", "job/help").stdout
-    assert "serve" in logs and "operator" in logs, logs
+    assert "serve" in logs, logs
+    assert "operator" in logs, logs
 
 
 def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster) -> None:
@@ -45,7 +49,7 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
         port=8008,
         # Stores that do not exist: the service must still start and be alive.
         env={
-            "AITRADING_SERVICES_BIND_HOST": "0.0.0.0",
+            "AITRADING_SERVICES_BIND_HOST": "0.0.0.0",  # noqa: S104 - inside the pod
             "AITRADING_POSTGRES_DSN": "postgresql://smoke@127.0.0.1:1/smoke",
             "AITRADING_REDIS_URL": "redis://127.0.0.1:2",
             "AITRADING_CLICKHOUSE_DSN": "http://127.0.0.1:3",
@@ -65,7 +69,10 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
         },
     )
     service = obj(
-        "v1", "Service", "smoke", {"selector": {"app": "smoke"}, "ports": [{"port": 8008, "targetPort": 8008}]}
+        "v1",
+        "Service",
+        "smoke",
+        {"selector": {"app": "smoke"}, "ports": [{"port": 8008, "targetPort": 8008}]},
     )
     probe = obj("v1", "Pod", "probe", pod_spec(container(command=SLEEP)))
     cluster.apply(as_list(deployment, service, probe), ns)
@@ -107,7 +114,8 @@ def test_a_volume_claim_binds_and_keeps_data_across_pods(cluster: Cluster) -> No
     cluster.kubectl("-n", ns, "delete", "pod", "writer")
     cluster.apply(as_list(pod("reader", "print(open('/data/kept').read())")), ns)
     cluster.wait_until(
-        "the reader pod to succeed", lambda: succeeded("reader"),
+        "the reader pod to succeed",
+        lambda: succeeded("reader"),
         explain=cluster.describe(ns, "pod"),
     )
     assert cluster.kubectl("-n", ns, "logs", "reader").stdout.strip() == "tick"

@@ -6,11 +6,14 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
 from aitrading.core.stores.clickhouse import ClickHouseStore
@@ -178,3 +181,32 @@ def key_file(settings: Settings) -> Path:
             )
         )
     return path
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
+) -> AsyncIterator[dict[str, Any]]:
+    """database-service and data-bridge on loopback ports, both in this process."""
+    from aitrading.cli.mt5_sim_cmd import development_token
+    from aitrading.services.data_bridge.app import create_app as bridge_app
+    from aitrading.services.database_service.app import create_app as database_app
+
+    from .servers import serving
+
+    del clickhouse, key_file
+    dbs_port, bridge_port = free_port(), free_port()
+    bridge_settings = load_settings(environ=env_for(settings, tmp_path, dbs_port, bridge_port))
+    database = database_app(bridge_settings.settings, CollectorRegistry())
+    bridge = bridge_app(bridge_settings.settings, CollectorRegistry())
+
+    async with serving(database, dbs_port), serving(bridge, bridge_port):
+        token = await development_token(bridge_settings.settings, f"conn-{uuid.uuid4().hex[:6]}")
+        yield {
+            "settings": bridge_settings.settings,
+            "token": token,
+            "ingest": f"ws://127.0.0.1:{bridge_port}/api/v1/ingest",
+            "stream": f"ws://127.0.0.1:{bridge_port}/api/v1/stream",
+            "bridge": f"http://127.0.0.1:{bridge_port}",
+            "dbs": f"http://127.0.0.1:{dbs_port}",
+        }

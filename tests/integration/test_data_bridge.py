@@ -9,7 +9,6 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +31,6 @@ from .conftest import env_for, free_port
 from .servers import serving
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def stack(
-    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
-) -> AsyncIterator[dict[str, Any]]:
-    """database-service and data-bridge on loopback ports, both in this process."""
-    del clickhouse, key_file
-    dbs_port, bridge_port = free_port(), free_port()
-    bridge_settings = load_settings(environ=env_for(settings, tmp_path, dbs_port, bridge_port))
-    database = database_app(bridge_settings.settings, CollectorRegistry())
-    bridge = bridge_app(bridge_settings.settings, CollectorRegistry())
-    async with serving(database, dbs_port), serving(bridge, bridge_port):
-        token = await development_token(bridge_settings.settings, f"conn-{uuid.uuid4().hex[:6]}")
-        yield {
-            "settings": bridge_settings.settings,
-            "token": token,
-            "ingest": f"ws://127.0.0.1:{bridge_port}/api/v1/ingest",
-            "stream": f"ws://127.0.0.1:{bridge_port}/api/v1/stream",
-            "bridge": f"http://127.0.0.1:{bridge_port}",
-            "dbs": f"http://127.0.0.1:{dbs_port}",
-        }
 
 
 def tick(symbol: str, sequence: int, **changes: Any) -> dict[str, Any]:

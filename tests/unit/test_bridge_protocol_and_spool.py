@@ -39,10 +39,22 @@ def good(**changes: object) -> Tick:
         (good(flags=1 << 10), Reason.UNKNOWN_FLAGS),
         (good(time_msc=NOW - 3_600_000), Reason.TIME_SKEW),
         (good(sequence=-5), Reason.SEQUENCE),
+        (good(sequence=2**63), Reason.SEQUENCE),
+        (good(volume=2**64 - 1), Reason.OUT_OF_RANGE),
+        (good(symbol="EURUSD\n"), Reason.SYMBOL_FORMAT),
+        (good(symbol="EUR\x00USD"), Reason.SYMBOL_FORMAT),
+        (good(symbol="ÉURUSD"), Reason.SYMBOL_FORMAT),
     ],
 )
 def test_tick_checks(tick: Tick, reason: Reason | None) -> None:
-    assert check_tick(tick, max_skew_ms=60_000, now_ms=NOW) == reason
+    refused = check_tick(tick, "user-1:term", max_skew_ms=60_000, now_ms=NOW)
+    assert (refused[0] if refused else None) == reason
+
+
+def test_a_source_storage_would_refuse_is_refused() -> None:
+    refused = check_tick(good(), "u" * 65, max_skew_ms=60_000, now_ms=NOW)
+    assert refused is not None
+    assert refused[0] == Reason.SOURCE_FORMAT
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,25 @@ def migrations(tick_ttl_days: int) -> list[Migration]:
                 " TYPE bloom_filter(0.01) GRANULARITY 4",
             ),
         ),
+        Migration(
+            6,
+            "tick_dead_letters",
+            (
+                # Ticks that were acked but that storage still refused: kept with the reason,
+                # never silently dropped (`aitrading ticks dead-letter list`).
+                """
+                CREATE TABLE IF NOT EXISTS tick_dead_letters (
+                    received_at DateTime64(3, 'UTC') DEFAULT now64(3),
+                    source String,
+                    reason String,
+                    payload String,
+                    fingerprint FixedString(32)
+                )
+                ENGINE = ReplacingMergeTree(received_at)
+                ORDER BY (fingerprint)
+                """,
+            ),
+        ),
     ]
 
 

@@ -1,0 +1,106 @@
+"""The rules a tick must satisfy, in one place, shared by connector, data-bridge and
+database-service.
+
+An ack promises the tick is safe, so data-bridge must never ack a tick that storage will
+refuse. Both therefore check a tick with `tick_problem` (storage adds nothing of its own),
+and the bounds here are those of the storage columns: `Int64`/`UInt32` integers, finite
+`Float64` prices, `DateTime64(3)` times, `LowCardinality(String)` names from a small ASCII
+alphabet. Patterns are matched with `fullmatch`, so that a trailing newline or any other
+control character never slips through (`re.match` with `$` accepts "EURUSD\\n").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+SYMBOL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._#-]{0,31}"
+SOURCE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
+SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+SOURCE_RE = re.compile(SOURCE_PATTERN)
+MIN_TIME_MSC = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_TIME_MSC = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+INT64_MAX = 2**63 - 1
+UINT32_MAX = 2**32 - 1
+# MT5 TICK_FLAG_*: BID 2, ASK 4, LAST 8, VOLUME 16, BUY 32, SELL 64.
+KNOWN_FLAGS = 2 | 4 | 8 | 16 | 32 | 64
+
+
+class TickProblem(StrEnum):
+    """Why a tick is refused; data-bridge uses the value as the `code` of its error frame."""
+
+    SYMBOL_FORMAT = "symbol_format"
+    SOURCE_FORMAT = "source_format"
+    NON_FINITE_PRICE = "non_finite_price"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    ASK_BELOW_BID = "ask_below_bid"
+    NEGATIVE_VOLUME = "negative_volume"
+    OUT_OF_RANGE = "out_of_range"
+    SEQUENCE = "sequence"
+    UNKNOWN_FLAGS = "unknown_flags"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    problem: TickProblem
+    message: str
+
+
+def source_problem(source: str) -> Refusal | None:
+    """A connector's source id (it becomes part of every tick's identity)."""
+    if not isinstance(source, str) or not SOURCE_RE.fullmatch(source):
+        return Refusal(
+            TickProblem.SOURCE_FORMAT, f"source {source!r} does not match {SOURCE_PATTERN}"
+        )
+    return None
+
+
+def tick_problem(
+    *,
+    source: str,
+    symbol: str,
+    time_msc: int,
+    sequence: int,
+    bid: float,
+    ask: float,
+    last: float,
+    volume: int,
+    volume_real: float,
+    flags: int,
+) -> Refusal | None:
+    """The first rule this tick breaks, or None when storage will take it."""
+    if (refused := source_problem(source)) is not None:
+        return refused
+    if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
+        return Refusal(
+            TickProblem.SYMBOL_FORMAT, f"symbol {symbol!r} does not match {SYMBOL_PATTERN}"
+        )
+    prices = (bid, ask, last, volume_real)
+    if not all(isinstance(p, int | float) and not isinstance(p, bool) for p in prices):
+        return Refusal(TickProblem.NON_FINITE_PRICE, "prices and volumes must be numbers")
+    if not all(math.isfinite(p) for p in prices):
+        return Refusal(TickProblem.NON_FINITE_PRICE, "prices and volumes must be finite numbers")
+    if bid <= 0 or ask <= 0 or last < 0:
+        return Refusal(TickProblem.NON_POSITIVE_PRICE, "bid and ask must be > 0 and last >= 0")
+    if ask < bid:
+        return Refusal(TickProblem.ASK_BELOW_BID, f"ask {ask} is below bid {bid}")
+    integers = {"time_msc": time_msc, "sequence": sequence, "volume": volume, "flags": flags}
+    for name, value in integers.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            return Refusal(TickProblem.OUT_OF_RANGE, f"{name} must be an integer")
+    if volume < 0 or volume_real < 0:
+        return Refusal(TickProblem.NEGATIVE_VOLUME, "volumes must be >= 0")
+    if volume > INT64_MAX:
+        return Refusal(TickProblem.OUT_OF_RANGE, f"volume must be at most {INT64_MAX}")
+    if not 0 <= sequence <= INT64_MAX:
+        return Refusal(TickProblem.SEQUENCE, f"sequence must be between 0 and {INT64_MAX}")
+    if not MIN_TIME_MSC <= time_msc <= MAX_TIME_MSC:
+        return Refusal(
+            TickProblem.OUT_OF_RANGE,
+            f"time_msc {time_msc} is outside {MIN_TIME_MSC}..{MAX_TIME_MSC} (2000-2100 UTC)",
+        )
+    if not 0 <= flags <= UINT32_MAX or flags & ~KNOWN_FLAGS:
+        return Refusal(TickProblem.UNKNOWN_FLAGS, f"flags {flags} has bits outside {KNOWN_FLAGS}")
+    return None

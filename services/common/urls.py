@@ -1,0 +1,10 @@
+"""Where one service finds another: the configured URL, or the local port in development."""
+
+from __future__ import annotations
+
+from aitrading.core.infrastructure.config_manager import Settings
+
+
+def database_service_url(settings: Settings) -> str:
+    configured = settings.services.database_service_url
+    return configured or f"http://127.0.0.1:{settings.services.database_service_port}"

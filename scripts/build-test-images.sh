@@ -8,6 +8,16 @@
 #   uv.tar               ghcr.io/astral-sh/uv:$UV_VERSION  stand-in: /uv from the PyPI wheel
 #   aitrading.tar        docker.io/library/aitrading:e2e    the project's Dockerfile, unchanged,
 #                                                           built by buildah against the stand-ins
+#   postgres.tar         localhost/aitrading-test/postgres:15    Debian's PostgreSQL behind the
+#                                                           official image's interface (scripts/images)
+#   dragonfly.tar        localhost/aitrading-test/dragonfly:redis7  Debian's redis-server behind the
+#                                                           Dragonfly image's interface
+#   weaviate.tar         localhost/aitrading-test/weaviate:1.35.2  weaviate-server (make store-bin)
+#                                                           with the official image's defaults
+#
+# ClickHouse, Dragonfly and ArangoDB servers cannot be had here (no registry, no package):
+# the stack runs ClickHouse embedded (chdb) in the e2e tier, and Dragonfly's protocol is
+# served by redis-server.
 #
 # Root is needed (debootstrap, buildah). `FORCE_APP=1` rebuilds only the application image.
 set -euo pipefail
@@ -64,6 +74,50 @@ with zipfile.ZipFile(wheel) as z:
 PY
     chmod 0755 "$IMG/uv-rootfs/uv"
     $PY "$ROOT/scripts/image_from_dir.py" "$IMG/uv-rootfs" "$UV_IMAGE" "$IMG/uv.tar" --entrypoint '["/uv"]'
+fi
+
+# A copy of the base root filesystem with Debian packages added (network through the host).
+rootfs_with() {  # name packages...
+    local name=$1; shift
+    local dir="$IMG/$name-rootfs"
+    [ -d "$dir" ] && return 0
+    rm -rf "$dir.tmp"; cp -a "$IMG/base-rootfs" "$dir.tmp"
+    cp /etc/resolv.conf "$dir.tmp/etc/resolv.conf"
+    cp /etc/apt/sources.list.d/*.sources "$dir.tmp/etc/apt/sources.list.d/" 2>/dev/null || true
+    chroot "$dir.tmp" env DEBIAN_FRONTEND=noninteractive sh -c \
+        "apt-get update -qq && apt-get install -y -qq --no-install-recommends $* >/dev/null && apt-get clean"
+    rm -rf "$dir.tmp/var/lib/apt/lists/"* "$dir.tmp/etc/resolv.conf"
+    mv "$dir.tmp" "$dir"
+}
+
+if [ ! -f "$IMG/postgres.tar" ]; then
+    echo "== localhost/aitrading-test/postgres:15 (Debian's PostgreSQL, official image interface)"
+    rootfs_with postgres postgresql
+    install -m 0755 "$ROOT/scripts/images/postgres-entrypoint.sh" "$IMG/postgres-rootfs/usr/local/bin/docker-entrypoint.sh"
+    $PY "$ROOT/scripts/image_from_dir.py" "$IMG/postgres-rootfs" localhost/aitrading-test/postgres:15 \
+        "$IMG/postgres.tar" --env PGDATA=/var/lib/postgresql/data --env LANG=C.UTF-8 \
+        --entrypoint '["docker-entrypoint.sh"]'
+fi
+
+if [ ! -f "$IMG/dragonfly.tar" ]; then
+    echo "== localhost/aitrading-test/dragonfly:redis7 (Debian's redis-server, Dragonfly interface)"
+    rootfs_with redis redis-server
+    install -m 0755 "$ROOT/scripts/images/dragonfly-entrypoint.sh" "$IMG/redis-rootfs/usr/local/bin/entrypoint.sh"
+    mkdir -p "$IMG/redis-rootfs/data"
+    $PY "$ROOT/scripts/image_from_dir.py" "$IMG/redis-rootfs" localhost/aitrading-test/dragonfly:redis7 \
+        "$IMG/dragonfly.tar" --entrypoint '["entrypoint.sh"]'
+fi
+
+if [ ! -f "$IMG/weaviate.tar" ] && [ -x "$BIN/weaviate-server" ]; then
+    echo "== localhost/aitrading-test/weaviate:1.35.2 (weaviate-server, official image defaults)"
+    rm -rf "$IMG/weaviate-rootfs"; cp -a "$IMG/base-rootfs" "$IMG/weaviate-rootfs"
+    install -m 0755 "$BIN/weaviate-server" "$IMG/weaviate-rootfs/bin/weaviate"
+    mkdir -p "$IMG/weaviate-rootfs/var/lib/weaviate"
+    $PY "$ROOT/scripts/image_from_dir.py" "$IMG/weaviate-rootfs" localhost/aitrading-test/weaviate:1.35.2 \
+        "$IMG/weaviate.tar" --env PERSISTENCE_DATA_PATH=/var/lib/weaviate --env DEFAULT_VECTORIZER_MODULE=none \
+        --env AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true --env CLUSTER_HOSTNAME=node1 \
+        --env DISABLE_TELEMETRY=true --entrypoint '["/bin/weaviate"]' \
+        --cmd '["--host", "0.0.0.0", "--port", "8080", "--scheme", "http"]'
 fi
 
 if [ ! -f "$IMG/aitrading.tar" ] || [ "${FORCE_APP:-0}" = 1 ]; then

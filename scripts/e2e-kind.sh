@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end on a kind cluster: build and load the image, install the chart with a
-# TradingStack, wait until it is Ready, push simulated MT5 ticks through the gateway and read
-# them back. `check` runs every step that needs no cluster (tools, chart lint and render,
-# manifest validation, the image build context); CI on machines without Docker runs that.
+# End-to-end on a kind cluster: build and load the image, then run tests/e2e — the same tests
+# the local one-node cluster runs (`make e2e`). `check` runs every step that needs no cluster
+# (tools, chart lint and render, manifest validation, the image build context).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +10,6 @@ CLUSTER="${KIND_CLUSTER:-aitrading-e2e}"
 NAMESPACE="${NAMESPACE:-aitrading}"
 IMAGE="${IMAGE:-aitrading:e2e}"
 HELM="${HELM:-helm}"
-PASSWORD="${E2E_PASSWORD:-e2e-password-$(date +%s)}"
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -42,40 +40,21 @@ PY
 }
 
 run() {
+    # The e2e tier on kind: the same tests/e2e that run on the local one-node cluster
+    # (scripts/local-cluster.sh), here against kind with the image built by docker and the
+    # official database images instead of the local stand-ins.
     check
     step "kind cluster"
     kind get clusters | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER" --wait 120s
     step "image"
     docker build -t "$IMAGE" .
     kind load docker-image "$IMAGE" --name "$CLUSTER"
-    step "install"
-    kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
-    openssl genpkey -algorithm ed25519 -out /tmp/aitrading-jwt.pem
-    kubectl -n "$NAMESPACE" create secret generic aitrading-jwt \
-        --from-file=key.pem=/tmp/aitrading-jwt.pem --dry-run=client -o yaml | kubectl apply -f -
-    "$HELM" upgrade --install aitrading charts/aitrading --namespace "$NAMESPACE" --wait \
-        --set stack.enabled=true --set image.repository="${IMAGE%:*}" \
-        --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never
-    step "wait for the TradingStack to be Ready"
-    kubectl -n "$NAMESPACE" wait ts/aitrading --for=condition=Ready --timeout=600s
-    kubectl -n "$NAMESPACE" get ts
-    step "a user, a token, ticks through the gateway"
-    echo "$PASSWORD" | kubectl -n "$NAMESPACE" exec -i deploy/aitrading-api-gateway -- \
-        aitrading users create --email e2e@example.com --role admin --password-stdin
-    kubectl -n "$NAMESPACE" port-forward svc/aitrading-api-gateway 8000:8000 &
-    forward=$!
-    trap 'kill $forward' EXIT
-    sleep 3
-    token=$(curl -fsS localhost:8000/auth/token -H 'content-type: application/json' \
-        -d "{\"email\": \"e2e@example.com\", \"password\": \"$PASSWORD\"}" | \
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-    uv run --frozen aitrading mt5-sim --url ws://localhost:8000/api/v1/ingest \
-        --token "$token" --duration 10
-    count=$(curl -fsS -H "authorization: Bearer $token" \
-        "localhost:8000/api/v1/market/ticks?symbol=EURUSD&start=0&end=9999999999999&limit=10000" | \
-        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["ticks"]))')
-    echo "EURUSD ticks read back through the gateway: $count"
-    test "$count" -gt 0
+    step "tests/e2e"
+    KUBECONFIG="${KUBECONFIG:-$HOME/.kube/config}" \
+    AITRADING_E2E_IMAGE="docker.io/library/$IMAGE" \
+    AITRADING_E2E_POSTGRES_IMAGE="postgres:17.2" \
+    AITRADING_E2E_DRAGONFLY_IMAGE="docker.dragonflydb.io/dragonflydb/dragonfly:v1.25.2" \
+        ${UV:-uv} run --frozen pytest tests/e2e -p no:cacheprovider
 }
 
 case "$MODE" in

@@ -10,10 +10,17 @@ import typer
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.security.scopes import TokenScope
 
 
-async def development_token(settings: Settings, subject: str, tier: str = "pro") -> str:
-    """A token signed with the development key (never in production)."""
+async def development_token(
+    settings: Settings,
+    subject: str,
+    tier: str = "pro",
+    scopes: tuple[TokenScope, ...] = (TokenScope.INGEST,),
+) -> str:
+    """A token signed with the development key (never in production); by default a
+    connector's (ingest), as the simulator needs; readers pass `(TokenScope.READ,)`."""
     from aitrading.core.security.jwt_manager import JWTManager
     from aitrading.core.security.keys import load_key_ring
     from aitrading.core.security.token_revocation import RedisRevocationStore
@@ -30,7 +37,7 @@ async def development_token(settings: Settings, subject: str, tier: str = "pro")
             audience=settings.security.jwt_audience,
             access_ttl_s=settings.security.access_token_ttl_s,
         )
-        return (await manager.issue(subject, tier, 1)).access_token
+        return (await manager.issue(subject, tier, 1, scopes)).access_token
     finally:
         await store.close()
 

@@ -44,11 +44,24 @@ def create(
 def api_key(
     user_id: str = typer.Argument(..., help="the user the key acts for"),
     name: str = typer.Option(..., help="what the key is for, e.g. 'mt5 terminal 1'"),
+    scope: list[str] = typer.Option(  # noqa: B008
+        [], "--scope", help="what the key may do beyond reading: 'ingest' for an MT5 connector"
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
-    """Create an API key; it is printed once and only its hash is stored."""
+    """Create an API key; it is printed once and only its hash is stored.
+
+    A connector's key needs `--scope ingest`: only such keys get connector tokens
+    (`POST /auth/connector-token`), and only connector tokens may publish market data."""
+    from aitrading.core.security.scopes import parse_scopes
+
+    try:
+        scopes = tuple(s.value for s in parse_scopes(scope))
+    except ValueError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(2) from None
     settings = load_or_exit(config).settings
-    print(asyncio.run(_api_key(settings, user_id, name)))
+    print(asyncio.run(_api_key(settings, user_id, name, scopes)))
 
 
 async def _create(settings: Settings, email: str, password: str, role: str) -> str:
@@ -62,12 +75,12 @@ async def _create(settings: Settings, email: str, password: str, role: str) -> s
         await store.close()
 
 
-async def _api_key(settings: Settings, user_id: str, name: str) -> str:
+async def _api_key(settings: Settings, user_id: str, name: str, scopes: tuple[str, ...]) -> str:
     from aitrading.core.security.users import UserStore
     from aitrading.core.stores.postgres import PostgresStore
 
     store = await PostgresStore.create(settings)
     try:
-        return await UserStore(store.pool).create_api_key(user_id, name)
+        return await UserStore(store.pool).create_api_key(user_id, name, scopes)
     finally:
         await store.close()

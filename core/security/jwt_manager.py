@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from prometheus_client import CollectorRegistry, Counter
 
+from aitrading.core.security.scopes import DEFAULT_SCOPES, TokenScope, parse_scopes
+
 _log = logging.getLogger(__name__)
 
 ALGORITHM = "EdDSA"
@@ -179,12 +181,19 @@ class JWTManager:
         """The public keys that verify this manager's tokens (for `/.well-known/jwks.json`)."""
         return self._keys.jwks()
 
-    async def issue(self, sub: str, tier: str, entitlement_version: int) -> TokenPair:
-        """A new login: an access token and the first refresh token of a new family."""
+    async def issue(
+        self,
+        sub: str,
+        tier: str,
+        entitlement_version: int,
+        scopes: tuple[TokenScope, ...] = DEFAULT_SCOPES,
+    ) -> TokenPair:
+        """A new login (a session): an access token and the first refresh token of a new
+        family. Both carry the family, so logging out ends every token of the session."""
         family = uuid.uuid4().hex
         refresh_jti = uuid.uuid4().hex
         await self._revocations.start_family(family, refresh_jti, self.refresh_ttl_s)
-        return await self._pair(sub, tier, entitlement_version, family, refresh_jti)
+        return await self._pair(sub, tier, entitlement_version, family, refresh_jti, scopes)
 
     async def refresh(self, refresh_token: str, tier: str, entitlement_version: int) -> TokenPair:
         """Rotate: the presented refresh token is spent; presenting it again revokes the family."""
@@ -196,15 +205,20 @@ class JWTManager:
         ):
             await self._revocations.revoke_family(family, self.refresh_ttl_s)
             raise TokenRejectedError(RejectReason.REFRESH_REUSED, "family revoked")
-        return await self._pair(str(claims["sub"]), tier, entitlement_version, family, next_jti)
+        granted = claims["scp"] if "scp" in claims else [s.value for s in DEFAULT_SCOPES]
+        scopes = parse_scopes(granted)
+        return await self._pair(
+            str(claims["sub"]), tier, entitlement_version, family, next_jti, scopes
+        )
 
     async def revoke(self, token: str) -> None:
-        """Logout: deny this token's jti for the rest of its life (and its family if refresh)."""
+        """Logout: deny this token's jti for the rest of its life, and end its session (the
+        refresh family), whichever of the session's tokens is presented."""
         claims = await self.verify(token, expected_type=None)
         remaining = max(1, int(claims["exp"]) - int(time.time()) + self._leeway)
         await self._revocations.revoke(str(claims["jti"]), remaining)
-        if claims.get("typ") == "refresh":
-            await self._revocations.revoke_family(str(claims["fam"]), remaining)
+        if claims.get("fam"):
+            await self._revocations.revoke_family(str(claims["fam"]), self.refresh_ttl_s)
 
     async def revoke_all(self, sub: str) -> int:
         """Revoke every token of a user issued so far: bumps the user's token version."""
@@ -224,7 +238,7 @@ class JWTManager:
 
     async def _verify(self, token: str, expected_type: str | None) -> dict[str, Any]:
         claims = self.decode(token, expected_type)
-        family = str(claims["fam"]) if claims["typ"] == "refresh" else None
+        family = str(claims["fam"]) if claims.get("fam") else None
         denied, version, family_revoked = await self._revocations.state(
             str(claims["jti"]), str(claims["sub"]), family
         )
@@ -279,14 +293,25 @@ class JWTManager:
         return claims
 
     async def _pair(
-        self, sub: str, tier: str, entitlement_version: int, family: str, refresh_jti: str
+        self,
+        sub: str,
+        tier: str,
+        entitlement_version: int,
+        family: str,
+        refresh_jti: str,
+        scopes: tuple[TokenScope, ...],
     ) -> TokenPair:
         version = await self._revocations.user_token_version(sub)
-        base = {"sub": sub, "tier": tier, "ent_ver": entitlement_version, "tv": version}
+        base = {
+            "sub": sub,
+            "tier": tier,
+            "ent_ver": entitlement_version,
+            "tv": version,
+            "fam": family,
+            "scp": [s.value for s in scopes],
+        }
         access = self._sign({**base, "typ": "access", "jti": uuid.uuid4().hex}, self.access_ttl_s)
-        refresh = self._sign(
-            {**base, "typ": "refresh", "jti": refresh_jti, "fam": family}, self.refresh_ttl_s
-        )
+        refresh = self._sign({**base, "typ": "refresh", "jti": refresh_jti}, self.refresh_ttl_s)
         return TokenPair(access, refresh, self.access_ttl_s)
 
     def _sign(self, claims: dict[str, Any], ttl_s: int) -> str:

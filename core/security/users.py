@@ -30,6 +30,7 @@ class User:
     id: str
     email: str
     role: str
+    scopes: tuple[str, ...] = ()  # an API key's scopes (e.g. "ingest" for a connector)
 
 
 class UserStore:
@@ -69,15 +70,17 @@ class UserStore:
         )
         return None if row is None else User(row["id"], row["email"], row["role"])
 
-    async def create_api_key(self, user_id: str, name: str) -> str:
+    async def create_api_key(self, user_id: str, name: str, scopes: tuple[str, ...] = ()) -> str:
         """The key in plaintext — shown once; only its hash is stored."""
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         await self._pool.execute(
-            "INSERT INTO api_keys (id, user_id, key_hash, name) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO api_keys (id, user_id, key_hash, name, scopes)"
+            " VALUES ($1, $2, $3, $4, $5)",
             key_id,
             user_id,
             _digest(secret),
             name,
+            list(scopes),
         )
         return f"{KEY_PREFIX}{key_id}_{secret}"
 
@@ -86,14 +89,14 @@ class UserStore:
             return None
         key_id, _, secret = key[len(KEY_PREFIX) :].partition("_")
         row = await self._pool.fetchrow(
-            "SELECT k.key_hash, u.id, u.email, u.role FROM api_keys k JOIN users u"
+            "SELECT k.key_hash, k.scopes, u.id, u.email, u.role FROM api_keys k JOIN users u"
             " ON u.id = k.user_id WHERE k.id = $1 AND k.revoked_at IS NULL AND NOT u.disabled",
             key_id,
         )
         if row is None or not hmac.compare_digest(row["key_hash"], _digest(secret)):
             return None
         await self._pool.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", key_id)
-        return User(row["id"], row["email"], row["role"])
+        return User(row["id"], row["email"], row["role"], tuple(row["scopes"] or ()))
 
 
 def _digest(secret: str) -> str:

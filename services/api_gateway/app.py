@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi import FastAPI, Query, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field
@@ -32,6 +32,7 @@ from aitrading.core.security.rate_limiter import (
     RateLimiter,
     Scope,
 )
+from aitrading.core.security.scopes import TokenScope
 from aitrading.core.security.subscription_validator import (
     EntitlementWatcher,
     SubscriptionValidator,
@@ -288,11 +289,53 @@ def create_app(
             "expires_in": pair.expires_in,
         }
 
-    @app.post("/auth/logout", tags=["auth"], summary="Revoke the presented token")
-    async def logout(request: Request) -> Response:
+    @app.post(
+        "/auth/connector-token",
+        tags=["auth"],
+        summary="A token for an MT5 connector, from an API key with the ingest scope",
+    )
+    async def connector_token(request: Request) -> dict[str, Any]:
+        """Only connector identities may publish market data: the `X-API-Key` must carry the
+        `ingest` scope (`aitrading users api-key --scope ingest`). No refresh token: the
+        connector asks again with its key."""
+        ip = request.client.host if request.client else "unknown"
+        await limit(login_policy, Scope.IP, ip)
+        key = request.headers.get("x-api-key", "")
+        user = await state["users"].verify_api_key(key) if key else None
+        if user is None:
+            raise ApiError(401, "unauthorized", "a valid X-API-Key is required")
+        if TokenScope.INGEST.value not in user.scopes:
+            await state["audit"].append(user.id, "connector.token", "auth", "failure", {"ip": ip})
+            raise ApiError(403, "forbidden", "this API key does not have the ingest scope")
+        entitlement = await state["subscriptions"].entitlements(user.id)
+        pair = await state["jwt"].issue(
+            user.id,
+            entitlement.tier.value,
+            entitlement.entitlement_version,
+            scopes=(TokenScope.INGEST,),
+        )
+        await state["audit"].append(user.id, "connector.token", "auth", "success", {"ip": ip})
+        return {
+            "access_token": pair.access_token,
+            "token_type": "Bearer",
+            "expires_in": pair.expires_in,
+        }
+
+    @app.post("/auth/logout", tags=["auth"], summary="End this session (or every session)")
+    async def logout(
+        request: Request,
+        everywhere: Annotated[bool, Query(description="end every session of the user")] = False,
+    ) -> Response:
+        """Revokes the presented token and its session: the session's refresh token stops
+        working too. `?everywhere=true` ends every session of the user."""
         _, claims = await authenticate(request)
-        await state["jwt"].revoke(request.headers["authorization"][7:].strip())
-        await state["audit"].append(str(claims["sub"]), "token.revoke", "auth/logout", "success")
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            await state["jwt"].revoke(header[7:].strip())
+        if everywhere:
+            await state["jwt"].revoke_all(str(claims["sub"]))
+        action = "token.revoke_all" if everywhere else "token.revoke"
+        await state["audit"].append(str(claims["sub"]), action, "auth/logout", "success")
         return Response(status_code=204)
 
     @app.get(
@@ -312,7 +355,13 @@ def create_app(
     @app.websocket("/api/v1/ingest")
     async def ingest(ws: WebSocket) -> None:
         """MT5 connectors, proxied to data-bridge after the gateway checked the token."""
-        await proxy_stream(ws, state["jwt"], upstreams.urls["data-bridge"], "/api/v1/ingest")
+        await proxy_stream(
+            ws,
+            state["jwt"],
+            upstreams.urls["data-bridge"],
+            "/api/v1/ingest",
+            required_scope=TokenScope.INGEST,
+        )
 
     @app.api_route(
         "/api/v1/{rest:path}",

@@ -15,19 +15,26 @@ import json
 import websockets
 from fastapi import WebSocket, WebSocketDisconnect
 
-from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
+from aitrading.core.security.jwt_manager import JWTManager, RejectReason, TokenRejectedError
+from aitrading.core.security.scopes import TokenScope, has_scope
 
 AUTH_TIMEOUT_S = 10.0
 
 
 async def proxy_stream(
-    ws: WebSocket, jwt: JWTManager, bridge_url: str, path: str = "/api/v1/stream"
+    ws: WebSocket,
+    jwt: JWTManager,
+    bridge_url: str,
+    path: str = "/api/v1/stream",
+    required_scope: TokenScope | None = None,
 ) -> None:
     await ws.accept()
     try:
         first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S)
         token = json.loads(first).get("token", "")
-        await jwt.verify(str(token))
+        claims = await jwt.verify(str(token))
+        if required_scope is not None and not has_scope(claims, required_scope):
+            raise TokenRejectedError(RejectReason.WRONG_TYPE, f"needs {required_scope} scope")
     except (TimeoutError, ValueError, AttributeError, TokenRejectedError, WebSocketDisconnect):
         with contextlib.suppress(Exception):
             await ws.send_text(

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from aitrading.core.market.ticks import source_problem
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
+from aitrading.core.security.scopes import TokenScope, has_scope
 from aitrading.services.data_bridge import protocol
 from aitrading.services.data_bridge.protocol import ProtocolError, Reason
 from aitrading.services.data_bridge.sink import Durability, StoredTick, TickSink
@@ -123,6 +124,16 @@ async def authenticate(ws: WebSocket, ctx: IngestContext) -> str | None:
         claims = await ctx.jwt.verify(frame.token)
     except TokenRejectedError:
         await _refuse(ws, ctx, Reason.AUTH_FAILED, "token rejected")  # the reason is logged
+        return None
+    if not has_scope(claims, TokenScope.INGEST):
+        # Market data is what every other user reads: only connector identities publish.
+        await _refuse(
+            ws,
+            ctx,
+            Reason.AUTH_FAILED,
+            "this identity may not publish: connectors use a token with the ingest scope"
+            " (POST /auth/connector-token with an ingest API key)",
+        )
         return None
     source = str(claims["sub"])
     if frame.source:

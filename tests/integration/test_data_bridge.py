@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from aitrading.cli.mt5_sim_cmd import development_token
 from aitrading.client.metatrader_connector.bridge_client import BridgeClient
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
+from aitrading.core.security.scopes import TokenScope
 from aitrading.core.security.subscription_validator import DEFAULT_PLANS, SubscriptionValidator
 from aitrading.core.stores.clickhouse import ClickHouseStore
 from aitrading.core.stores.postgres import PostgresStore
@@ -91,7 +92,13 @@ async def test_bad_frames_get_the_right_error_and_the_connection_survives(
                 None,
             ),
             (
-                json.dumps({"type": "tick", "seq": 6, "tick": tick(sym, 1, time_msc=1_000)}),
+                json.dumps(
+                    {
+                        "type": "tick",
+                        "seq": 6,
+                        "tick": tick(sym, 1, time_msc=int(time.time() * 1000) - 3_600_000),
+                    }
+                ),
                 "time_skew",
                 6,
             ),
@@ -196,7 +203,7 @@ async def test_subscribers_get_entitled_symbols_and_lose_them_on_revocation(
     await validator.set_subscription(
         {"user_id": user, "plan_id": "pro", "status": "active", "current_period_end": later}
     )
-    token = await development_token(stack["settings"], user)
+    token = await development_token(stack["settings"], user, scopes=(TokenScope.READ,))
     sym = "XAUUSD"
     async with websockets.connect(stack["stream"]) as viewer:
         await viewer.send(json.dumps({"type": "auth", "v": 1, "token": token}))

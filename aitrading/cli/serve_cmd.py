@@ -55,6 +55,7 @@ def serve(
         start_service_logging,
         stop_service_logging,
     )
+    from aitrading.services.common.access_log import uvicorn_log_config
 
     app = importlib.import_module(module_name).create_app(settings)
     router = start_service_logging(settings, service.value)
@@ -70,6 +71,7 @@ def serve(
             timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
             h11_max_incomplete_event_size=16 * 1024,  # request line + headers: at most 16 KiB
             limit_concurrency=2000,  # beyond this, 503 instead of unbounded queueing
+            log_config=uvicorn_log_config(),  # access lines without query strings (tokens)
         )
     finally:
         stop_service_logging(router)

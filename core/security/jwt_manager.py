@@ -256,7 +256,7 @@ class JWTManager:
             raise TokenRejectedError(RejectReason.TOO_LARGE, f"over {self._max_bytes} bytes")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # DecodeError, and a non-string `kid`
             raise TokenRejectedError(RejectReason.MALFORMED, str(exc)) from None
         if header.get("alg") != ALGORITHM:
             raise TokenRejectedError(RejectReason.WRONG_ALGORITHM, repr(header.get("alg")))

@@ -12,13 +12,24 @@ import asyncio
 import contextlib
 import json
 
+import msgspec
 import websockets
 from fastapi import WebSocket, WebSocketDisconnect
 
 from aitrading.core.security.jwt_manager import JWTManager, RejectReason, TokenRejectedError
 from aitrading.core.security.scopes import TokenScope, has_scope
+from aitrading.services.common.websocket_frames import receive_frame
 
 AUTH_TIMEOUT_S = 10.0
+
+
+class _FirstFrame(msgspec.Struct):
+    """What the gateway reads of the auth frame (data-bridge validates the rest)."""
+
+    token: str
+
+
+_first_frame = msgspec.json.Decoder(_FirstFrame)
 
 
 async def proxy_stream(
@@ -30,12 +41,14 @@ async def proxy_stream(
 ) -> None:
     await ws.accept()
     try:
-        first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S)
-        token = json.loads(first).get("token", "")
-        claims = await jwt.verify(str(token))
+        first = await receive_frame(ws, AUTH_TIMEOUT_S)  # text or binary
+        token = _first_frame.decode(first).token
+        claims = await jwt.verify(token)
         if required_scope is not None and not has_scope(claims, required_scope):
             raise TokenRejectedError(RejectReason.WRONG_TYPE, f"needs {required_scope} scope")
-    except (TimeoutError, ValueError, AttributeError, TokenRejectedError, WebSocketDisconnect):
+    except WebSocketDisconnect:
+        return
+    except (TimeoutError, RecursionError, msgspec.MsgspecError, TokenRejectedError):
         with contextlib.suppress(Exception):
             await ws.send_text(
                 json.dumps(

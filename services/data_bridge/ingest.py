@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from aitrading.core.market.ticks import source_problem
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.scopes import TokenScope, has_scope
+from aitrading.services.common.websocket_frames import receive_frame
 from aitrading.services.data_bridge import protocol
 from aitrading.services.data_bridge.protocol import ProtocolError, Reason
 from aitrading.services.data_bridge.sink import Durability, StoredTick, TickSink
@@ -101,13 +102,15 @@ class IngestContext:
 async def authenticate(ws: WebSocket, ctx: IngestContext) -> str | None:
     """The connector's source id, or None after telling it why it is refused."""
     try:
-        raw = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S)
+        raw = await receive_frame(ws, AUTH_TIMEOUT_S)  # text or binary, as the protocol allows
         frame = protocol.decode(raw)
     except TimeoutError:
         await _refuse(ws, ctx, Reason.UNAUTHENTICATED, f"no auth frame within {AUTH_TIMEOUT_S:g}s")
         return None
     except ProtocolError as exc:
         await _refuse(ws, ctx, Reason.UNAUTHENTICATED, f"first frame must be auth: {exc.message}")
+        return None
+    except WebSocketDisconnect:
         return None
     if not isinstance(frame, protocol.Auth) or frame.v != protocol.PROTOCOL_VERSION:
         await _refuse(
@@ -166,10 +169,7 @@ async def serve_connector(ws: WebSocket, ctx: IngestContext) -> None:
     sender = asyncio.create_task(_send_acks(ws, acks, recent), name=f"acks:{session}")
     try:
         while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            raw = message.get("text") or message.get("bytes") or b""
+            raw = await receive_frame(ws)
             await _handle(raw, source, recent, ctx, ws, acks)
     except WebSocketDisconnect:
         pass

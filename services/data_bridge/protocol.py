@@ -137,13 +137,15 @@ def decode(raw: str | bytes) -> Frame:
         raise ProtocolError(Reason.MALFORMED, text, seq) from None
     except msgspec.DecodeError as exc:
         raise ProtocolError(Reason.MALFORMED, f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(Reason.MALFORMED, "JSON nested too deeply") from None
     return frame
 
 
 def _best_effort_seq(raw: str | bytes) -> int | None:
     try:
         value = _seq_only.decode(raw).get("seq")
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         return None
     return value if isinstance(value, int) else None
 

@@ -20,6 +20,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from aitrading.core.market.ticks import SYMBOL_RE
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.subscription_validator import SubscriptionValidator
+from aitrading.services.common.websocket_frames import receive_frame
 from aitrading.services.data_bridge.fanout import (
     FanOut,
     LiveFeed,
@@ -86,11 +87,13 @@ async def serve_subscriber(
 ) -> None:
     await ws.accept()
     try:
-        first = _client_frames.decode(await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S))
+        first = _client_frames.decode(await receive_frame(ws, AUTH_TIMEOUT_S))
         if not isinstance(first, _Auth):
             raise ValueError("first frame must be auth")
         claims = await jwt.verify(first.token)
-    except (TimeoutError, ValueError, msgspec.MsgspecError, TokenRejectedError):
+    except WebSocketDisconnect:
+        return
+    except (TimeoutError, ValueError, RecursionError, msgspec.MsgspecError, TokenRejectedError):
         await _close(ws, "unauthenticated", "authenticate with a valid token first", 4401)
         return
     user = str(claims["sub"])
@@ -109,10 +112,10 @@ async def serve_subscriber(
     sender = asyncio.create_task(_pump(ws, subscriber))
     try:
         while True:
-            raw = await ws.receive_text()
+            raw = await receive_frame(ws)
             try:
                 frame = _client_frames.decode(raw)
-            except msgspec.MsgspecError as exc:
+            except (msgspec.MsgspecError, RecursionError) as exc:
                 await ws.send_bytes(
                     as_json({"type": "error", "code": "malformed", "message": str(exc)})
                 )

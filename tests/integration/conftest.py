@@ -210,3 +210,42 @@ async def stack(
             "bridge": f"http://127.0.0.1:{bridge_port}",
             "dbs": f"http://127.0.0.1:{dbs_port}",
         }
+
+
+@pytest.fixture
+async def gateway(
+    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
+) -> AsyncIterator[dict[str, Any]]:
+    from aitrading.core.security.audit_logger import write_signing_key
+    from aitrading.services.api_gateway.app import create_app as gateway_app
+    from aitrading.services.data_bridge.app import create_app as bridge_app
+    from aitrading.services.database_service.app import create_app as database_app
+
+    from .servers import serving
+
+    del clickhouse, key_file
+    dbs_port, gw_port, bridge_port = free_port(), free_port(), free_port()
+    env = env_for(settings, tmp_path, dbs_port, bridge_port)
+    env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
+    env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())  # nothing listens there
+    env["AITRADING_SECURITY_LOGIN_ATTEMPTS_PER_MINUTE"] = "10000"  # many logins from one IP
+    audit_key = settings.data_dir.resolve() / "gateway-audit.pem"  # one key per session
+    if not audit_key.exists():
+        write_signing_key(audit_key)
+    env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(audit_key)
+    env["AITRADING_SECURITY_AUDIT_CHECKPOINT_INTERVAL_S"] = "0.2"
+    config = load_settings(environ=env).settings
+    async with (
+        serving(database_app(config, CollectorRegistry()), dbs_port),
+        serving(bridge_app(config, CollectorRegistry()), bridge_port),
+        serving(gateway_app(config, CollectorRegistry()), gw_port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw_port}", timeout=20) as http,
+    ):
+        yield {
+            "http": http,
+            "settings": config,
+            "dbs": f"http://127.0.0.1:{dbs_port}",
+            "ws": f"ws://127.0.0.1:{gw_port}",
+            "bridge_ws": f"ws://127.0.0.1:{bridge_port}",
+            "audit_key": audit_key,
+        }

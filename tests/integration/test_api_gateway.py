@@ -8,64 +8,24 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from prometheus_client import CollectorRegistry
 
-from aitrading.core.infrastructure.config_manager import Settings, load_settings
-from aitrading.core.security.audit_logger import AuditLog, load_signing_key, write_signing_key
+from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.security.audit_logger import AuditLog, load_signing_key
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.subscription_validator import DEFAULT_PLANS, SubscriptionValidator
 from aitrading.core.security.users import UserStore
-from aitrading.core.stores.clickhouse import ClickHouseStore
 from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
-from aitrading.services.api_gateway.app import create_app as gateway_app
 from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, Access
-from aitrading.services.data_bridge.app import create_app as bridge_app
-from aitrading.services.database_service.app import create_app as database_app
-
-from .conftest import env_for, free_port
-from .servers import serving
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-async def gateway(
-    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
-) -> AsyncIterator[dict[str, Any]]:
-    del clickhouse, key_file
-    dbs_port, gw_port, bridge_port = free_port(), free_port(), free_port()
-    env = env_for(settings, tmp_path, dbs_port, bridge_port)
-    env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
-    env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())  # nothing listens there
-    env["AITRADING_SECURITY_LOGIN_ATTEMPTS_PER_MINUTE"] = "10000"  # many logins from one IP
-    audit_key = settings.data_dir.resolve() / "gateway-audit.pem"  # one key per session
-    if not audit_key.exists():
-        write_signing_key(audit_key)
-    env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(audit_key)
-    env["AITRADING_SECURITY_AUDIT_CHECKPOINT_INTERVAL_S"] = "0.2"
-    config = load_settings(environ=env).settings
-    async with (
-        serving(database_app(config, CollectorRegistry()), dbs_port),
-        serving(bridge_app(config, CollectorRegistry()), bridge_port),
-        serving(gateway_app(config, CollectorRegistry()), gw_port),
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw_port}", timeout=20) as http,
-    ):
-        yield {
-            "http": http,
-            "settings": config,
-            "dbs": f"http://127.0.0.1:{dbs_port}",
-            "ws": f"ws://127.0.0.1:{gw_port}",
-            "audit_key": audit_key,
-        }
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import typer
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.security.audit_checkpoint_file import CheckpointFile
 from aitrading.core.security.audit_logger import (
     AuditLog,
     VerifyReport,
@@ -34,6 +35,13 @@ def verify(
             f"set {env_name('security.audit_signing_key_file')} to the checkpoint key"
         )
         raise typer.Exit(2)
+    external = settings.security.audit_checkpoint_file
+    if external is not None and not external.exists():
+        err_console.print(
+            f"the external checkpoint copy {external} does not exist "
+            f"({env_name('security.audit_checkpoint_file')}); refusing to verify without it"
+        )
+        raise typer.Exit(1)
     report = asyncio.run(_verify(settings, key_file, schema))
     if report.ok:
         console.print(
@@ -63,6 +71,8 @@ async def _verify(settings: Settings, key_file: Path, schema: str) -> VerifyRepo
     public_key = load_signing_key(key_file).public_key()
     store = await PostgresStore.create(settings)
     try:
-        return await AuditLog(store.pool, schema).verify(public_key)
+        external = settings.security.audit_checkpoint_file
+        copies = CheckpointFile(external).read() if external is not None else None
+        return await AuditLog(store.pool, schema).verify(public_key, copies)
     finally:
         await store.close()

@@ -27,6 +27,63 @@ def migrate(config: Path | None = ConfigOption) -> None:
     console.print(f"{len(applied)} migration(s) applied; schemas are current")
 
 
+@app.command("runtime-login")
+def runtime_login(
+    name: str = typer.Argument(..., help="login role for a service, e.g. aitrading_gateway"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the password from standard input"
+    ),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Create (or re-password) a login in aitrading_runtime: what services connect as.
+
+    Run with the schema owner's DSN (`AITRADING_POSTGRES_MIGRATION_DSN`, else
+    `AITRADING_POSTGRES_DSN`) after `db migrate`. Such a login may only INSERT and SELECT the
+    audit log and cannot disable its triggers."""
+    import re
+    import sys
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        err_console.print("the login name must match [a-z_][a-z0-9_]{0,62}")
+        raise typer.Exit(2)
+    if not password_stdin:
+        err_console.print("pass --password-stdin and pipe the password in")
+        raise typer.Exit(2)
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 16:
+        err_console.print("use a password of at least 16 characters")
+        raise typer.Exit(2)
+    settings = load_or_exit(config).settings
+    try:
+        asyncio.run(_runtime_login(settings, name, password))
+    except Exception as exc:
+        err_console.print(f"[red]could not create the login:[/] {type(exc).__name__}")
+        raise typer.Exit(1) from None
+    console.print(f"{name} can log in as a member of aitrading_runtime")
+
+
+async def _runtime_login(settings: Settings, name: str, password: str) -> None:
+    import asyncpg
+
+    from aitrading.core.stores.postgres import postgres_dsn
+
+    owner = settings.postgres.migration_dsn
+    dsn = owner.get_secret_value() if owner is not None else postgres_dsn(settings)
+    conn = await asyncpg.connect(dsn)
+    try:
+        quoted = '"' + name + '"'  # validated above: no quoting tricks possible
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name)
+        verb = "ALTER" if exists else "CREATE"
+        # The password travels as a literal the server hashes (SCRAM); never logged here.
+        literal = await conn.fetchval("SELECT quote_literal($1)", password)
+        await conn.execute(
+            f"{verb} ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {literal}"
+        )
+        await conn.execute(f"GRANT aitrading_runtime TO {quoted}")
+    finally:
+        await conn.close()
+
+
 async def migrate_all(settings: Settings) -> list[str]:
     from aitrading.core.stores.clickhouse import ClickHouseStore
     from aitrading.services.database_service.schema import (

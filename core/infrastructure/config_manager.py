@@ -44,6 +44,11 @@ class PostgresSettings(_Section):
         default=None,
         description="postgresql:// DSN; unset in development means the embedded server.",
     )
+    migration_dsn: SecretStr | None = Field(
+        default=None,
+        description="DSN of the role that owns the schema (`db migrate`); unset: the `dsn` role."
+        " Services then connect as a member of aitrading_runtime (`db runtime-login`).",
+    )
     port: Port = Field(default=54329, ge=1, le=65535, description="embedded server TCP port")
     database: str = Field(default="aitrading", min_length=1)
     user: str = Field(default="aitrading", min_length=1)
@@ -130,6 +135,11 @@ class SecuritySettings(_Section):
         default=None, description="Ed25519 PEM that signs audit checkpoints (not in the database)"
     )
     audit_checkpoint_interval_s: float = Field(default=300.0, gt=0, le=86400)
+    audit_checkpoint_file: Path | None = Field(
+        default=None,
+        description="a second copy of every signed checkpoint, outside the database (its own"
+        " volume); `audit verify` compares both",
+    )
     master_key: SecretStr | None = Field(
         default=None, description="base64 of 32 bytes: wraps the data keys of encrypted secrets"
     )

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aitrading.core.infrastructure.central_hub import Health
+from aitrading.core.security.audit_checkpoint_file import CheckpointFile, SignedCheckpoint
 from aitrading.core.security.keys import key_id, write_new_key
 
 if TYPE_CHECKING:
@@ -192,8 +193,11 @@ class AuditLog:
             )
         return AuditRecord(seq, ts, actor, action, resource, outcome, body, prev, digest)
 
-    async def checkpoint(self, key: Ed25519PrivateKey) -> int | None:
-        """Sign the current head; returns its sequence (None for an empty log)."""
+    async def checkpoint(
+        self, key: Ed25519PrivateKey, external: CheckpointFile | None = None
+    ) -> int | None:
+        """Sign the current head; returns its sequence (None for an empty log). With
+        `external`, a new checkpoint is also appended there, outside the database."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             head = await conn.fetchrow(
@@ -202,19 +206,32 @@ class AuditLog:
             if head is None:
                 return None
             seq, digest = int(head["seq"]), str(head["hash"])
-            signature = key.sign(_checkpoint_message(seq, digest))
-            await conn.execute(
-                f"INSERT INTO {self._checkpoints} (seq, hash, signed_at, kid, signature)"  # noqa: S608
-                " VALUES ($1, $2, now(), $3, $4) ON CONFLICT (seq) DO NOTHING",
+            signed = SignedCheckpoint(
                 seq,
                 digest,
                 key_id(key.public_key()),
-                base64.b64encode(signature).decode(),
+                base64.b64encode(key.sign(_checkpoint_message(seq, digest))).decode(),
             )
+            await conn.execute(
+                f"INSERT INTO {self._checkpoints} (seq, hash, signed_at, kid, signature)"  # noqa: S608
+                " VALUES ($1, $2, now(), $3, $4) ON CONFLICT (seq) DO NOTHING",
+                signed.seq,
+                signed.hash,
+                signed.kid,
+                signed.signature,
+            )
+        if external is not None and seq > await asyncio.to_thread(external.last_seq):
+            await asyncio.to_thread(external.append, signed)
         return seq
 
-    async def verify(self, public_key: Ed25519PublicKey) -> VerifyReport:
+    async def verify(
+        self, public_key: Ed25519PublicKey, external: list[SignedCheckpoint] | None = None
+    ) -> VerifyReport:
         """Walk the chain and the checkpoints; report the first bad sequence.
+
+        `external` are the checkpoints kept outside the database (`CheckpointFile`): each must
+        be in the database unchanged, and the chain must match them too — so deleting the
+        database's checkpoints along with a rewritten chain is detected.
 
         Memory stays flat however long the log: records stream through a cursor and only the
         (few) checkpoints are held.
@@ -241,6 +258,36 @@ class AuditLog:
                         f"checkpoint at {seq} has an invalid signature (forged, or another key)",
                     )
                 signed[seq] = digest
+            for copy in external or []:
+                try:
+                    public_key.verify(
+                        base64.b64decode(copy.signature), _checkpoint_message(copy.seq, copy.hash)
+                    )
+                except (InvalidSignature, ValueError):
+                    return VerifyReport(
+                        False,
+                        0,
+                        len(rows),
+                        copy.seq,
+                        f"external checkpoint at {copy.seq} is forged",
+                    )
+                if copy.seq not in signed:
+                    return VerifyReport(
+                        False,
+                        0,
+                        len(rows),
+                        copy.seq,
+                        f"checkpoint at {copy.seq} is missing from the database but present in the"
+                        " external copy: checkpoints were deleted",
+                    )
+                if signed[copy.seq] != copy.hash:
+                    return VerifyReport(
+                        False,
+                        0,
+                        len(rows),
+                        copy.seq,
+                        f"checkpoint at {copy.seq} differs from the external copy",
+                    )
 
             def bad(seq: int, problem: str) -> VerifyReport:
                 return VerifyReport(False, count, len(signed), seq, problem)
@@ -302,12 +349,14 @@ class AuditCheckpointer:
         key: Ed25519PrivateKey,
         interval_s: float,
         depends_on: tuple[str, ...] = ("postgres",),
+        external: CheckpointFile | None = None,
     ) -> None:
         self.name = "audit-checkpointer"
         self.depends_on = depends_on
         self._log = log
         self._key = key
         self._interval = interval_s
+        self._external = external
         self._task: asyncio.Task[None] | None = None
         self._last_error = ""
         self.last_seq: int | None = None
@@ -336,7 +385,7 @@ class AuditCheckpointer:
 
     async def _sign_once(self) -> None:
         try:
-            self.last_seq = await self._log.checkpoint(self._key)
+            self.last_seq = await self._log.checkpoint(self._key, self._external)
         except Exception as exc:  # reported through health; the next round retries
             self._last_error = f"{type(exc).__name__}: {exc}"
             return

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from aitrading.core.infrastructure.central_hub import CentralHub, Health
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.security.audit_checkpoint_file import CheckpointFile
 from aitrading.core.security.audit_logger import AuditCheckpointer, AuditLog, load_signing_key
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.keys import load_key_ring
@@ -170,6 +171,11 @@ def create_app(
                 load_signing_key(settings.security.audit_signing_key_file),
                 settings.security.audit_checkpoint_interval_s,
                 depends_on=(),
+                external=(
+                    CheckpointFile(settings.security.audit_checkpoint_file)
+                    if settings.security.audit_checkpoint_file is not None
+                    else None
+                ),
             )
             await checkpointer.start()
         state["checkpointer"] = checkpointer

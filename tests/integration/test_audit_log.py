@@ -204,3 +204,67 @@ async def test_checkpointer_signs_periodically_as_a_hub_component(
     report = await audit.verify(signing_key.public_key())
     assert report.ok
     assert report.checkpoints >= 2
+
+
+async def test_deleting_checkpoints_with_a_rewritten_chain_is_caught_by_the_external_copy(
+    audit: AuditLog, postgres: PostgresStore, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    from aitrading.core.security.audit_checkpoint_file import CheckpointFile
+
+    copy = CheckpointFile(tmp_path / "checkpoints" / "audit.jsonl")
+    await fill(audit, 3)
+    await audit.checkpoint(signing_key, copy)
+    await audit.checkpoint(signing_key, copy)  # same head: no second line
+    assert [c.seq for c in copy.read()] == [3]
+    assert oct(copy.path.stat().st_mode & 0o777) == "0o600"
+    schema = audit._schema
+    await tamper(postgres, f"DELETE FROM {schema}.audit_checkpoints")
+    await tamper(postgres, f"DELETE FROM {schema}.audit_log")
+    await fill(audit, 3)  # a fresh, internally valid chain, and no checkpoint to contradict it
+    alone = await audit.verify(signing_key.public_key())
+    assert alone.ok, "the database alone cannot tell (which is why the copy exists)"
+    report = await audit.verify(signing_key.public_key(), copy.read())
+    assert not report.ok
+    assert report.first_bad_seq == 3
+    assert "deleted" in report.problem
+
+
+async def test_the_runtime_role_cannot_disable_triggers_truncate_or_touch_checkpoints(
+    settings: Settings, postgres: PostgresStore, signing_key: Ed25519PrivateKey
+) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from aitrading.cli.db_cmd import _runtime_login
+    from aitrading.core.stores.postgres import postgres_dsn
+    from aitrading.services.database_service.schema.postgres import migrate
+
+    await migrate(settings)
+    login, password = f"rt_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex + "Aa1"
+    await _runtime_login(settings, login, password)
+    parts = urlsplit(postgres_dsn(settings))
+    netloc = f"{login}:{password}@{parts.hostname}:{parts.port}"
+    runtime = await asyncpg.create_pool(
+        urlunsplit(parts._replace(netloc=netloc)), min_size=1, max_size=2
+    )
+    try:
+        log = AuditLog(runtime)
+        record = await log.append(login, "login", "user/x", "success")  # it can append ...
+        assert await log.checkpoint(signing_key) == record.seq  # ... and checkpoint
+        attacks = [
+            "ALTER TABLE public.audit_log DISABLE TRIGGER ALL",
+            "DROP TRIGGER audit_log_append_only ON public.audit_log",
+            "SET session_replication_role = replica",
+            "TRUNCATE public.audit_log",
+            "DELETE FROM public.audit_checkpoints",
+            "UPDATE public.audit_log SET actor = 'someone else'",
+            "CREATE OR REPLACE FUNCTION public.audit_append_only() RETURNS trigger"
+            " LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
+            "DELETE FROM public.alembic_version",
+        ]
+        for sql in attacks:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with runtime.acquire() as conn:
+                    await conn.execute(sql)
+        assert (await log.verify(signing_key.public_key())).ok
+    finally:
+        await runtime.close()

@@ -42,7 +42,8 @@ def alembic_config() -> Config:
 
 
 def _engine_args(settings: Settings) -> tuple[str, dict[str, Any]]:
-    dsn = postgres_dsn(settings)
+    owner = settings.postgres.migration_dsn  # the schema owner, when it is a separate role
+    dsn = owner.get_secret_value() if owner is not None else postgres_dsn(settings)
     parts = urlsplit(dsn)
     url = urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, "", ""))
     connect_args: dict[str, Any] = {}

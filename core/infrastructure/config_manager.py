@@ -164,6 +164,11 @@ class ServicesSettings(_Section):
         default=None, description="database-service applies migrations at start; unset: dev only"
     )
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    require_service_identity: bool | None = Field(
+        default=None,
+        description="database-service refuses writes without a service token; unset: in"
+        " production only (development listens on loopback)",
+    )
 
 
 class DataBridgeSettings(_Section):

@@ -34,6 +34,7 @@ from aitrading.core.security.rate_limiter import (
     Scope,
 )
 from aitrading.core.security.scopes import TokenScope
+from aitrading.core.security.service_identity import ServiceIdentity
 from aitrading.core.security.subscription_validator import (
     EntitlementWatcher,
     SubscriptionValidator,
@@ -102,7 +103,10 @@ def create_app(
     redis_c, postgres_c = security_clients(settings)
     hub.register(redis_c)
     hub.register(postgres_c)
-    upstreams = Upstreams(urls or upstream_urls(settings), settings.services.request_timeout_s)
+    identity = ServiceIdentity(load_key_ring(settings), settings.security.jwt_issuer, SERVICE)
+    upstreams = Upstreams(
+        urls or upstream_urls(settings), settings.services.request_timeout_s, identity=identity
+    )
     per_minute = settings.security.requests_per_ip_per_minute
     per_ip = Policy(
         "ip", {"free": Limit(per_minute, 60, burst=max(1, per_minute // 5))}, FailureMode.CLOSED
@@ -135,7 +139,7 @@ def create_app(
     hub.register(_Breakers())
     for name, url in upstreams.urls.items():
         hub.register(UpstreamHealth(name, url, critical=name == "database-service"))
-    chains = ChainRegistry(upstreams.urls.get("database-service"))
+    chains = ChainRegistry(upstreams.urls.get("database-service"), identity)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

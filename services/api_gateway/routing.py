@@ -13,6 +13,9 @@ from enum import StrEnum
 
 import httpx
 
+from aitrading.core.security.service_identity import HEADER as SERVICE_TOKEN_HEADER
+from aitrading.core.security.service_identity import ServiceIdentity
+
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -120,8 +123,10 @@ class Upstreams:
         timeout_s: float,
         retries: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
+        identity: ServiceIdentity | None = None,
     ) -> None:
         self.urls = urls
+        self._identity = identity
         self._retries = retries
         self.breakers = {name: CircuitBreaker() for name in urls}
         self._client = httpx.AsyncClient(
@@ -143,6 +148,9 @@ class Upstreams:
         if not breaker.allow():
             raise UpstreamUnavailableError(service, "circuit open after repeated failures")
         attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
+        headers = {k: v for k, v in headers.items() if k.lower() != SERVICE_TOKEN_HEADER}
+        if self._identity is not None:  # the gateway's own identity, never the caller's
+            headers.update(self._identity.headers_for(service))
         last = "no answer"
         for attempt in range(attempts):
             request = self._client.build_request(

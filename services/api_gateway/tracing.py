@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from aitrading.core.security.service_identity import ServiceIdentity
+
 _log = logging.getLogger(__name__)
 WINDOW = 2000
 
@@ -66,7 +68,10 @@ def chain_id_for(route: str, method: str) -> str:
 
 
 class ChainRegistry:
-    def __init__(self, database_service_url: str | None) -> None:
+    def __init__(
+        self, database_service_url: str | None, identity: ServiceIdentity | None = None
+    ) -> None:
+        self._identity = identity
         self.chains: dict[str, ChainStats] = {}
         self._url = database_service_url
         self._registering: set[asyncio.Task[None]] = set()
@@ -91,7 +96,8 @@ class ChainRegistry:
         }
         with contextlib.suppress(httpx.HTTPError):
             async with httpx.AsyncClient(base_url=self._url or "", timeout=5) as http:
-                answer = await http.post("/api/v1/chains", json=body)
+                headers = self._identity.headers_for("database-service") if self._identity else {}
+                answer = await http.post("/api/v1/chains", json=body, headers=headers)
                 if answer.status_code not in (201, 409):
                     _log.warning("chain %s not registered: HTTP %s", stats.name, answer.status_code)
 

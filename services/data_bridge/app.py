@@ -19,6 +19,7 @@ from aitrading.core.infrastructure.central_hub import CentralHub, Health
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.security.jwt_manager import JWTManager
 from aitrading.core.security.keys import load_key_ring
+from aitrading.core.security.service_identity import ServiceIdentity
 from aitrading.core.security.subscription_validator import (
     EntitlementWatcher,
     SubscriptionValidator,
@@ -66,7 +67,9 @@ def create_app(
     hub.register(redis_component)
     hub.register(postgres_component)
     database = database or DatabaseServiceClient(
-        database_service_url(settings), settings.services.request_timeout_s
+        database_service_url(settings),
+        settings.services.request_timeout_s,
+        identity=ServiceIdentity(load_key_ring(settings), settings.security.jwt_issuer, SERVICE),
     )
     spool = Spool(settings.data_dir.resolve() / "data-bridge" / "spool")
     sink = TickSink(database, spool, registry)

@@ -21,6 +21,8 @@ from prometheus_client.registry import Collector
 from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.security.keys import load_key_ring
+from aitrading.core.security.service_identity import ServiceTokenVerifier
 from aitrading.core.stores.arango_store import ArangoStore
 from aitrading.core.stores.clickhouse import ClickHouseStore
 from aitrading.core.stores.components import StoreComponent
@@ -181,12 +183,29 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         lifespan=lifespan,
     )
     app.state.databases = databases
+    app.state.service_verifier = service_verifier(settings)
     install_common(app, SERVICE, hub.health, registry)
     from aitrading.services.database_service.routes import router
 
     app.include_router(router)
     _publish_schema(app, TickBatch)
     return app
+
+
+# The services that write to database-service.
+CALLERS = frozenset({"data-bridge", "api-gateway", "trading-engine"})
+
+
+def service_verifier(settings: Settings) -> ServiceTokenVerifier | None:
+    """None when writes need no identity: development on loopback, unless asked for."""
+    required = settings.services.require_service_identity
+    if required is None:
+        required = settings.environment == "production"
+    if not required:
+        return None
+    return ServiceTokenVerifier(
+        load_key_ring(settings), settings.security.jwt_issuer, SERVICE, CALLERS
+    )
 
 
 def _publish_schema(app: FastAPI, model: type[Any]) -> None:

@@ -6,7 +6,11 @@ from typing import Any
 
 import httpx
 
+from aitrading.core.security.service_identity import ServiceIdentity
 from aitrading.services.database_service.models import TickBatchResult
+
+# Answers that judge the request's content: retrying the same body cannot help.
+_REFUSALS = frozenset({400, 413, 422})
 
 
 class DatabaseServiceUnavailableError(Exception):
@@ -30,7 +34,9 @@ class DatabaseServiceClient:
         base_url: str,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        identity: ServiceIdentity | None = None,
     ) -> None:
+        self._identity = identity
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)),
@@ -63,12 +69,15 @@ class DatabaseServiceClient:
 
     async def _post(self, path: str, body: bytes) -> httpx.Response:
         try:
-            answer = await self._http.post(
-                path, content=body, headers={"content-type": "application/json"}
-            )
+            headers = {"content-type": "application/json"}
+            if self._identity is not None:  # who is writing (database-service checks it)
+                headers.update(self._identity.headers_for("database-service"))
+            answer = await self._http.post(path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DatabaseServiceUnavailableError(f"{type(exc).__name__}: {exc}") from exc
-        if answer.status_code >= 500 or answer.status_code == 429:
+        if answer.status_code not in _REFUSALS and answer.status_code >= 400:
+            # 5xx, 429, and 401/403/404 — a misconfigured identity or URL is our problem, not
+            # the data's: retry later (the bridge spools), never dead-letter good ticks.
             raise DatabaseServiceUnavailableError(f"HTTP {answer.status_code}: {_message(answer)}")
         if answer.status_code >= 400:
             raise DatabaseServiceRejectedError(

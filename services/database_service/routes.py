@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from aitrading.core.infrastructure.error_handler import (
     ErrorCategory,
     ErrorOccurrence,
     signature_digest,
+)
+from aitrading.core.security.service_identity import HEADER as SERVICE_TOKEN_HEADER
+from aitrading.core.security.service_identity import (
+    ServiceIdentityError,
+    ServiceTokenVerifier,
 )
 from aitrading.services.common.http import ApiError
 from aitrading.services.database_service.accounts import AccountRepository
@@ -46,7 +52,31 @@ from aitrading.services.database_service.models import (
 )
 from aitrading.services.database_service.ticks import CursorError, TickRepository
 
-router = APIRouter(prefix="/api/v1")
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def service_identity(request: Request) -> None:
+    """Writes need a service token from a known caller when the service requires identity
+    (always in production): being on the cluster network proves nothing."""
+    verifier: ServiceTokenVerifier | None = request.app.state.service_verifier
+    if verifier is None or request.method in _READS:
+        return
+    try:
+        request.state.caller = verifier.verify(request.headers.get(SERVICE_TOKEN_HEADER))
+    except ServiceIdentityError as exc:
+        _log.warning("write refused without service identity: %s", exc)
+        raise ApiError(
+            401, "service_identity_required", "writes need a service token of a known caller"
+        ) from None
+
+
+_log = logging.getLogger(__name__)
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(service_identity)],
+    responses={401: {"description": "a write without a valid service token"}},
+)
 
 Symbol = Annotated[str, Query(pattern=SYMBOL_FIELD, description="e.g. EURUSD")]
 StartMsc = Annotated[int, Query(ge=0, description="inclusive, ms since epoch")]

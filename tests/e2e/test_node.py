@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from tests.e2e.conftest import Cluster
 from tests.e2e.manifests import as_list, container, obj, pod_spec
 
@@ -44,6 +49,11 @@ def test_image_runs_the_cli(cluster: Cluster) -> None:
 
 def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster) -> None:
     ns = cluster.namespace("e2e-serve")
+    # Production refuses to start without the stack's signing key (tokens, service identity).
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    jwt_secret = obj("v1", "Secret", "jwt", None, data={"key.pem": base64.b64encode(pem).decode()})
     server = container(
         args=["serve", "database-service"],
         port=8008,
@@ -53,8 +63,9 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
             "AITRADING_POSTGRES_DSN": "postgresql://smoke@127.0.0.1:1/smoke",
             "AITRADING_REDIS_URL": "redis://127.0.0.1:2",
             "AITRADING_CLICKHOUSE_DSN": "http://127.0.0.1:3",
+            "AITRADING_SECURITY_JWT_KEY_FILE": "/var/run/secrets/aitrading/jwt/key.pem",
         },
-        mounts={"data": "/var/lib/aitrading"},
+        mounts={"data": "/var/lib/aitrading", "jwt": "/var/run/secrets/aitrading/jwt"},
     )
     deployment = obj(
         "apps/v1",
@@ -64,7 +75,10 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
             "selector": {"matchLabels": {"app": "smoke"}},
             "template": {
                 "metadata": {"labels": {"app": "smoke"}},
-                "spec": pod_spec(server, {"data": {"emptyDir": {}}}),
+                "spec": pod_spec(
+                    server,
+                    {"data": {"emptyDir": {}}, "jwt": {"secret": {"secretName": "jwt"}}},
+                ),
             },
         },
     )
@@ -75,7 +89,7 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
         {"selector": {"app": "smoke"}, "ports": [{"port": 8008, "targetPort": 8008}]},
     )
     probe = obj("v1", "Pod", "probe", pod_spec(container(command=SLEEP)))
-    cluster.apply(as_list(deployment, service, probe), ns)
+    cluster.apply(as_list(jwt_secret, deployment, service, probe), ns)
     cluster.kubectl("-n", ns, "rollout", "status", "deployment/smoke", "--timeout=300s")
     cluster.kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/probe", "--timeout=300s")
     service_ip = cluster.get("-n", ns, "service", "smoke")["spec"]["clusterIP"]

@@ -56,11 +56,12 @@ def serve(
         stop_service_logging,
     )
     from aitrading.services.common.access_log import uvicorn_log_config
+    from aitrading.services.common.listener_tls import enforce_tls13, uvicorn_tls_kwargs
 
     app = importlib.import_module(module_name).create_app(settings)
     router = start_service_logging(settings, service.value)
     try:
-        uvicorn.run(
+        server_config = uvicorn.Config(
             app,
             host=host,
             port=port,
@@ -72,6 +73,9 @@ def serve(
             h11_max_incomplete_event_size=16 * 1024,  # request line + headers: at most 16 KiB
             limit_concurrency=2000,  # beyond this, 503 instead of unbounded queueing
             log_config=uvicorn_log_config(),  # access lines without query strings (tokens)
+            **uvicorn_tls_kwargs(settings),  # HTTPS/WSS when a certificate is configured
         )
+        enforce_tls13(server_config)  # TLS 1.3 and nothing older
+        uvicorn.Server(server_config).run()
     finally:
         stop_service_logging(router)

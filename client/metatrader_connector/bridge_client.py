@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,9 @@ class BridgeClient:
         token: str,
         source: str | None = None,
         on_ack: Callable[[dict[str, Any]], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self._ssl = ssl_context  # wss://: whom to trust (a pinned CA); default: system CAs
         self._url = url
         self._token = token
         self._source = source
@@ -50,7 +53,10 @@ class BridgeClient:
         self.welcome: dict[str, Any] = {}
 
     async def connect(self) -> None:
-        self._ws = await websockets.connect(self._url, max_size=8 * 1024 * 1024, compression=None)
+        tls = self._ssl if self._url.startswith("wss://") else None
+        self._ws = await websockets.connect(
+            self._url, max_size=8 * 1024 * 1024, compression=None, ssl=tls
+        )
         auth: dict[str, Any] = {"type": "auth", "v": 1, "token": self._token}
         if self._source:
             auth["source"] = self._source

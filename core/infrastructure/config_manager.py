@@ -160,6 +160,12 @@ class ServicesSettings(_Section):
     database_service_url: str | None = Field(
         default=None, description="unset: http://127.0.0.1:<database_service_port>"
     )
+    data_bridge_url: str | None = Field(
+        default=None, description="unset: http://127.0.0.1:<data_bridge_port>"
+    )
+    trading_engine_url: str | None = Field(
+        default=None, description="unset: http://127.0.0.1:<trading_engine_port>"
+    )
     migrate_on_start: bool | None = Field(
         default=None, description="database-service applies migrations at start; unset: dev only"
     )

@@ -8,6 +8,7 @@ upstream. Token endpoints are public but rate limited per IP and fail closed.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,8 +55,13 @@ from aitrading.services.api_gateway.streams import proxy_stream
 from aitrading.services.api_gateway.tracing import ChainRegistry, Span
 from aitrading.services.api_gateway.upstream_health import UpstreamHealth
 from aitrading.services.common.http import ApiError, install_common
+from aitrading.services.common.listener_tls import peer_client_context
 from aitrading.services.common.tracing import current_trace
-from aitrading.services.common.urls import database_service_url
+from aitrading.services.common.urls import (
+    data_bridge_url,
+    database_service_url,
+    trading_engine_url,
+)
 
 SERVICE = "api-gateway"
 MAX_BODY_BYTES = 1024 * 1024
@@ -83,11 +89,10 @@ class RefreshRequest(BaseModel):
 
 
 def upstream_urls(settings: Settings) -> dict[str, str]:
-    s = settings.services
     return {
         "database-service": database_service_url(settings),
-        "data-bridge": f"http://127.0.0.1:{s.data_bridge_port}",
-        "trading-engine": f"http://127.0.0.1:{s.trading_engine_port}",
+        "data-bridge": data_bridge_url(settings),
+        "trading-engine": trading_engine_url(settings),
     }
 
 
@@ -105,7 +110,10 @@ def create_app(
     hub.register(postgres_c)
     identity = ServiceIdentity(load_key_ring(settings), settings.security.jwt_issuer, SERVICE)
     upstreams = Upstreams(
-        urls or upstream_urls(settings), settings.services.request_timeout_s, identity=identity
+        urls or upstream_urls(settings),
+        settings.services.request_timeout_s,
+        identity=identity,
+        verify=peer_client_context(settings),
     )
     per_minute = settings.security.requests_per_ip_per_minute
     per_ip = Policy(
@@ -139,7 +147,7 @@ def create_app(
     hub.register(_Breakers())
     for name, url in upstreams.urls.items():
         hub.register(UpstreamHealth(name, url, critical=name == "database-service"))
-    chains = ChainRegistry(upstreams.urls.get("database-service"), identity)
+    chains = ChainRegistry(upstreams.urls.get("database-service"), identity, upstreams.tls)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -360,7 +368,8 @@ def create_app(
     @app.websocket("/api/v1/stream")
     async def stream(ws: WebSocket) -> None:
         """Live ticks, proxied to data-bridge after the gateway checked the token itself."""
-        await proxy_stream(ws, state["jwt"], upstreams.urls["data-bridge"])
+        tls = upstreams.tls if isinstance(upstreams.tls, ssl.SSLContext) else None
+        await proxy_stream(ws, state["jwt"], upstreams.urls["data-bridge"], tls=tls)
 
     @app.websocket("/api/v1/ingest")
     async def ingest(ws: WebSocket) -> None:
@@ -371,6 +380,7 @@ def create_app(
             upstreams.urls["data-bridge"],
             "/api/v1/ingest",
             required_scope=TokenScope.INGEST,
+            tls=upstreams.tls if isinstance(upstreams.tls, ssl.SSLContext) else None,
         )
 
     @app.api_route(

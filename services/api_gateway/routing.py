@@ -7,6 +7,7 @@ route-table test walks it to prove no non-public route answers an anonymous call
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -124,15 +125,18 @@ class Upstreams:
         retries: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
         identity: ServiceIdentity | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.urls = urls
         self._identity = identity
+        self.tls = verify
         self._retries = retries
         self.breakers = {name: CircuitBreaker() for name in urls}
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
             transport=transport,
+            verify=verify,
         )
 
     async def send(

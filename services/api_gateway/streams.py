@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 
 import msgspec
 import websockets
@@ -38,6 +39,7 @@ async def proxy_stream(
     bridge_url: str,
     path: str = "/api/v1/stream",
     required_scope: TokenScope | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     await ws.accept()
     try:
@@ -64,7 +66,10 @@ async def proxy_stream(
     target = bridge_url.replace("http://", "ws://").replace("https://", "wss://")
     try:
         upstream = await websockets.connect(
-            f"{target}{path}", compression=None, max_size=8 * 1024 * 1024
+            f"{target}{path}",
+            compression=None,
+            max_size=8 * 1024 * 1024,
+            ssl=tls if target.startswith("wss://") else None,  # wss://: the stack's CA, TLS 1.3
         )
     except OSError:
         await ws.close(code=1013, reason="data-bridge unavailable")

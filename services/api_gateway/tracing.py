@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 import statistics
 import time
 from collections import deque
@@ -69,9 +70,13 @@ def chain_id_for(route: str, method: str) -> str:
 
 class ChainRegistry:
     def __init__(
-        self, database_service_url: str | None, identity: ServiceIdentity | None = None
+        self,
+        database_service_url: str | None,
+        identity: ServiceIdentity | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._identity = identity
+        self._verify = verify
         self.chains: dict[str, ChainStats] = {}
         self._url = database_service_url
         self._registering: set[asyncio.Task[None]] = set()
@@ -95,7 +100,9 @@ class ChainRegistry:
             "steps": [{"service": stats.services[1], "operation": route}],
         }
         with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient(base_url=self._url or "", timeout=5) as http:
+            async with httpx.AsyncClient(
+                base_url=self._url or "", timeout=5, verify=self._verify
+            ) as http:
                 headers = self._identity.headers_for("database-service") if self._identity else {}
                 answer = await http.post("/api/v1/chains", json=body, headers=headers)
                 if answer.status_code not in (201, 409):

@@ -27,6 +27,7 @@ from aitrading.core.security.subscription_validator import (
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.stores.components import security_clients
 from aitrading.services.common.http import install_common
+from aitrading.services.common.listener_tls import peer_client_context
 from aitrading.services.common.urls import database_service_url
 from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
 from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, serve_connector
@@ -70,6 +71,7 @@ def create_app(
         database_service_url(settings),
         settings.services.request_timeout_s,
         identity=ServiceIdentity(load_key_ring(settings), settings.security.jwt_issuer, SERVICE),
+        verify=peer_client_context(settings),
     )
     spool = Spool(settings.data_dir.resolve() / "data-bridge" / "spool")
     sink = TickSink(database, spool, registry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ class DatabaseServiceClient:
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         identity: ServiceIdentity | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._identity = identity
         self._http = httpx.AsyncClient(
@@ -42,6 +44,7 @@ class DatabaseServiceClient:
             timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
             transport=transport,
+            verify=verify,  # https://: the stack's CA, TLS 1.3
         )
 
     async def insert_ticks_raw(self, body: bytes) -> TickBatchResult:

@@ -16,7 +16,15 @@ def test_serve_sets_header_idle_and_concurrency_limits(monkeypatch: pytest.Monke
     import aitrading.core.logging.service_logging as service_logging
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+
+    class Server:
+        def __init__(self, config: uvicorn.Config) -> None:
+            seen.update(vars(config))
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
     monkeypatch.setattr(service_logging, "start_service_logging", lambda *a, **k: "router")
     stopped: list[object] = []
     monkeypatch.setattr(service_logging, "stop_service_logging", stopped.append)
@@ -27,4 +35,6 @@ def test_serve_sets_header_idle_and_concurrency_limits(monkeypatch: pytest.Monke
     assert seen["timeout_keep_alive"] == 5
     assert seen["h11_max_incomplete_event_size"] == 16 * 1024
     assert seen["limit_concurrency"] == 2000
+    assert seen["ran"] is True
+    assert seen["ssl"] is None  # no certificate configured: plaintext (development)
     assert stopped == ["router"]  # logging is flushed when the server stops

@@ -145,7 +145,7 @@ async def test_malformed_batch_lists_each_bad_item_and_stores_nothing(
     for detail in error["details"]:
         by_index.setdefault(detail["index"], []).append(detail["reason"])
     assert sorted(by_index) == [1, 2, 3, 4, 5, 6]
-    assert "ask (1.1) is below bid (1.2)" in " ".join(by_index[1])
+    assert "ask 1.1 is below bid 1.2" in " ".join(by_index[1])
     page = await api.get(
         "/api/v1/ticks", params={"symbol": sym, "start": NOW_MSC, "end": NOW_MSC + 1000}
     )

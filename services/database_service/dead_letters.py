@@ -15,18 +15,18 @@ import hashlib
 from pydantic import Field
 
 from aitrading.core.stores.clickhouse import ClickHouseStore
-from aitrading.services.database_service.models import _Strict
+from aitrading.services.database_service.models import _Stored
 
 MAX_PAYLOAD = 64 * 1024
 
 
-class DeadLetterIn(_Strict):
+class DeadLetterIn(_Stored):
     source: str = Field(max_length=256, description="who sent it (as data-bridge knows it)")
     reason: str = Field(min_length=1, max_length=4000, description="why storage refused it")
     payload: str = Field(max_length=MAX_PAYLOAD, description="the item as it was sent (JSON)")
 
 
-class DeadLetters(_Strict):
+class DeadLetters(_Stored):
     letters: list[DeadLetterIn] = Field(min_length=1, max_length=10_000)
 
 

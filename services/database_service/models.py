@@ -17,6 +17,7 @@ from aitrading.core.market.ticks import (
     UINT32_MAX,
     tick_problem,
 )
+from aitrading.services.common.text import check_storable
 
 MAX_BATCH = 50_000
 # Anchored for pydantic (Rust regex: `$` is the very end, no newline allowed before it).
@@ -27,7 +28,19 @@ Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: JSON `false` is not a price, `"1"` is not a count (what the schema says).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _Stored(_Strict):
+    """A body with free text that goes to a database: every string is checked storable.
+    (Ticks are not: their strings are pattern-checked ASCII, and they are the hot path.)"""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: object) -> object:
+        check_storable(value)
+        return value
 
 
 class Tick(_Strict):
@@ -114,7 +127,7 @@ class Bars(_Strict):
     bars: list[Bar]
 
 
-class AccountSnapshot(_Strict):
+class AccountSnapshot(_Stored):
     source: str = Field(pattern=SOURCE_FIELD)
     login: int = Field(ge=1, le=2**63 - 1)
     time_msc: int = Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC)
@@ -132,12 +145,12 @@ class AccountSnapshots(_Strict):
     snapshots: list[AccountSnapshot] = Field(min_length=1, max_length=10_000)
 
 
-class ChainStep(_Strict):
+class ChainStep(_Stored):
     service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
     operation: str = Field(min_length=1, max_length=200)
 
 
-class ChainDefinitionIn(_Strict):
+class ChainDefinitionIn(_Stored):
     name: str = Field(min_length=1, max_length=200)
     entry_service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
     steps: list[ChainStep] = Field(min_length=1, max_length=100)
@@ -177,7 +190,7 @@ class SimilarErrorGroup(_Strict):
         return value if math.isfinite(value) else 2.0
 
 
-class ErrorOccurrenceIn(_Strict):
+class ErrorOccurrenceIn(_Stored):
     """An analysed error (ErrorDNA.analyze) reported by a service."""
 
     fingerprint: str = Field(pattern=r"^[0-9a-f]{32}$")

@@ -21,7 +21,7 @@ from aitrading.core.security.service_identity import (
     ServiceIdentityError,
     ServiceTokenVerifier,
 )
-from aitrading.services.common.http import ApiError
+from aitrading.services.common.http import ApiError, error_responses
 from aitrading.services.database_service.accounts import AccountRepository
 from aitrading.services.database_service.app import Databases
 from aitrading.services.database_service.chains import (
@@ -75,7 +75,7 @@ _log = logging.getLogger(__name__)
 router = APIRouter(
     prefix="/api/v1",
     dependencies=[Depends(service_identity)],
-    responses={401: {"description": "a write without a valid service token"}},
+    responses=error_responses(400, 401, 422, 503),
 )
 
 Symbol = Annotated[str, Query(pattern=SYMBOL_FIELD, description="e.g. EURUSD")]
@@ -105,6 +105,14 @@ async def _call(databases: Databases, database: str, operation: str) -> AsyncIte
     except _UNAVAILABLE as exc:
         raise ApiError(
             503, "database_unavailable", f"{database} is unavailable: {type(exc).__name__}"
+        ) from exc
+    except asyncpg.UniqueViolationError as exc:
+        raise ApiError(409, "conflict", f"{database}: this already exists") from exc
+    except (asyncpg.DataError, asyncpg.CheckViolationError, UnicodeEncodeError) as exc:
+        # A value the database cannot hold (NUL, an unpaired surrogate, out of range) that
+        # came in through a path or query parameter: the caller's input, not our failure.
+        raise ApiError(
+            422, "validation_failed", f"{database} cannot store or compare this value"
         ) from exc
     except Exception as exc:
         if type(exc).__module__.startswith("clickhouse_connect") and "connect" in str(exc).lower():
@@ -262,6 +270,7 @@ async def list_chains(request: Request) -> list[ChainDefinition]:
     status_code=201,
     tags=["chains"],
     summary="Define a chain (PostgreSQL; the graph in ArangoDB when configured)",
+    responses=error_responses(409),
 )
 async def create_chain(body: ChainDefinitionIn, request: Request) -> ChainDefinition:
     databases, repo = _chains(request)
@@ -272,7 +281,12 @@ async def create_chain(body: ChainDefinitionIn, request: Request) -> ChainDefini
         raise ApiError(409, "conflict", str(exc)) from None
 
 
-@router.get("/chains/{chain_id}", response_model=ChainDefinition, tags=["chains"])
+@router.get(
+    "/chains/{chain_id}",
+    response_model=ChainDefinition,
+    tags=["chains"],
+    responses=error_responses(404),
+)
 async def get_chain(chain_id: str, request: Request) -> ChainDefinition:
     databases, repo = _chains(request)
     try:
@@ -282,7 +296,12 @@ async def get_chain(chain_id: str, request: Request) -> ChainDefinition:
         raise ApiError(404, "not_found", f"no chain {chain_id!r}") from None
 
 
-@router.put("/chains/{chain_id}", response_model=ChainDefinition, tags=["chains"])
+@router.put(
+    "/chains/{chain_id}",
+    response_model=ChainDefinition,
+    tags=["chains"],
+    responses=error_responses(404),
+)
 async def replace_chain(
     chain_id: str, body: ChainDefinitionIn, request: Request
 ) -> ChainDefinition:
@@ -294,7 +313,9 @@ async def replace_chain(
         raise ApiError(404, "not_found", f"no chain {chain_id!r}") from None
 
 
-@router.delete("/chains/{chain_id}", status_code=204, tags=["chains"])
+@router.delete(
+    "/chains/{chain_id}", status_code=204, tags=["chains"], responses=error_responses(404)
+)
 async def delete_chain(chain_id: str, request: Request) -> Response:
     databases, repo = _chains(request)
     try:
@@ -369,6 +390,7 @@ async def list_error_groups(
     response_model=list[SimilarErrorGroup],
     tags=["errors"],
     summary="Nearest error groups by vector (Weaviate)",
+    responses=error_responses(404),
 )
 async def similar_error_groups(
     fingerprint: str, request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 10

@@ -86,7 +86,15 @@ class Logging(_Spec):
 
 class Security(_Spec):
     jwt_key_secret: str = Field(default="aitrading-jwt", alias="jwtKeySecret", min_length=1)
-    tls_secret: str | None = Field(default=None, alias="tlsSecret")
+    tls_secret: str | None = Field(
+        default=None,
+        alias="tlsSecret",
+        min_length=1,
+        max_length=253,
+        description="Secret with tls.crt, tls.key and ca.crt whose certificate names every"
+        " service (<stack>-<service>.<namespace>.svc); unset: the operator creates a CA and"
+        " one certificate per service",
+    )
     requests_per_ip_per_minute: int = Field(
         default=600, ge=1, le=10_000_000, alias="requestsPerIpPerMinute"
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from aitrading.operator.crd_model import GROUP, KIND, VERSION, TradingStackSpec
 from aitrading.operator.render import Manifest, phases
+from aitrading.operator.service_certs import ensure_service_tls
 
 FIELD_MANAGER = "aitrading-operator"
 
@@ -79,6 +80,8 @@ def reconcile(
     applier: Applier, name: str, namespace: str, uid: str, spec: TradingStackSpec
 ) -> Outcome:
     owner = owner_reference(name, uid)
+    # Certificates first: every service pod mounts its own (created once, then reused).
+    ensure_service_tls(applier.dynamic, name, namespace, owner, spec.security.tls_secret)
     outcome = Outcome(phase="Progressing", ready=False)
     ordered = phases(name, namespace, spec)
     for index, phase in enumerate(ordered):

@@ -93,6 +93,18 @@ def _databases(spec: TradingStackSpec) -> dict[str, DatabaseSpec]:
     }
 
 
+TLS_MOUNT = "/var/run/secrets/aitrading/tls"
+
+
+def tls_secret_for(stack: str, spec: TradingStackSpec, service: str) -> str:
+    """The spec's own certificate Secret, or the one the operator makes for this service."""
+    return spec.security.tls_secret or f"{stack}-{service}-tls"
+
+
+def _service_url(stack: str, namespace: str, service: str) -> str:
+    return f"https://{stack}-{service}.{namespace}.svc:{SERVICE_PORTS[service]}"
+
+
 def config_map(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
     ports = {
         f"AITRADING_SERVICES_{s.upper().replace('-', '_')}_PORT": str(p)
@@ -102,7 +114,16 @@ def config_map(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
         "AITRADING_ENVIRONMENT": "production",
         "AITRADING_DATA_DIR": "/var/lib/aitrading",
         "AITRADING_SERVICES_BIND_HOST": "0.0.0.0",  # noqa: S104 - inside the pod
-        "AITRADING_SERVICES_DATABASE_SERVICE_URL": f"http://{stack}-database-service.{namespace}.svc:8008",
+        # Between services: HTTPS/WSS with the stack's certificates (operator/service_certs.py
+        # or the spec's tlsSecret), mounted at TLS_MOUNT in every service pod.
+        "AITRADING_SERVICES_DATABASE_SERVICE_URL": _service_url(
+            stack, namespace, "database-service"
+        ),
+        "AITRADING_SERVICES_DATA_BRIDGE_URL": _service_url(stack, namespace, "data-bridge"),
+        "AITRADING_SERVICES_TRADING_ENGINE_URL": _service_url(stack, namespace, "trading-engine"),
+        "AITRADING_SECURITY_TLS_CA_FILE": f"{TLS_MOUNT}/ca.crt",
+        "AITRADING_SECURITY_TLS_CERT_FILE": f"{TLS_MOUNT}/tls.crt",
+        "AITRADING_SECURITY_TLS_KEY_FILE": f"{TLS_MOUNT}/tls.key",
         "AITRADING_SECURITY_JWT_KEY_FILE": "/var/run/secrets/aitrading/jwt/key.pem",
         "AITRADING_SECURITY_REQUESTS_PER_IP_PER_MINUTE": str(
             spec.security.requests_per_ip_per_minute
@@ -146,12 +167,12 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
             "limits": {"cpu": conf.resources.cpu, "memory": conf.resources.memory},
         },
         "livenessProbe": {
-            "httpGet": {"path": "/health/live", "port": "http"},
+            "httpGet": {"path": "/health/live", "port": "http", "scheme": "HTTPS"},
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
         "readinessProbe": {
-            "httpGet": {"path": "/health/ready", "port": "http"},
+            "httpGet": {"path": "/health/ready", "port": "http", "scheme": "HTTPS"},
             "periodSeconds": 5,
             "failureThreshold": 2,
         },
@@ -165,6 +186,7 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
         "volumeMounts": [
             {"name": "data", "mountPath": "/var/lib/aitrading"},
             {"name": "jwt", "mountPath": "/var/run/secrets/aitrading/jwt", "readOnly": True},
+            {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
         ],
     }
     return {
@@ -185,6 +207,10 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
                     "volumes": [
                         {"name": "data", "emptyDir": {}},
                         {"name": "jwt", "secret": {"secretName": spec.security.jwt_key_secret}},
+                        {
+                            "name": "tls",
+                            "secret": {"secretName": tls_secret_for(stack, spec, service)},
+                        },
                     ],
                 },
             },

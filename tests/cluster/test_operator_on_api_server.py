@@ -394,6 +394,39 @@ def test_the_operator_upgrades_its_crd_that_helm_installed_once(
     assert column_names() == ["Ready", "Phase", "Version", "Age"]
 
 
+def test_the_operator_creates_the_stack_ca_and_service_certificates_once(
+    dynamic: Any, operator_kube: Any, namespace: str
+) -> None:
+    """As its own ServiceAccount: the CA and one certificate per service appear on the first
+    reconcile, owned by the stack, and are reused — not rewritten — by the next."""
+    from kubernetes import dynamic as kdynamic
+
+    from aitrading.operator.render import SERVICE_PORTS
+
+    body = create(dynamic, namespace, {"version": "1.0.0"}, name="tls").to_dict()
+    spec = TradingStackSpec.model_validate(body["spec"])
+    applier = Applier(kdynamic.DynamicClient(operator_kube))
+    reconcile(applier, "tls", namespace, body["metadata"]["uid"], spec)
+    secrets = dynamic.resources.get(api_version="v1", kind="Secret")
+
+    def certificates() -> dict[str, str]:
+        found = {}
+        for item in secrets.get(namespace=namespace).to_dict()["items"]:
+            if item["metadata"]["name"].startswith("tls-"):
+                owners = item["metadata"]["ownerReferences"]
+                assert [o["uid"] for o in owners] == [body["metadata"]["uid"]]
+                found[item["metadata"]["name"]] = (
+                    item["data"].get("tls.crt") or item["data"]["ca.crt"]
+                )
+        return found
+
+    first = certificates()
+    assert set(first) == {"tls-ca"} | {f"tls-{s}-tls" for s in SERVICE_PORTS}
+    reconcile(applier, "tls", namespace, body["metadata"]["uid"], spec)
+    assert certificates() == first
+
+
+# Last in this module: it deletes and recreates the CRD the other tests use.
 def test_the_operator_creates_its_crd_on_a_cold_start_as_its_service_account(
     dynamic: Any, operator_kube: Any
 ) -> None:

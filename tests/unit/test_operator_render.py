@@ -121,3 +121,40 @@ def test_rbac_covers_exactly_what_is_rendered() -> None:
         group = obj["apiVersion"].rpartition("/")[0]
         assert (group, plural[obj["kind"]]) in granted, obj["kind"]
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
+
+
+def test_services_talk_https_with_mounted_certificates() -> None:
+    objects = render("s", "ns", spec())
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    for variable in (
+        "AITRADING_SERVICES_DATABASE_SERVICE_URL",
+        "AITRADING_SERVICES_DATA_BRIDGE_URL",
+        "AITRADING_SERVICES_TRADING_ENGINE_URL",
+    ):
+        assert config[variable].startswith("https://s-"), variable
+    assert config["AITRADING_SECURITY_TLS_CERT_FILE"].startswith("/var/run/secrets/aitrading/tls")
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        service = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["tls"]["secret"]["secretName"] == f"s-{service}-tls"
+        container = pod["containers"][0]
+        assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    own = render("s", "ns", spec(security={"tlsSecret": "corp-tls"}))
+    for deployment in (o for o in own if o["kind"] == "Deployment"):
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["tls"]["secret"]["secretName"] == "corp-tls"
+
+
+def test_service_certificates_name_the_service_and_chain_to_the_stack_ca() -> None:
+    from cryptography import x509
+
+    from aitrading.operator.service_certs import new_ca, service_certificate
+
+    ca_key, ca_cert = new_ca("s")
+    _, cert_pem = service_certificate(ca_key, ca_cert, "s", "ns", "database-service")
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    ca = x509.load_pem_x509_certificate(ca_cert)
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "s-database-service.ns.svc" in names.get_values_for_type(x509.DNSName)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -42,3 +43,17 @@ def load_or_exit(config: Path | None) -> LoadedSettings:
                 f"  - [bold]{problem.path}[/]: {problem.message} [dim](from {problem.source})[/]"
             )
         raise typer.Exit(EXIT_CONFIG) from None
+
+
+PasswordStdinOption = typer.Option(
+    False, "--password-stdin", help="read the password from standard input"
+)
+
+
+def password_from_stdin(requested: bool) -> str:
+    """The password piped in on stdin (never a command-line argument, which `ps` shows);
+    exit 2 when `--password-stdin` was not given."""
+    if not requested:
+        err_console.print("pass --password-stdin and pipe the password in")
+        raise typer.Exit(2)
+    return sys.stdin.readline().rstrip("\n")

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
+from aitrading.cli.common import (
+    ConfigOption,
+    PasswordStdinOption,
+    console,
+    err_console,
+    load_or_exit,
+    password_from_stdin,
+)
 from aitrading.core.infrastructure.config_manager import Settings
 
 app = typer.Typer(help="Database schemas.", no_args_is_help=True)
@@ -30,9 +37,7 @@ def migrate(config: Path | None = ConfigOption) -> None:
 @app.command("runtime-login")
 def runtime_login(
     name: str = typer.Argument(..., help="login role for a service, e.g. aitrading_gateway"),
-    password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="read the password from standard input"
-    ),
+    password_stdin: bool = PasswordStdinOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Create (or re-password) a login in aitrading_runtime: what services connect as.
@@ -41,15 +46,11 @@ def runtime_login(
     `AITRADING_POSTGRES_DSN`) after `db migrate`. Such a login may only INSERT and SELECT the
     audit log and cannot disable its triggers."""
     import re
-    import sys
 
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         err_console.print("the login name must match [a-z_][a-z0-9_]{0,62}")
         raise typer.Exit(2)
-    if not password_stdin:
-        err_console.print("pass --password-stdin and pipe the password in")
-        raise typer.Exit(2)
-    password = sys.stdin.readline().rstrip("\n")
+    password = password_from_stdin(password_stdin)
     if len(password) < 16:
         err_console.print("use a password of at least 16 characters")
         raise typer.Exit(2)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import typer
 
-from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
+from aitrading.cli.common import (
+    ConfigOption,
+    PasswordStdinOption,
+    console,
+    err_console,
+    load_or_exit,
+    password_from_stdin,
+)
 from aitrading.core.infrastructure.config_manager import Settings
 
 app = typer.Typer(help="Users and API keys (PostgreSQL).", no_args_is_help=True)
@@ -18,19 +24,14 @@ app = typer.Typer(help="Users and API keys (PostgreSQL).", no_args_is_help=True)
 def create(
     email: str = typer.Option(..., help="login email"),
     role: str = typer.Option("user", help="user | admin | service"),
-    password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="read the password from standard input"
-    ),
+    password_stdin: bool = PasswordStdinOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Create a user; the password comes from stdin (never from the command line)."""
     if role not in ("user", "admin", "service"):
         err_console.print("role must be user, admin or service")
         raise typer.Exit(2)
-    if not password_stdin:
-        err_console.print("pass --password-stdin and pipe the password in")
-        raise typer.Exit(2)
-    password = sys.stdin.readline().rstrip("\n")
+    password = password_from_stdin(password_stdin)
     settings = load_or_exit(config).settings
     try:
         user_id = asyncio.run(_create(settings, email, password, role))

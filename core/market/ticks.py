@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 SYMBOL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._#-]{0,31}"
 SOURCE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
@@ -104,3 +105,50 @@ def tick_problem(
     if not 0 <= flags <= UINT32_MAX or flags & ~KNOWN_FLAGS:
         return Refusal(TickProblem.UNKNOWN_FLAGS, f"flags {flags} has bits outside {KNOWN_FLAGS}")
     return None
+
+
+class TickFields(Protocol):
+    """Anything shaped like a tick (read-only): the wire struct, the storage model."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def time_msc(self) -> int: ...
+
+    @property
+    def sequence(self) -> int: ...
+
+    @property
+    def bid(self) -> float: ...
+
+    @property
+    def ask(self) -> float: ...
+
+    @property
+    def last(self) -> float: ...
+
+    @property
+    def volume(self) -> int: ...
+
+    @property
+    def volume_real(self) -> float: ...
+
+    @property
+    def flags(self) -> int: ...
+
+
+def problem_of(tick: TickFields, source: str) -> Refusal | None:
+    """`tick_problem` for a tick-shaped object and the source it came from."""
+    return tick_problem(
+        source=source,
+        symbol=tick.symbol,
+        time_msc=tick.time_msc,
+        sequence=tick.sequence,
+        bid=tick.bid,
+        ask=tick.ask,
+        last=tick.last,
+        volume=tick.volume,
+        volume_real=tick.volume_real,
+        flags=tick.flags,
+    )

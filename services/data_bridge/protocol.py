@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from aitrading.core.market.ticks import tick_problem
+from aitrading.core.market.ticks import problem_of
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -159,18 +159,7 @@ def check_tick(
     applies, so nothing acked here can be refused there), then this bridge's own policy: the
     tick's clock must be within `max_skew_ms` of ours.
     """
-    refused = tick_problem(
-        source=source,
-        symbol=tick.symbol,
-        time_msc=tick.time_msc,
-        sequence=tick.sequence,
-        bid=tick.bid,
-        ask=tick.ask,
-        last=tick.last,
-        volume=tick.volume,
-        volume_real=tick.volume_real,
-        flags=tick.flags,
-    )
+    refused = problem_of(tick, source)
     if refused is not None:
         return Reason(refused.problem.value), refused.message
     now = int(time.time() * 1000) if now_ms is None else now_ms

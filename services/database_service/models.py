@@ -15,7 +15,7 @@ from aitrading.core.market.ticks import (
     SOURCE_PATTERN,
     SYMBOL_PATTERN,
     UINT32_MAX,
-    tick_problem,
+    problem_of,
 )
 from aitrading.services.common.text import check_storable
 
@@ -63,18 +63,7 @@ class Tick(_Strict):
 
     @model_validator(mode="after")
     def _shared_rules(self) -> Tick:
-        refused = tick_problem(
-            source=self.source,
-            symbol=self.symbol,
-            time_msc=self.time_msc,
-            sequence=self.sequence,
-            bid=self.bid,
-            ask=self.ask,
-            last=self.last,
-            volume=self.volume,
-            volume_real=self.volume_real,
-            flags=self.flags,
-        )
+        refused = problem_of(self, self.source)
         if refused is not None:
             raise ValueError(f"{refused.problem.value}: {refused.message}")
         return self

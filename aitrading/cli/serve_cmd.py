@@ -72,6 +72,9 @@ def serve(
             timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
             h11_max_incomplete_event_size=16 * 1024,  # request line + headers: at most 16 KiB
             limit_concurrency=2000,  # beyond this, 503 instead of unbounded queueing
+            # a frame over the bridge's limit is refused by the protocol with `too_large`;
+            # far beyond it, the WebSocket layer closes with 1009 before buffering it whole
+            ws_max_size=2 * settings.data_bridge.max_frame_bytes,
             log_config=uvicorn_log_config(),  # access lines without query strings (tokens)
             **uvicorn_tls_kwargs(settings),  # HTTPS/WSS when a certificate is configured
         )

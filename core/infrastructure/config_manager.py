@@ -186,6 +186,19 @@ class DataBridgeSettings(_Section):
         le=7 * 86400 * 1000,
         description="ticks further than this from the bridge's clock are refused",
     )
+    max_frame_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="a larger WebSocket frame is refused (`too_large`)",
+    )
+    max_ticks_per_frame: int = Field(default=10_000, ge=1, le=100_000)
+    max_json_depth: int = Field(
+        default=16,
+        ge=2,
+        le=256,
+        description="deeper JSON is refused without being decoded past this depth",
+    )
 
 
 class Settings(BaseSettings):

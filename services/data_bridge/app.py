@@ -31,6 +31,7 @@ from aitrading.services.common.listener_tls import peer_client_context
 from aitrading.services.common.urls import database_service_url
 from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
 from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, serve_connector
+from aitrading.services.data_bridge.protocol import FrameLimits
 from aitrading.services.data_bridge.sink import TickSink
 from aitrading.services.data_bridge.spool import Spool
 from aitrading.services.data_bridge.stream import StreamRegistry, serve_subscriber
@@ -109,6 +110,11 @@ def create_app(
                 metrics,
                 settings.data_bridge.max_clock_skew_ms,
                 database.insert_accounts_raw,
+                FrameLimits(
+                    settings.data_bridge.max_frame_bytes,
+                    settings.data_bridge.max_json_depth,
+                    settings.data_bridge.max_ticks_per_frame,
+                ),
             ),
             jwt=jwt,
             streams=streams,

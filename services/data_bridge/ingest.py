@@ -97,13 +97,14 @@ class IngestContext:
     metrics: IngestMetrics
     max_skew_ms: int
     store_account: object  # async callable(bytes) -> None, raising when unavailable
+    limits: protocol.FrameLimits = protocol.FrameLimits()  # noqa: RUF009 - frozen, shared
 
 
 async def authenticate(ws: WebSocket, ctx: IngestContext) -> str | None:
     """The connector's source id, or None after telling it why it is refused."""
     try:
         raw = await receive_frame(ws, AUTH_TIMEOUT_S)  # text or binary, as the protocol allows
-        frame = protocol.decode(raw)
+        frame = protocol.decode(raw, ctx.limits)
     except TimeoutError:
         await _refuse(ws, ctx, Reason.UNAUTHENTICATED, f"no auth frame within {AUTH_TIMEOUT_S:g}s")
         return None
@@ -189,7 +190,7 @@ async def _handle(
     acks: AckQueue,
 ) -> None:
     try:
-        frame = protocol.decode(raw)
+        frame = protocol.decode(raw, ctx.limits)
     except ProtocolError as exc:
         ctx.metrics.rejected.labels(exc.reason.value).inc()
         await ws.send_bytes(protocol.error(exc.reason, exc.message, exc.seq))
@@ -209,12 +210,12 @@ async def _handle(
         await acks.put(AckItem(frame.seq, None, len(frame.positions), 0))
         return
     ticks = [frame.tick] if isinstance(frame, protocol.TickFrame) else frame.ticks
-    if len(ticks) > protocol.MAX_TICKS_PER_FRAME:
+    if len(ticks) > ctx.limits.max_ticks:
         ctx.metrics.rejected.labels(Reason.TOO_LARGE.value).inc()
         await ws.send_bytes(
             protocol.error(
                 Reason.TOO_LARGE,
-                f"at most {protocol.MAX_TICKS_PER_FRAME} ticks per frame",
+                f"at most {ctx.limits.max_ticks} ticks per frame",
                 frame.seq,
             )
         )

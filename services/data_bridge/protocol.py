@@ -9,6 +9,7 @@ counted and explained. A bad frame never closes the connection.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
@@ -17,8 +18,16 @@ import msgspec
 from aitrading.core.market.ticks import problem_of
 
 PROTOCOL_VERSION = 1
-MAX_FRAME_BYTES = 4 * 1024 * 1024
-MAX_TICKS_PER_FRAME = 10_000
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """What one frame may be (settings: data_bridge.max_frame_bytes, ..._max_json_depth,
+    ..._max_ticks_per_frame)."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_depth: int = 16
+    max_ticks: int = 10_000
 
 
 class Reason(StrEnum):
@@ -123,14 +132,18 @@ _encoder = msgspec.json.Encoder()
 _seq_only = msgspec.json.Decoder(dict[str, object])
 
 
-def decode(raw: str | bytes) -> Frame:
-    """A typed frame, or `ProtocolError` naming what is wrong (and the seq when readable)."""
-    if len(raw) > MAX_FRAME_BYTES:
-        raise ProtocolError(Reason.TOO_LARGE, f"frame over {MAX_FRAME_BYTES} bytes")
+def decode(raw: str | bytes, limits: FrameLimits = FrameLimits()) -> Frame:
+    """A typed frame, or `ProtocolError` naming what is wrong (and the seq when readable).
+
+    Typed decoding never goes deeper than the frame types (it stops at the first value that
+    does not fit), so the depth limit guards only the best-effort read of `seq` from a frame
+    that failed."""
+    if len(raw) > limits.max_bytes:
+        raise ProtocolError(Reason.TOO_LARGE, f"frame over {limits.max_bytes} bytes")
     try:
         frame: Frame = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        seq = _best_effort_seq(raw)
+        seq = None if nesting_exceeds(raw, limits.max_depth) else _best_effort_seq(raw)
         text = str(exc)
         if "`$.type`" in text or "missing required field `type`" in text:
             raise ProtocolError(Reason.UNKNOWN_TYPE, text, seq) from None
@@ -140,6 +153,29 @@ def decode(raw: str | bytes) -> Frame:
     except RecursionError:
         raise ProtocolError(Reason.MALFORMED, "JSON nested too deeply") from None
     return frame
+
+
+def nesting_exceeds(raw: str | bytes, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than `limit` (one pass, no decoding)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
 
 
 def _best_effort_seq(raw: str | bytes) -> int | None:

@@ -81,9 +81,30 @@ def test_decode_errors_carry_reason_and_seq(raw: str, reason: Reason, seq: int |
 
 
 def test_oversized_frame() -> None:
+    default = protocol.FrameLimits()
     with pytest.raises(ProtocolError) as caught:
-        protocol.decode(b" " * (protocol.MAX_FRAME_BYTES + 1))
+        protocol.decode(b" " * (default.max_bytes + 1))
     assert caught.value.reason is Reason.TOO_LARGE
+    small = protocol.FrameLimits(max_bytes=2048)  # the limit is a setting
+    heartbeat = b'{"type": "heartbeat", "seq": 1}'
+    assert isinstance(protocol.decode(heartbeat + b" " * 1000, small), protocol.Heartbeat)
+    with pytest.raises(ProtocolError) as caught:
+        protocol.decode(heartbeat + b" " * 2048, small)
+    assert caught.value.reason is Reason.TOO_LARGE
+
+
+def test_json_depth_limit_guards_the_best_effort_seq() -> None:
+    shallow = '{"type": "tick", "seq": 7, "tick": {"symbol": [[1]]}}'
+    deep = '{"type": "tick", "seq": 7, "x": ' + "[" * 40 + "]" * 40 + "}"
+    with pytest.raises(ProtocolError) as caught:
+        protocol.decode(shallow)
+    assert caught.value.seq == 7
+    with pytest.raises(ProtocolError) as caught:
+        protocol.decode(deep, protocol.FrameLimits(max_depth=16))
+    assert caught.value.reason is Reason.MALFORMED
+    assert caught.value.seq is None  # not decoded past the limit
+    assert not protocol.nesting_exceeds('{"a": "[[[[[[[[[[[[[[[[[[[[[[[["}', 4)  # in a string
+    assert protocol.nesting_exceeds("[[[[[", 4)
 
 
 def test_frames_decode_to_types() -> None:

@@ -18,6 +18,8 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch"]},
     {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": APPLY},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "delete"]},
+    # cert-manager issues the certificates when it is installed
+    {"apiGroups": ["cert-manager.io"], "resources": ["issuers", "certificates"], "verbs": APPLY},
     # the stack's CA and per-service certificates: read to reuse, created once
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
@@ -37,13 +39,19 @@ RULES: list[dict[str, Any]] = [
         "verbs": ["get", "list", "watch"],
     },
     # At start the operator server-side-applies its own CRD (Helm never upgrades `crds/`):
-    # patch on that one CRD only. A missing CRD is created by the same apply request, which
-    # the API server authorises as `patch` on that name.
+    # patch on that one CRD only. When the CRD is missing (installed without Helm's crds/,
+    # or deleted) the same apply creates it, which the API server authorises as `create` —
+    # a verb that cannot be limited to one name, so it is granted on its own line.
     {
         "apiGroups": ["apiextensions.k8s.io"],
         "resources": ["customresourcedefinitions"],
         "resourceNames": [f"{PLURAL}.{GROUP}"],
         "verbs": ["patch"],
+    },
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["create"],
     },
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aitrading.operator.crd_model import GROUP, KIND, VERSION, TradingStackSpec
-from aitrading.operator.render import Manifest, phases
+from aitrading.operator.render import Manifest, cert_manager_objects, phases
 from aitrading.operator.service_certs import ensure_service_tls
 
 FIELD_MANAGER = "aitrading-operator"
@@ -76,12 +76,27 @@ class Applier:
         return result
 
 
+def cert_manager_installed(dynamic: Any) -> bool:
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    try:
+        dynamic.resources.get(api_version="cert-manager.io/v1", kind="Certificate")
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
 def reconcile(
     applier: Applier, name: str, namespace: str, uid: str, spec: TradingStackSpec
 ) -> Outcome:
     owner = owner_reference(name, uid)
-    # Certificates first: every service pod mounts its own (created once, then reused).
-    ensure_service_tls(applier.dynamic, name, namespace, owner, spec.security.tls_secret)
+    # Certificates first: every service pod mounts its own. The spec's own Secret, else
+    # cert-manager's when it is installed, else the operator's (created once, then reused).
+    if spec.security.tls_secret is None and cert_manager_installed(applier.dynamic):
+        for manifest in cert_manager_objects(name, namespace):
+            applier.apply(with_owner(manifest, owner))
+    else:
+        ensure_service_tls(applier.dynamic, name, namespace, owner, spec.security.tls_secret)
     outcome = Outcome(phase="Progressing", ready=False)
     ordered = phases(name, namespace, spec)
     for index, phase in enumerate(ordered):

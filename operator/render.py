@@ -401,3 +401,58 @@ def phases(stack: str, namespace: str, spec: TradingStackSpec) -> list[list[Mani
 
 def render(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]:
     return [m for phase in phases(stack, namespace, spec) for m in phase]
+
+
+def cert_manager_objects(stack: str, namespace: str) -> list[Manifest]:
+    """When cert-manager is installed it issues the stack's certificates: a self-signed
+    issuer makes the stack CA, a CA issuer signs one certificate per service into the same
+    Secrets (`<stack>-<service>-tls`, with `ca.crt`) the operator would otherwise create."""
+
+    def issuer(name: str, spec: dict[str, Any]) -> Manifest:
+        return {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": _meta(stack, namespace, "tls", name),
+            "spec": spec,
+        }
+
+    def certificate(name: str, spec: dict[str, Any]) -> Manifest:
+        return {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": _meta(stack, namespace, "tls", name),
+            "spec": {"privateKey": {"algorithm": "ECDSA", "size": 256}, **spec},
+        }
+
+    objects = [
+        issuer(f"{stack}-selfsigned", {"selfSigned": {}}),
+        certificate(
+            f"{stack}-ca",
+            {
+                "isCA": True,
+                "commonName": f"aitrading {stack} CA",
+                "secretName": f"{stack}-ca",
+                "issuerRef": {"name": f"{stack}-selfsigned", "kind": "Issuer"},
+            },
+        ),
+        issuer(f"{stack}-ca", {"ca": {"secretName": f"{stack}-ca"}}),
+    ]
+    for service in SERVICE_PORTS:
+        base = f"{stack}-{service}"
+        objects.append(
+            certificate(
+                base,
+                {
+                    "secretName": f"{base}-tls",
+                    "dnsNames": [
+                        base,
+                        f"{base}.{namespace}",
+                        f"{base}.{namespace}.svc",
+                        f"{base}.{namespace}.svc.cluster.local",
+                    ],
+                    "usages": ["server auth", "client auth"],
+                    "issuerRef": {"name": f"{stack}-ca", "kind": "Issuer"},
+                },
+            )
+        )
+    return objects

@@ -78,6 +78,13 @@ class ErrorGroupRepository:
         group = await self._groups.get(fingerprint)
         return None if group is None else _out(group)
 
+    async def has_vector(self, fingerprint: str) -> bool:
+        """Whether Weaviate holds this group (not when it was recorded while Weaviate was
+        down or not configured): a similarity query for a missing object is an error."""
+        assert self._weaviate is not None
+        collection = self._weaviate.client.collections.get(COLLECTION)
+        return bool(await collection.data.exists(object_id(fingerprint)))
+
     async def similar(self, fingerprint: str, limit: int) -> list[SimilarErrorGroup]:
         assert self._weaviate is not None
         collection = self._weaviate.client.collections.get(COLLECTION)

@@ -404,4 +404,11 @@ async def similar_error_groups(
         if await repo.get(fingerprint) is None:
             raise ApiError(404, "not_found", f"no error group {fingerprint!r}")
     async with _call(databases, "weaviate", "similar_errors"):
+        if not await repo.has_vector(fingerprint):
+            raise ApiError(
+                404,
+                "not_found",
+                f"error group {fingerprint!r} has no vector yet (recorded while Weaviate was"
+                " unavailable); it gets one at its next occurrence",
+            )
         return await repo.similar(fingerprint, limit)

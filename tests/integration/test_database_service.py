@@ -344,6 +344,30 @@ async def test_weaviate_similarity_for_real(
         assert similar.json()[0]["distance"] < similar.json()[1]["distance"]
 
 
+async def test_similarity_for_a_group_weaviate_never_saw_is_404_not_500(
+    settings: Settings, clickhouse: ClickHouseStore, weaviate_env: dict[str, str]
+) -> None:
+    """Recorded while Weaviate was not configured (or down): PostgreSQL has the group,
+    Weaviate does not. Asking for similar groups says so instead of failing."""
+    del clickhouse
+    dna = ErrorDNA(f"svc-{uuid.uuid4().hex[:6]}", in_app_prefixes=("tests",))
+    occurrence = dna.analyze(KeyError(f"missing {uuid.uuid4().hex}"))
+    body = {**occurrence.__dict__, "category": occurrence.category.value}
+    without = create_app(
+        load_settings(environ=settings_env(settings)).settings, CollectorRegistry()
+    )
+    async for api in running(without):
+        assert (await api.post("/api/v1/error-groups/occurrences", json=body)).status_code == 200
+    with_weaviate = create_app(
+        load_settings(environ={**settings_env(settings), **weaviate_env}).settings,
+        CollectorRegistry(),
+    )
+    async for api in running(with_weaviate):
+        similar = await api.get(f"/api/v1/error-groups/{occurrence.fingerprint}/similar")
+        assert similar.status_code == 404, similar.text
+        assert "no vector yet" in similar.json()["error"]["message"]
+
+
 def _nested_timeout() -> BaseException:
     def inner() -> None:
         raise TimeoutError("mt5 terminal did not answer in 9 s")

@@ -120,7 +120,12 @@ if [ ! -f "$IMG/weaviate.tar" ] && [ -x "$BIN/weaviate-server" ]; then
         --cmd '["--host", "0.0.0.0", "--port", "8080", "--scheme", "http"]'
 fi
 
-if [ ! -f "$IMG/aitrading.tar" ] || [ "${FORCE_APP:-0}" = 1 ]; then
+# The application image is rebuilt whenever the build context changed (a hash of every
+# tracked file's content), so the e2e tier never tests a stale image; buildah's layer cache
+# keeps a source-only rebuild short.
+context_hash=$(cd "$ROOT" && git ls-files -z | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -c1-64)
+if [ ! -f "$IMG/aitrading.tar" ] || [ "${FORCE_APP:-0}" = 1 ] \
+    || [ "$(cat "$IMG/aitrading.context" 2>/dev/null)" != "$context_hash" ]; then
     echo "== $APP_IMAGE from the Dockerfile (buildah)"
     "${BUILDAH[@]}" pull --quiet "docker-archive:$IMG/python-slim.tar" >/dev/null
     "${BUILDAH[@]}" pull --quiet "docker-archive:$IMG/uv.tar" >/dev/null
@@ -132,6 +137,7 @@ if [ ! -f "$IMG/aitrading.tar" ] || [ "${FORCE_APP:-0}" = 1 ]; then
     "${BUILDAH[@]}" bud "${common[@]}" -t "$APP_IMAGE" "$ROOT"
     rm -f "$IMG/aitrading.tar"
     "${BUILDAH[@]}" push --quiet "$APP_IMAGE" "docker-archive:$IMG/aitrading.tar:$APP_IMAGE"
+    echo "$context_hash" >"$IMG/aitrading.context"
 fi
 if [ ! -f "$IMG/pause.tar" ]; then
     echo "== pause"

@@ -123,7 +123,7 @@ fi
 # The application image is rebuilt whenever the build context changed (a hash of every
 # tracked file's content), so the e2e tier never tests a stale image; buildah's layer cache
 # keeps a source-only rebuild short.
-context_hash=$(cd "$ROOT" && git ls-files -z | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -c1-64)
+context_hash=$(cd "$ROOT" && { git ls-files -z | xargs -0 sha256sum 2>/dev/null || true; } | sha256sum | cut -c1-64)
 if [ ! -f "$IMG/aitrading.tar" ] || [ "${FORCE_APP:-0}" = 1 ] \
     || [ "$(cat "$IMG/aitrading.context" 2>/dev/null)" != "$context_hash" ]; then
     echo "== $APP_IMAGE from the Dockerfile (buildah)"

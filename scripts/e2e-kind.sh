@@ -54,6 +54,7 @@ run() {
     AITRADING_E2E_IMAGE="docker.io/library/$IMAGE" \
     AITRADING_E2E_POSTGRES_IMAGE="postgres:17.2" \
     AITRADING_E2E_DRAGONFLY_IMAGE="docker.dragonflydb.io/dragonflydb/dragonfly:v1.25.2" \
+    AITRADING_E2E_WEAVIATE_IMAGE="semitechnologies/weaviate:1.35.2" \
         ${UV:-uv} run --frozen pytest tests/e2e -p no:cacheprovider
 }
 

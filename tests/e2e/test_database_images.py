@@ -15,9 +15,11 @@ import json
 import os
 import secrets
 
+import pytest
+
 from aitrading.operator.crd_model import TradingStackSpec
 from aitrading.operator.render import DATABASE_PORTS, service, stateful_set
-from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import REPO, Cluster
 from tests.e2e.manifests import as_list, container, obj, pod_spec
 
 # Local stand-ins by default; the kind workflow sets the official images, so the same test
@@ -132,3 +134,65 @@ def _ready_again(cluster: Cluster, ns: str, pod: str, old_uid: str) -> bool:
     conditions = current["status"].get("conditions") or []
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
     return bool(current["metadata"]["uid"] != old_uid and ready)
+
+
+WEAVIATE_IMAGE = os.environ.get(
+    "AITRADING_E2E_WEAVIATE_IMAGE", "localhost/aitrading-test/weaviate:1.35.2"
+)
+
+
+def test_the_weaviate_image_behind_the_operators_manifests(cluster: Cluster) -> None:
+    if cluster.local and not (REPO / ".cache/images/weaviate.tar").is_file():
+        pytest.skip("no weaviate image: `make store-bin` builds weaviate-server, then `make image`")
+    ns = cluster.namespace("e2e-weaviate")
+    spec = TradingStackSpec.model_validate(
+        {
+            "version": "e2e",
+            "databases": {
+                "weaviate": {"enabled": True, "image": WEAVIATE_IMAGE, "storageSize": "256Mi"}
+            },
+        }
+    )
+    client = obj("v1", "Pod", "client", pod_spec(container(command=["sleep", "infinity"])))
+    cluster.apply(
+        as_list(
+            stateful_set(STACK, ns, spec, "weaviate"),
+            service(STACK, ns, "weaviate", DATABASE_PORTS["weaviate"]),
+            client,
+        ),
+        ns,
+    )
+    cluster.kubectl(
+        "-n", ns, "rollout", "status", f"statefulset/{STACK}-weaviate", "--timeout=300s"
+    )
+    cluster.kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/client", "--timeout=300s")
+    url = f"http://{STACK}-weaviate.{ns}.svc:8080"
+
+    def ready() -> bool:
+        probe = cluster.kubectl(
+            "-n",
+            ns,
+            "exec",
+            "client",
+            "--",
+            "python3",
+            "-c",
+            "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5)",
+            f"{url}/v1/.well-known/ready",
+            check=False,
+        )
+        return probe.returncode == 0
+
+    cluster.wait_until("weaviate to answer ready", ready, explain=cluster.describe(ns, "pod"))
+    meta = cluster.kubectl(
+        "-n",
+        ns,
+        "exec",
+        "client",
+        "--",
+        "python3",
+        "-c",
+        "import urllib.request, sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+        f"{url}/v1/meta",
+    )
+    assert json.loads(meta.stdout)["version"].startswith("1.35"), meta.stdout

@@ -10,6 +10,7 @@ import typer
 
 from aitrading.cli.common import ConfigOption, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.security.tls import is_loopback
 from aitrading.core.stores.embedded import port_is_free
 
 
@@ -45,6 +46,14 @@ def serve(
     module_name, port_field = _SERVICES[service]
     port = port_of(settings, service)
     host = settings.services.bind_host
+    tls = settings.security.tls_cert_file is not None and settings.security.tls_key_file is not None
+    if settings.environment == "production" and not tls and not is_loopback(host):
+        err_console.print(
+            f"{service}: production serves TLS 1.3 only outside loopback; set "
+            f"{env_name('security.tls_cert_file')} and {env_name('security.tls_key_file')} "
+            "(the operator mounts them), or bind to 127.0.0.1"
+        )
+        raise typer.Exit(2)
     if not port_is_free(port, host):
         err_console.print(
             f"{service}: port {port} on {host} is already in use; "

@@ -15,6 +15,7 @@ def container(
     env: dict[str, str] | None = None,
     port: int | None = None,
     mounts: dict[str, str] | None = None,
+    scheme: str = "HTTP",
 ) -> dict[str, Any]:
     """The project's image with the production security settings (non-root, read-only root)."""
     spec: dict[str, Any] = {
@@ -38,7 +39,7 @@ def container(
     if port:
         spec["ports"] = [{"containerPort": port}]
         spec["readinessProbe"] = {
-            "httpGet": {"path": "/health/live", "port": port},
+            "httpGet": {"path": "/health/live", "port": port, "scheme": scheme},
             "periodSeconds": 2,
         }
     return spec

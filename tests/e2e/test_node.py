@@ -7,13 +7,18 @@ import base64
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aitrading.operator.service_certs import new_ca, service_certificate
 from tests.e2e.conftest import Cluster
 from tests.e2e.manifests import as_list, container, obj, pod_spec
 
 SLEEP = ["python3", "-c", "import time; time.sleep(86400)"]
+# HTTPS against the stack CA (the certificate names the Service; a bare IP is checked by the
+# chain only).
 FETCH = (
-    "import urllib.request, sys;"
-    " print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    "import ssl, sys, urllib.request;"
+    " ctx = ssl.create_default_context(cafile='/tls/ca.crt');"
+    " ctx.check_hostname = not sys.argv[1].split('/')[2].split(':')[0].replace('.', '').isdigit();"
+    " print(urllib.request.urlopen(sys.argv[1], timeout=10, context=ctx).read().decode())"
 )
 
 
@@ -54,9 +59,17 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     jwt_secret = obj("v1", "Secret", "jwt", None, data={"key.pem": base64.b64encode(pem).decode()})
+    # ... and to serve plaintext outside loopback: a certificate the operator would mount.
+    ca_key, ca_cert = new_ca("e2e")
+    key, cert = service_certificate(ca_key, ca_cert, "e2e", ns, "database-service")
+    tls = {"tls.crt": cert, "tls.key": key, "ca.crt": ca_cert}
+    tls_secret = obj(
+        "v1", "Secret", "tls", None, data={k: base64.b64encode(v).decode() for k, v in tls.items()}
+    )
     server = container(
         args=["serve", "database-service"],
         port=8008,
+        scheme="HTTPS",
         # Stores that do not exist: the service must still start and be alive.
         env={
             "AITRADING_SERVICES_BIND_HOST": "0.0.0.0",  # noqa: S104 - inside the pod
@@ -64,8 +77,15 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
             "AITRADING_REDIS_URL": "redis://127.0.0.1:2",
             "AITRADING_CLICKHOUSE_DSN": "http://127.0.0.1:3",
             "AITRADING_SECURITY_JWT_KEY_FILE": "/var/run/secrets/aitrading/jwt/key.pem",
+            "AITRADING_SECURITY_TLS_CERT_FILE": "/tls/tls.crt",
+            "AITRADING_SECURITY_TLS_KEY_FILE": "/tls/tls.key",
+            "AITRADING_SECURITY_TLS_CA_FILE": "/tls/ca.crt",
         },
-        mounts={"data": "/var/lib/aitrading", "jwt": "/var/run/secrets/aitrading/jwt"},
+        mounts={
+            "data": "/var/lib/aitrading",
+            "jwt": "/var/run/secrets/aitrading/jwt",
+            "tls": "/tls",
+        },
     )
     deployment = obj(
         "apps/v1",
@@ -77,7 +97,11 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
                 "metadata": {"labels": {"app": "smoke"}},
                 "spec": pod_spec(
                     server,
-                    {"data": {"emptyDir": {}}, "jwt": {"secret": {"secretName": "jwt"}}},
+                    {
+                        "data": {"emptyDir": {}},
+                        "jwt": {"secret": {"secretName": "jwt"}},
+                        "tls": {"secret": {"secretName": "tls"}},
+                    },
                 ),
             },
         },
@@ -85,17 +109,25 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
     service = obj(
         "v1",
         "Service",
-        "smoke",
+        "e2e-database-service",
         {"selector": {"app": "smoke"}, "ports": [{"port": 8008, "targetPort": 8008}]},
     )
-    probe = obj("v1", "Pod", "probe", pod_spec(container(command=SLEEP)))
-    cluster.apply(as_list(jwt_secret, deployment, service, probe), ns)
+    probe = obj(
+        "v1",
+        "Pod",
+        "probe",
+        pod_spec(
+            container(command=SLEEP, mounts={"tls": "/tls"}),
+            {"tls": {"secret": {"secretName": "tls"}}},
+        ),
+    )
+    cluster.apply(as_list(jwt_secret, tls_secret, deployment, service, probe), ns)
     cluster.kubectl("-n", ns, "rollout", "status", "deployment/smoke", "--timeout=300s")
     cluster.kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/probe", "--timeout=300s")
-    service_ip = cluster.get("-n", ns, "service", "smoke")["spec"]["clusterIP"]
+    service_ip = cluster.get("-n", ns, "service", "e2e-database-service")["spec"]["clusterIP"]
     for url in (
-        f"http://smoke.{ns}.svc.cluster.local:8008/health/live",  # CoreDNS + kube-proxy
-        f"http://{service_ip}:8008/health/live",
+        f"https://e2e-database-service.{ns}.svc.cluster.local:8008/health/live",  # CoreDNS
+        f"https://{service_ip}:8008/health/live",  # kube-proxy
     ):
         answer = cluster.kubectl("-n", ns, "exec", "probe", "--", "python3", "-c", FETCH, url)
         assert '"status":"alive"' in answer.stdout, answer.stdout

@@ -38,3 +38,20 @@ def test_serve_sets_header_idle_and_concurrency_limits(monkeypatch: pytest.Monke
     assert seen["ran"] is True
     assert seen["ssl"] is None  # no certificate configured: plaintext (development)
     assert stopped == ["router"]  # logging is flushed when the server stops
+
+
+def test_production_refuses_plaintext_outside_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "Server", lambda config: pytest.fail("must not start"))
+    monkeypatch.setenv("AITRADING_ENVIRONMENT", "production")
+    monkeypatch.setenv("AITRADING_SERVICES_BIND_HOST", "0.0.0.0")  # noqa: S104 - the point
+    for name, value in {
+        "AITRADING_POSTGRES_DSN": "postgresql://u@127.0.0.1:1/d",
+        "AITRADING_REDIS_URL": "redis://127.0.0.1:2",
+        "AITRADING_CLICKHOUSE_DSN": "http://127.0.0.1:3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["serve", "database-service"])
+    assert result.exit_code == 2, result.output
+    assert "AITRADING_SECURITY_TLS_CERT_FILE" in result.output

@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from aitrading.services.database_service.client import (
     DatabaseServiceClient,
     DatabaseServiceRejectedError,
+    DatabaseServiceUnavailableError,
 )
 from aitrading.services.database_service.dead_letters import MAX_PAYLOAD
 
@@ -99,7 +100,12 @@ class BatchDelivery:
                     payload=raw.decode("utf-8", "replace")[:MAX_PAYLOAD],
                 )
             )
-        await self._db.insert_dead_letters_raw(_encode(_Letters(letters)))
+        try:
+            await self._db.insert_dead_letters_raw(_encode(_Letters(letters)))
+        except DatabaseServiceRejectedError as exc:
+            # Nowhere to keep them: keep the whole batch instead (spooled, retried, visible
+            # in health) rather than drop anything or stop the sink.
+            raise DatabaseServiceUnavailableError(f"dead letters refused: {exc}") from exc
         for letter in letters:
             self._dead_lettered.inc()
             _log.error(

@@ -203,6 +203,9 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
                         "seccompProfile": {"type": "RuntimeDefault"},
                         "fsGroup": 10001,
                     },
+                    # Kubernetes would inject <SERVICE>_SERVICE_PORT_… variables for every
+                    # Service; with a stack named "aitrading" they look like our settings.
+                    "enableServiceLinks": False,
                     "containers": [container],
                     "volumes": [
                         {"name": "data", "emptyDir": {}},
@@ -254,6 +257,7 @@ def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) ->
             "template": {
                 "metadata": {"labels": labels(stack, db)},
                 "spec": {
+                    "enableServiceLinks": False,
                     "containers": [
                         {
                             "name": db,
@@ -273,7 +277,7 @@ def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) ->
                                 "periodSeconds": 5,
                             },
                         }
-                    ]
+                    ],
                 },
             },
             "volumeClaimTemplates": [
@@ -316,6 +320,7 @@ def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Ma
                         "metadata": {"labels": labels(stack, "logs-enforce")},
                         "spec": {
                             "restartPolicy": "OnFailure",
+                            "enableServiceLinks": False,
                             "containers": [job_container],
                             "volumes": [{"name": "data", "emptyDir": {}}],
                         },

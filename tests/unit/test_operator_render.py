@@ -158,3 +158,17 @@ def test_service_certificates_name_the_service_and_chain_to_the_stack_ca() -> No
     cert.verify_directly_issued_by(ca)
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "s-database-service.ns.svc" in names.get_values_for_type(x509.DNSName)
+
+
+def test_no_pod_gets_service_link_variables() -> None:
+    """A stack named `aitrading` would otherwise get AITRADING_…_SERVICE_PORT_… variables,
+    which the strict settings loader refuses: every pod crash-looped on a real cluster."""
+    full = spec(databases={"weaviate": {"enabled": True}, "arango": {"enabled": True}})
+    pods = []
+    for obj in render("aitrading", "ns", full):
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            pods.append(obj["spec"]["template"]["spec"])
+        elif obj["kind"] == "CronJob":
+            pods.append(obj["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    assert pods
+    assert all(pod["enableServiceLinks"] is False for pod in pods)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import time
@@ -22,8 +23,35 @@ from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_ports = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port to listen on, below the kernel's ephemeral range.
+
+    Asking the kernel for port 0 hands out an *ephemeral* port, which an outgoing connection
+    of this busy test process (Redis, PostgreSQL, HTTP pools) may take as its local port
+    before the server binds it — "address already in use" in CI. Ports below the ephemeral
+    range are never given to outgoing connections; a bind test skips those in use.
+    """
+    high = max(_EPHEMERAL_LOW - 1, 1025)
+    for _ in range(500):
+        port = _ports.randint(max(1025, high - 12000), high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a crowded machine: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

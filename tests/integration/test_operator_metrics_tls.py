@@ -28,3 +28,4 @@ def test_operator_metrics_serve_tls13_only(tmp_path: Path) -> None:
         assert _handshake(port, pki["ca"], ssl.TLSVersion.TLSv1_2) is None
     finally:
         server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ with `deletionPolicy: Delete` the stack's PersistentVolumeClaims are deleted too
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import kopf
@@ -22,6 +23,7 @@ RECONCILES = Counter("aitrading_operator_reconciles", "Reconciles by outcome", [
 DRIFT_INTERVAL_S = 30.0
 RETRY_DELAY_S = 10.0
 _dynamic: Any = None
+_RECONCILE_LOCK = threading.Lock()
 
 
 def configure(dynamic_client: Any, retry_delay_s: float | None = None) -> None:
@@ -66,7 +68,10 @@ def _run(
     previous: Any = dict(status or {}).get("conditions")
     try:
         parsed = TradingStackSpec.model_validate(dict(spec))
-        outcome = reconcile(_applier(), name, namespace, body["metadata"]["uid"], parsed)
+        # kopf runs sync handlers in worker threads; the shared dynamic client's discovery
+        # cache is not thread-safe (KeyError: 'resources'), so reconciles take turns.
+        with _RECONCILE_LOCK:
+            outcome = reconcile(_applier(), name, namespace, body["metadata"]["uid"], parsed)
     except Exception as exc:
         RECONCILES.labels("error").inc()
         from aitrading.operator.reconcile import Outcome

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,10 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     if not (etcd_bin.is_file() and apiserver_bin.is_file()):
         pytest.skip(f"no etcd/kube-apiserver in {BIN}: run `make cluster-bin` to build them")
     root = tmp_path_factory.mktemp("cluster")
+    # The kubernetes client caches API discovery in $TMPDIR/osrcp-<host>.json across runs; a
+    # file left by an earlier API server on the same port breaks discovery ("KeyError:
+    # 'resources'"). Each session gets its own directory for it.
+    tempfile.tempdir = str(tmp_path_factory.mktemp("kube-discovery"))
     client_port, peer_port, api_port = free_port(), free_port(), free_port()
     etcd_log = root / "etcd.log"
     etcd = subprocess.Popen(

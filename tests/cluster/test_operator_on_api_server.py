@@ -215,11 +215,15 @@ def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy
     from aitrading.operator import handlers
     from aitrading.operator.run import run
 
+    # The operator's own discovery client: kubernetes' LazyDiscoverer is not thread-safe, and
+    # the kopf thread and this test thread must not share one (KeyError: 'resources').
+    cache = str(request.getfixturevalue("tmp_path") / "operator-discovery.json")
     if identity == "operator-serviceaccount":
         token = request.getfixturevalue("operator_token")
-        operator_dynamic = kdynamic.DynamicClient(request.getfixturevalue("operator_kube"))
+        client_for = request.getfixturevalue("operator_kube")
     else:
-        token, operator_dynamic = api_server["token"], dynamic
+        token, client_for = api_server["token"], kube
+    operator_dynamic = kdynamic.DynamicClient(client_for, cache_file=cache)
     handlers.configure(operator_dynamic, retry_delay_s=0.5)
     stop, ready = threading.Event(), threading.Event()
     connection = kopf.ConnectionInfo(server=api_server["url"], token=token, insecure=True)

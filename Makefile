@@ -28,7 +28,7 @@ test: $(SYNC_STAMP)  ## the whole test suite (unit + integration against real em
 	$(UV) run --frozen pytest
 
 e2e: $(SYNC_STAMP)  ## tests/e2e on KUBECONFIG's cluster, or on the local one-node cluster (root)
-	$(UV) run --frozen pytest tests/e2e -p no:cacheprovider
+	$(UV) run --frozen pytest tests/e2e -p no:cacheprovider --timeout 1200  # pods pull and unpack a 500 MB image: slow under load
 
 lint: $(SYNC_STAMP)
 	$(UV) run --frozen ruff check .

@@ -55,7 +55,7 @@ run() {
     AITRADING_E2E_POSTGRES_IMAGE="postgres:17.2" \
     AITRADING_E2E_DRAGONFLY_IMAGE="docker.dragonflydb.io/dragonflydb/dragonfly:v1.25.2" \
     AITRADING_E2E_WEAVIATE_IMAGE="semitechnologies/weaviate:1.35.2" \
-        ${UV:-uv} run --frozen pytest tests/e2e -p no:cacheprovider
+        ${UV:-uv} run --frozen pytest tests/e2e -p no:cacheprovider --timeout 1200
 }
 
 case "$MODE" in

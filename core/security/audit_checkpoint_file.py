@@ -29,6 +29,7 @@ class SignedCheckpoint:
 class CheckpointFile:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._last_seq: int | None = None  # read once, then kept up to date by `append`
 
     def read(self) -> list[SignedCheckpoint]:
         if not self.path.exists():
@@ -50,8 +51,9 @@ class CheckpointFile:
         return found
 
     def last_seq(self) -> int:
-        found = self.read()
-        return max((c.seq for c in found), default=0)
+        if self._last_seq is None:
+            self._last_seq = max((c.seq for c in self.read()), default=0)
+        return self._last_seq
 
     def append(self, checkpoint: SignedCheckpoint) -> None:
         """Write one line and fsync it (mode 0600; the directory is created if needed)."""
@@ -62,3 +64,4 @@ class CheckpointFile:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._last_seq = max(self.last_seq(), checkpoint.seq)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
 from aitrading.core.infrastructure.central_hub import CentralHub, Health
 from aitrading.core.infrastructure.config_manager import Settings
@@ -56,7 +56,7 @@ from aitrading.services.api_gateway.tracing import ChainRegistry, Span
 from aitrading.services.api_gateway.upstream_health import UpstreamHealth
 from aitrading.services.common.http import ApiError, error_responses, install_common
 from aitrading.services.common.listener_tls import peer_client_context
-from aitrading.services.common.text import check_storable
+from aitrading.services.common.text import StorableText
 from aitrading.services.common.tracing import current_trace
 from aitrading.services.common.urls import (
     data_bridge_url,
@@ -80,14 +80,9 @@ _HOP_HEADERS = {
 }
 
 
-class _Body(BaseModel):
+class _Body(StorableText):
+    # storable text: a NUL in an email used to reach PostgreSQL and answer 500
     model_config = ConfigDict(extra="forbid", strict=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable(cls, value: object) -> object:
-        check_storable(value)  # a NUL in an email used to reach PostgreSQL and answer 500
-        return value
 
 
 class TokenRequest(_Body):

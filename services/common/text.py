@@ -8,6 +8,8 @@ deep inside a handler. Request models check their strings with `check_storable` 
 
 from __future__ import annotations
 
+from pydantic import BaseModel, field_validator
+
 
 def check_storable(value: object, path: str = "") -> None:
     """Text PostgreSQL and ClickHouse can store: no NUL, no lone UTF-16 surrogates (JSON
@@ -26,3 +28,13 @@ def check_storable(value: object, path: str = "") -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             check_storable(item, path)
+
+
+class StorableText(BaseModel):
+    """A request body whose every string field (nested lists and dicts too) is storable."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: object) -> object:
+        check_storable(value)
+        return value

@@ -67,7 +67,7 @@ class BatchDelivery:
         try:
             items = _decode_batch(body).ticks
         except msgspec.MsgspecError:  # not even a batch: keep the whole body as one letter
-            await self._bury([(b"", body, str(refusal))])
+            await self._bury([(body, str(refusal))])
             return
         reasons = _reasons_by_index(refusal.details, len(items))
         if not reasons:  # the answer does not say which: try each tick on its own
@@ -76,7 +76,7 @@ class BatchDelivery:
         rest = [item for index, item in enumerate(items) if index not in reasons]
         if rest:
             await self.store(_encode({"ticks": rest}))  # terminates: each round drops items
-        await self._bury([(items[i], items[i], why) for i, why in sorted(reasons.items())])
+        await self._bury([(items[i], why) for i, why in sorted(reasons.items())])
 
     async def _one_by_one(self, items: list[msgspec.Raw], fallback: str) -> None:
         refused = []
@@ -84,18 +84,19 @@ class BatchDelivery:
             try:
                 await self._db.insert_ticks_raw(_encode({"ticks": [item]}))
             except DatabaseServiceRejectedError as exc:
-                refused.append((item, item, _first_reason(exc.details) or str(exc) or fallback))
+                refused.append((item, _first_reason(exc.details) or str(exc) or fallback))
         await self._bury(refused)
 
-    async def _bury(self, refused: list[tuple[Any, Any, str]]) -> None:
+    async def _bury(self, refused: list[tuple[Any, str]]) -> None:
+        """Keep each (item as sent, reason); an item that is not a tick object keeps no source."""
         if not refused:
             return
         letters = []
-        for source_of, payload, reason in refused:
+        for payload, reason in refused:
             raw = bytes(payload)
             letters.append(
                 _Letter(
-                    source=_source(bytes(source_of)),
+                    source=_source(raw),
                     reason=reason[:MAX_REASON],
                     payload=raw.decode("utf-8", "replace")[:MAX_PAYLOAD],
                 )

@@ -69,10 +69,6 @@ class DeadLetterRepository:
             for r in rows
         ]
 
-    async def count(self) -> int:
-        rows = await self._store.query_rows("SELECT count() FROM tick_dead_letters FINAL")
-        return int(rows[0][0])
-
 
 def _fingerprint(letter: DeadLetterIn) -> str:
     return hashlib.blake2b(

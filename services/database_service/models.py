@@ -17,7 +17,7 @@ from aitrading.core.market.ticks import (
     UINT32_MAX,
     problem_of,
 )
-from aitrading.services.common.text import check_storable
+from aitrading.services.common.text import StorableText
 
 MAX_BATCH = 50_000
 # Anchored for pydantic (Rust regex: `$` is the very end, no newline allowed before it).
@@ -32,15 +32,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class _Stored(_Strict):
+class _Stored(_Strict, StorableText):
     """A body with free text that goes to a database: every string is checked storable.
     (Ticks are not: their strings are pattern-checked ASCII, and they are the hot path.)"""
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable_text(cls, value: object) -> object:
-        check_storable(value)
-        return value
 
 
 class Tick(_Strict):

@@ -52,6 +52,7 @@ from aitrading.services.database_service.models import (
 )
 from aitrading.services.database_service.ticks import CursorError, TickRepository
 
+_log = logging.getLogger(__name__)
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -69,8 +70,6 @@ async def service_identity(request: Request) -> None:
             401, "service_identity_required", "writes need a service token of a known caller"
         ) from None
 
-
-_log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/api/v1",

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import secrets
+from typing import Any
 
 import pytest
 
@@ -169,30 +170,19 @@ def test_the_weaviate_image_behind_the_operators_manifests(cluster: Cluster) -> 
     url = f"http://{STACK}-weaviate.{ns}.svc:8080"
 
     def ready() -> bool:
-        probe = cluster.kubectl(
-            "-n",
-            ns,
-            "exec",
-            "client",
-            "--",
-            "python3",
-            "-c",
-            "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5)",
-            f"{url}/v1/.well-known/ready",
-            check=False,
-        )
-        return probe.returncode == 0
+        return _get(cluster, ns, f"{url}/v1/.well-known/ready", check=False).returncode == 0
 
     cluster.wait_until("weaviate to answer ready", ready, explain=cluster.describe(ns, "pod"))
-    meta = cluster.kubectl(
-        "-n",
-        ns,
-        "exec",
-        "client",
-        "--",
-        "python3",
-        "-c",
-        "import urllib.request, sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
-        f"{url}/v1/meta",
-    )
+    meta = _get(cluster, ns, f"{url}/v1/meta")
     assert json.loads(meta.stdout)["version"].startswith("1.35"), meta.stdout
+
+
+def _get(cluster: Cluster, ns: str, url: str, check: bool = True) -> Any:
+    """GET `url` from inside the client pod (the body on stdout)."""
+    fetch = (
+        "import urllib.request, sys;"
+        " print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    )
+    return cluster.kubectl(
+        "-n", ns, "exec", "client", "--", "python3", "-c", fetch, url, check=check
+    )

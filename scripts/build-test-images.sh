@@ -32,6 +32,14 @@ BUILDAH=(buildah --root "$ROOT/.cache/buildah/root" --runroot "$ROOT/.cache/buil
 PY=python3
 mkdir -p "$IMG"
 
+# buildah leaves its storage's overlay mounts behind after a build; nothing of this script
+# may outlive it on the machine.
+release_buildah_mounts() {
+    awk -v s="$ROOT/.cache/buildah/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r \
+        | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+}
+trap release_buildah_mounts EXIT
+
 mirror() {  # the Debian mirror apt already uses here
     local uri
     uri=$(grep -hoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \

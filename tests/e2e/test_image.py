@@ -88,3 +88,13 @@ def test_dependency_layer_is_reused_after_a_source_only_change(tmp_path: Path) -
         assert _image_id(tags[3]) != _image_id(tags[2])  # the change reaches the image
     finally:
         subprocess.run([*BUILDAH, "rmi", *tags], capture_output=True, check=False)
+        _release_buildah_mounts()
+
+
+def _release_buildah_mounts() -> None:
+    """buildah leaves overlay mounts of its storage behind; the test leaves none."""
+    prefix = f"{REPO / '.cache/buildah'}/"
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    mounts = sorted(line.split()[4] for line in lines if line.split()[4].startswith(prefix))
+    for mount in reversed(mounts):
+        subprocess.run(["umount", mount], capture_output=True, check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -129,7 +130,19 @@ def test_serve_answers_through_a_cluster_ip_service_by_dns_name(cluster: Cluster
         f"https://e2e-database-service.{ns}.svc.cluster.local:8008/health/live",  # CoreDNS
         f"https://{service_ip}:8008/health/live",  # kube-proxy
     ):
-        answer = cluster.kubectl("-n", ns, "exec", "probe", "--", "python3", "-c", FETCH, url)
+
+        def fetch(url: str = url) -> Any:
+            return cluster.kubectl(
+                "-n", ns, "exec", "probe", "--", "python3", "-c", FETCH, url, check=False
+            )
+
+        # A ready pod is routed once its endpoint reaches kube-proxy: wait for that, then look.
+        cluster.wait_until(
+            f"{url} to answer",
+            lambda fetch=fetch: fetch().returncode == 0,
+            explain=lambda: fetch().stderr,
+        )
+        answer = fetch()
         assert '"status":"alive"' in answer.stdout, answer.stdout
 
 

@@ -18,6 +18,7 @@ class Service(StrEnum):
     DATABASE_SERVICE = "database-service"
     DATA_BRIDGE = "data-bridge"
     API_GATEWAY = "api-gateway"
+    TRADING_ENGINE = "trading-engine"
 
 
 # service -> (module with create_app, settings field of its port)
@@ -28,6 +29,7 @@ _SERVICES: dict[Service, tuple[str, str]] = {
     ),
     Service.DATA_BRIDGE: ("aitrading.services.data_bridge.app", "data_bridge_port"),
     Service.API_GATEWAY: ("aitrading.services.api_gateway.app", "api_gateway_port"),
+    Service.TRADING_ENGINE: ("aitrading.services.trading_engine.app", "trading_engine_port"),
 }
 
 

@@ -12,7 +12,7 @@ import contextlib
 import json
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,12 @@ class BridgeClient:
         source: str | None = None,
         on_ack: Callable[[dict[str, Any]], None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        on_order: Callable[[str], Awaitable[None]] | None = None,
+        resend_after_s: float = 1.0,
     ) -> None:
+        self._on_order = on_order  # v1.1: signed order instructions from the platform
+        self._resend_after = resend_after_s
+        self._tasks: set[asyncio.Task[None]] = set()
         self._ssl = ssl_context  # wss://: whom to trust (a pinned CA); default: system CAs
         self._url = url
         self._token = token
@@ -79,6 +84,29 @@ class BridgeClient:
             for tick in ticks:
                 await self._send({"type": "tick", "tick": tick}, 1)
 
+    async def send_report(self, report: dict[str, Any]) -> int:
+        """v1.1: an execution report for an order instruction; kept until acked."""
+        return await self._send({"type": "execution_report", **report}, 0)
+
+    async def send_positions(self, login: int, positions: list[dict[str, Any]]) -> int:
+        return await self._send({"type": "positions", "login": login, "positions": positions}, 0)
+
+    async def send_account(self, account: dict[str, Any]) -> int:
+        return await self._send({"type": "account_info", "account": account}, 0)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resend_later(self, seq: int) -> None:
+        """`unavailable`: the frame could not be made safe now; send it again shortly."""
+        await asyncio.sleep(self._resend_after)
+        entry = self.unacked.get(seq)
+        if entry is not None and self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.send(entry[0].decode())
+
     async def _send(self, frame: dict[str, Any], ticks: int) -> int:
         self._seq += 1
         frame = {**frame, "seq": self._seq}
@@ -97,6 +125,8 @@ class BridgeClient:
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()
+        for task in list(self._tasks):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -113,12 +143,17 @@ class BridgeClient:
                 self.stats.duplicates += message.get("duplicates", 0)
                 if entry is not None and self._on_ack is not None:
                     self._on_ack(message)
+            elif kind == "order" and self._on_order is not None:
+                self._spawn(self._on_order(str(message.get("instruction", ""))))
             elif kind == "error":
                 code = message.get("code", "?")
                 self.stats.errors[code] = self.stats.errors.get(code, 0) + 1
                 self.stats.last_error = f"{code}: {message.get('message')}"
-                if message.get("seq") is not None:
-                    self.unacked.pop(message["seq"], None)  # refused: resending will not help
+                seq = message.get("seq")
+                if seq is not None and code == "unavailable" and seq in self.unacked:
+                    self._spawn(self._resend_later(seq))  # not safe yet: the protocol says resend
+                elif seq is not None:
+                    self.unacked.pop(seq, None)  # refused: resending will not help
             if not self.unacked:
                 self._drained.set()
 

@@ -201,6 +201,62 @@ class DataBridgeSettings(_Section):
     )
 
 
+class SymbolSpec(_Section):
+    """A tradable symbol's lot rules (MT5 `symbol_info`: volume_min/max/step, contract size)."""
+
+    volume_min: float = Field(default=0.01, gt=0, le=1e6)
+    volume_max: float = Field(default=100.0, gt=0, le=1e9)
+    volume_step: float = Field(default=0.01, gt=0, le=1e6)
+    contract_size: float = Field(default=100_000.0, gt=0, le=1e9)
+
+
+class TradingEngineSettings(_Section):
+    """Orders and pre-trade risk: each risk rule's limit is one setting (docs/orders.md)."""
+
+    when_no_connector: Literal["wait", "refuse"] = Field(
+        default="wait",
+        description="wait: the order waits up to instruction_ttl_s for the account's connector,"
+        " then EXPIRED; refuse: DENIED at once when none is online",
+    )
+    instruction_ttl_s: float = Field(
+        default=30.0, ge=1, le=3600, description="a signed instruction is void after this"
+    )
+    expiry_grace_s: float = Field(
+        default=5.0, ge=0, le=600, description="clock margin before an unanswered order expires"
+    )
+    sweep_interval_s: float = Field(default=1.0, gt=0, le=60)
+    max_order_notional: float = Field(
+        default=5_000_000.0, gt=0, description="volume x contract size x price, per order"
+    )
+    max_position_volume: float = Field(
+        default=50.0, gt=0, description="lots per symbol and account, open orders included"
+    )
+    max_account_volume: float = Field(
+        default=200.0, gt=0, description="lots over all symbols of an account"
+    )
+    max_open_orders: int = Field(default=50, ge=1, le=100_000, description="per account")
+    orders_per_minute: int = Field(default=120, ge=1, le=1_000_000, description="per account")
+    price_band_pct: float = Field(
+        default=5.0, gt=0, le=100, description="limit/stop price distance from the latest mid"
+    )
+    max_tick_age_s: float = Field(
+        default=300.0, gt=0, description="an older latest tick is no price to check against"
+    )
+    duplicate_window_s: float = Field(
+        default=2.0, ge=0, le=3600, description="same side/symbol/volume/price again: denied"
+    )
+    check_free_margin: bool = Field(
+        default=True, description="deny orders whose margin exceeds the account's free margin"
+    )
+    symbols: dict[str, SymbolSpec] = Field(
+        default_factory=dict, description="per-symbol lot rules; others use default_symbol"
+    )
+    default_symbol: SymbolSpec = SymbolSpec()
+
+    def spec(self, symbol: str) -> SymbolSpec:
+        return self.symbols.get(symbol, self.default_symbol)
+
+
 class Settings(BaseSettings):
     """Every setting of an aitrading process. Build it with `load_settings`."""
 
@@ -221,6 +277,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     services: ServicesSettings = ServicesSettings()
     data_bridge: DataBridgeSettings = DataBridgeSettings()
+    trading_engine: TradingEngineSettings = TradingEngineSettings()
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:

@@ -21,7 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -33,10 +33,15 @@ from aitrading.core.security.keys import key_id, write_new_key
 
 if TYPE_CHECKING:
     import asyncpg
+    import asyncpg.pool
 
 GENESIS_HASH = "0" * 64
 _LOCK_KEY = 0x61756469  # "audi": one advisory lock for all appends
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+# a connection, or one borrowed from a pool (the caller's transaction)
+Connection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 
 def canonical_json(value: Any) -> str:
@@ -166,31 +171,48 @@ class AuditLog:
         resource: str,
         outcome: str,
         payload: Any = None,
+        conn: Connection | None = None,
     ) -> AuditRecord:
-        """Append one record; concurrent appends from any process are serialised."""
+        """Append one record; concurrent appends from any process are serialised.
+
+        With `conn` (inside the caller's transaction) the record commits or rolls back with
+        the change it describes — an order transition and its audit record are one unit."""
+        if conn is not None:
+            return await self._append(conn, actor, action, resource, outcome, payload)
+        async with self._pool.acquire() as own, own.transaction():
+            return await self._append(own, actor, action, resource, outcome, payload)
+
+    async def _append(
+        self,
+        conn: Connection,
+        actor: str,
+        action: str,
+        resource: str,
+        outcome: str,
+        payload: Any,
+    ) -> AuditRecord:
         body = json.loads(canonical_json(payload if payload is not None else {}))
         ts = dt.datetime.now(dt.UTC)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-            head = await conn.fetchrow(
-                f"SELECT seq, hash FROM {self._log} ORDER BY seq DESC LIMIT 1"  # noqa: S608
-            )
-            seq = 1 if head is None else head["seq"] + 1
-            prev = GENESIS_HASH if head is None else head["hash"]
-            digest = record_hash(seq, ts, actor, action, resource, outcome, body, prev)
-            await conn.execute(
-                f"INSERT INTO {self._log} (seq, ts, actor, action, resource, outcome, payload,"  # noqa: S608
-                " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
-                seq,
-                ts,
-                actor,
-                action,
-                resource,
-                outcome,
-                canonical_json(body),
-                prev,
-                digest,
-            )
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        head = await conn.fetchrow(
+            f"SELECT seq, hash FROM {self._log} ORDER BY seq DESC LIMIT 1"  # noqa: S608
+        )
+        seq = 1 if head is None else head["seq"] + 1
+        prev = GENESIS_HASH if head is None else head["hash"]
+        digest = record_hash(seq, ts, actor, action, resource, outcome, body, prev)
+        await conn.execute(
+            f"INSERT INTO {self._log} (seq, ts, actor, action, resource, outcome, payload,"  # noqa: S608
+            " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+            seq,
+            ts,
+            actor,
+            action,
+            resource,
+            outcome,
+            canonical_json(body),
+            prev,
+            digest,
+        )
         return AuditRecord(seq, ts, actor, action, resource, outcome, body, prev, digest)
 
     async def checkpoint(

@@ -62,6 +62,14 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
         methods=frozenset({"GET", "POST", "DELETE"}),
         feature="orders",
     ),
+    Route("/api/v1/positions", "trading-engine", "/api/v1/positions", feature="orders"),
+    Route(
+        "/api/v1/risk",
+        "trading-engine",
+        "/api/v1/risk",
+        access=Access.ADMIN,
+        methods=frozenset({"GET", "PUT"}),
+    ),
     Route(
         "/api/v1/db",
         "database-service",

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from aitrading.core.infrastructure.central_hub import CentralHub, Health
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.market.connector_channels import InstructionQueue, LatestAccounts, Presence
 from aitrading.core.security.jwt_manager import JWTManager
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.service_identity import ServiceIdentity
@@ -28,14 +29,20 @@ from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.stores.components import security_clients
 from aitrading.services.common.http import install_common
 from aitrading.services.common.listener_tls import peer_client_context
-from aitrading.services.common.urls import database_service_url
+from aitrading.services.common.urls import database_service_url, trading_engine_url
 from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
-from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, serve_connector
+from aitrading.services.data_bridge.ingest import (
+    IngestContext,
+    IngestMetrics,
+    OrderChannels,
+    serve_connector,
+)
 from aitrading.services.data_bridge.protocol import FrameLimits
 from aitrading.services.data_bridge.sink import TickSink
 from aitrading.services.data_bridge.spool import Spool
 from aitrading.services.data_bridge.stream import StreamRegistry, serve_subscriber
 from aitrading.services.database_service.client import DatabaseServiceClient
+from aitrading.services.trading_engine.client import TradingEngineClient
 
 SERVICE = "data-bridge"
 
@@ -70,6 +77,12 @@ def create_app(
     hub.register(postgres_component)
     database = database or DatabaseServiceClient(
         database_service_url(settings),
+        settings.services.request_timeout_s,
+        identity=ServiceIdentity(load_key_ring(settings), settings.security.jwt_issuer, SERVICE),
+        verify=peer_client_context(settings),
+    )
+    engine = TradingEngineClient(
+        trading_engine_url(settings),
         settings.services.request_timeout_s,
         identity=ServiceIdentity(load_key_ring(settings), settings.security.jwt_issuer, SERVICE),
         verify=peer_client_context(settings),
@@ -115,6 +128,12 @@ def create_app(
                     settings.data_bridge.max_json_depth,
                     settings.data_bridge.max_ticks_per_frame,
                 ),
+                engine,
+                OrderChannels(
+                    InstructionQueue(redis.client),
+                    Presence(redis.client),
+                    LatestAccounts(redis.client),
+                ),
             ),
             jwt=jwt,
             streams=streams,
@@ -128,6 +147,7 @@ def create_app(
             await fanout.stop()
             await sink.stop()
             await database.close()
+            await engine.close()
             await hub.stop()
 
     app = FastAPI(

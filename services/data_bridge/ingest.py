@@ -16,16 +16,24 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
 from fastapi import WebSocket, WebSocketDisconnect
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from aitrading.core.market.connector_channels import InstructionQueue, LatestAccounts, Presence
 from aitrading.core.market.ticks import source_problem
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.scopes import TokenScope, has_scope
 from aitrading.services.common.websocket_frames import receive_frame
 from aitrading.services.data_bridge import protocol
+from aitrading.services.data_bridge.instructions import deliver_instructions
 from aitrading.services.data_bridge.protocol import ProtocolError, Reason
 from aitrading.services.data_bridge.sink import Durability, StoredTick, TickSink
+from aitrading.services.trading_engine.client import (
+    TradingEngineClient,
+    TradingEngineRefusedError,
+    TradingEngineUnavailableError,
+)
 
 if TYPE_CHECKING:
     from aitrading.services.data_bridge.fanout import FanOut
@@ -98,6 +106,15 @@ class IngestContext:
     max_skew_ms: int
     store_account: object  # async callable(bytes) -> None, raising when unavailable
     limits: protocol.FrameLimits = protocol.FrameLimits()  # noqa: RUF009 - frozen, shared
+    engine: TradingEngineClient | None = None  # reports and positions go there
+    channels: OrderChannels | None = None  # instructions, presence, latest accounts
+
+
+@dataclass(frozen=True)
+class OrderChannels:
+    queue: InstructionQueue
+    presence: Presence
+    accounts: LatestAccounts
 
 
 async def authenticate(ws: WebSocket, ctx: IngestContext) -> str | None:
@@ -168,6 +185,12 @@ async def serve_connector(ws: WebSocket, ctx: IngestContext) -> None:
     acks: AckQueue = asyncio.Queue(maxsize=MAX_IN_FLIGHT)
     recent = RecentIdentities()
     sender = asyncio.create_task(_send_acks(ws, acks, recent), name=f"acks:{session}")
+    orders = None
+    if ctx.channels is not None:
+        orders = asyncio.create_task(
+            deliver_instructions(ws, source, session, ctx.channels.queue, ctx.channels.presence),
+            name=f"orders:{session}",
+        )
     try:
         while True:
             raw = await receive_frame(ws)
@@ -175,6 +198,10 @@ async def serve_connector(ws: WebSocket, ctx: IngestContext) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        if orders is not None:
+            orders.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await orders
         ctx.metrics.connections.dec()
         await acks.put(None)
         with contextlib.suppress(Exception):
@@ -206,8 +233,8 @@ async def _handle(
     if isinstance(frame, protocol.AccountFrame):
         await _account(frame, source, ctx, ws, acks)
         return
-    if isinstance(frame, protocol.PositionsFrame):
-        await acks.put(AckItem(frame.seq, None, len(frame.positions), 0))
+    if isinstance(frame, protocol.PositionsFrame | protocol.ExecutionReportFrame):
+        await _relay_to_engine(frame, source, ctx, ws, acks)
         return
     ticks = [frame.tick] if isinstance(frame, protocol.TickFrame) else frame.ticks
     if len(ticks) > ctx.limits.max_ticks:
@@ -260,6 +287,45 @@ async def _handle(
     await acks.put(AckItem(frame.seq, ctx.sink.enqueue(fresh), len(fresh), duplicates, keys))
 
 
+async def _relay_to_engine(
+    frame: protocol.PositionsFrame | protocol.ExecutionReportFrame,
+    source: str,
+    ctx: IngestContext,
+    ws: WebSocket,
+    acks: AckQueue,
+) -> None:
+    """Acked only once the trading-engine stored it; refused with the engine's reason when
+    it judged the frame (resending will not help), `unavailable` when it is away."""
+    try:
+        if ctx.engine is None:
+            raise TradingEngineUnavailableError("no trading-engine configured")
+        if isinstance(frame, protocol.PositionsFrame):
+            await ctx.engine.positions(
+                {
+                    "source": source,
+                    "login": frame.login,
+                    "positions": [msgspec.structs.asdict(p) for p in frame.positions],
+                }
+            )
+            count = len(frame.positions)
+        else:
+            body = msgspec.structs.asdict(frame)
+            del body["seq"]
+            await ctx.engine.execution_report({"source": source, **body})
+            count = 1
+    except TradingEngineRefusedError as exc:
+        ctx.metrics.rejected.labels(Reason.ORDER_REFUSED.value).inc()
+        await ws.send_bytes(protocol.error(Reason.ORDER_REFUSED, f"{exc.code}: {exc}", frame.seq))
+        return
+    except TradingEngineUnavailableError as exc:
+        ctx.metrics.rejected.labels(Reason.UNAVAILABLE.value).inc()
+        await ws.send_bytes(
+            protocol.error(Reason.UNAVAILABLE, f"not stored, resend later: {exc}", frame.seq)
+        )
+        return
+    await acks.put(AckItem(frame.seq, None, count, 0))
+
+
 async def _account(
     frame: protocol.AccountFrame,
     source: str,
@@ -297,6 +363,9 @@ async def _account(
             )
         )
         return
+    if ctx.channels is not None:  # the latest snapshot, for the free-margin check
+        with contextlib.suppress(Exception):
+            await ctx.channels.accounts.put(source, msgspec.structs.asdict(a))
     await acks.put(AckItem(frame.seq, None, 1, 0))
 
 

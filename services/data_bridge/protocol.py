@@ -49,6 +49,7 @@ class Reason(StrEnum):
     NEGATIVE_VOLUME = "negative_volume"
     SEQUENCE = "sequence"
     UNAVAILABLE = "unavailable"
+    ORDER_REFUSED = "order_refused"
 
 
 class ProtocolError(Exception):
@@ -126,7 +127,27 @@ class Heartbeat(msgspec.Struct, tag="heartbeat", forbid_unknown_fields=True):
     seq: int
 
 
-Frame = Auth | TickFrame | TicksFrame | AccountFrame | PositionsFrame | Heartbeat
+ReportStatus = Literal[
+    "accepted", "rejected", "partially_filled", "filled", "canceled", "cancel_rejected", "expired"
+]
+
+
+class ExecutionReportFrame(msgspec.Struct, tag="execution_report", forbid_unknown_fields=True):
+    """v1.1: what the terminal did with an `order` instruction (docs/protocol.md §5)."""
+
+    seq: int
+    order_id: str
+    status: ReportStatus
+    retcode: int | None = None
+    ticket: int | None = None
+    filled_volume: float = 0.0
+    fill_price: float | None = None
+    message: str = ""
+
+
+Frame = (
+    Auth | TickFrame | TicksFrame | AccountFrame | PositionsFrame | Heartbeat | ExecutionReportFrame
+)
 _decoder: msgspec.json.Decoder[Frame] = msgspec.json.Decoder(Frame)
 _encoder = msgspec.json.Encoder()
 _seq_only = msgspec.json.Decoder(dict[str, object])
@@ -221,6 +242,11 @@ def ack(
 
 def error(reason: Reason, message: str, seq: int | None = None) -> bytes:
     return _encoder.encode({"type": "error", "code": reason.value, "message": message, "seq": seq})
+
+
+def order(instruction: str) -> bytes:
+    """v1.1: a signed order instruction for the connector (docs/protocol.md §5)."""
+    return _encoder.encode({"type": "order", "instruction": instruction})
 
 
 def welcome(session: str, source: str) -> bytes:

@@ -45,7 +45,7 @@ SERVICE_DATABASES = {
     "database-service": ("postgres", "clickhouse", "dragonfly", "weaviate", "arango"),
     "api-gateway": ("postgres", "dragonfly"),
     "data-bridge": ("postgres", "dragonfly"),
-    "trading-engine": ("dragonfly",),
+    "trading-engine": ("postgres", "dragonfly"),
 }
 URL_ENV = {
     "postgres": "AITRADING_POSTGRES_DSN",
@@ -333,8 +333,9 @@ def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Ma
 
 def network_policies(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]:
     """Default deny; the gateway takes traffic from anywhere; each service only from the
-    gateway (the bridge also from MT5 connectors via the gateway); databases only from the
-    services that use them."""
+    gateway (the bridge also from MT5 connectors via the gateway; the trading-engine also
+    from the bridge, which relays connector reports); databases only from the services
+    that use them."""
     policies: list[Manifest] = [
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -363,8 +364,11 @@ def network_policies(stack: str, namespace: str, spec: TradingStackSpec) -> list
         }
 
     policies.append(allow("api-gateway", 8000, None))
-    for svc in ("data-bridge", "trading-engine"):
-        policies.append(allow(svc, SERVICE_PORTS[svc], ["api-gateway"]))
+    policies.append(allow("data-bridge", SERVICE_PORTS["data-bridge"], ["api-gateway"]))
+    # orders from the gateway; execution reports and positions relayed by data-bridge
+    policies.append(
+        allow("trading-engine", SERVICE_PORTS["trading-engine"], ["api-gateway", "data-bridge"])
+    )
     policies.append(
         allow(
             "database-service",

@@ -1,10 +1,11 @@
 """`aitrading demo` (what `make demo` runs): the whole stack in one process, live.
 
-It starts the embedded stores, database-service (8008), data-bridge (8001) and the MT5
-simulator streaming ticks end to end (simulator → data-bridge → database-service → ClickHouse,
-fanned out through Redis), shows every component's health as it is checked, keeps running when
-something goes down (and says which and why), and on Ctrl-C or SIGTERM stops everything it
-started.
+It starts the embedded stores, database-service (8008), data-bridge (8001), trading-engine
+(8007) and the MT5 simulator streaming ticks end to end (simulator → data-bridge →
+database-service → ClickHouse, fanned out through Redis) and executing order instructions
+(trading-engine → data-bridge → simulator → execution reports), shows every component's
+health as it is checked, keeps running when something goes down (and says which and why),
+and on Ctrl-C or SIGTERM stops everything it started.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ PROGRESS_EVERY_S = 5.0
 
 
 def service_components(settings: Settings) -> list[Component]:
-    """database-service, data-bridge and the MT5 simulator, in this process."""
+    """database-service, data-bridge, trading-engine and the MT5 simulator (streaming ticks
+    and executing order instructions), in this process."""
     from aitrading.cli.mt5_sim_cmd import development_token
     from aitrading.client.metatrader_connector.simulator_component import SimulatorComponent
     from aitrading.services.common.runner import ServiceComponent
     from aitrading.services.data_bridge.app import create_app as bridge_app
     from aitrading.services.database_service.app import create_app as database_app
+    from aitrading.services.trading_engine.app import create_app as engine_app
 
     host, ports = "127.0.0.1", settings.services
     database = ServiceComponent(
@@ -53,11 +56,25 @@ def service_components(settings: Settings) -> list[Component]:
         depends_on=("database-service",),
     )
 
+    engine = ServiceComponent(
+        "trading-engine",
+        lambda: engine_app(settings),
+        host,
+        ports.trading_engine_port,
+        "services.trading_engine_port",
+        depends_on=("database-service",),  # which applied the orders schema
+    )
+
     async def token() -> str:
         return await development_token(settings, "mt5-demo")
 
-    simulator = SimulatorComponent(f"ws://{host}:{ports.data_bridge_port}/api/v1/ingest", token)
-    return [database, bridge, simulator]
+    simulator = SimulatorComponent(
+        f"ws://{host}:{ports.data_bridge_port}/api/v1/ingest",
+        token,
+        depends_on=("data-bridge", "trading-engine"),
+        settings=settings,
+    )
+    return [database, bridge, engine, simulator]
 
 
 def render(health: HubHealth, started_at: float) -> Table:

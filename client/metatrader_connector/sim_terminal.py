@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aitrading.client.metatrader_connector.bridge_client import BridgeClient, now_msc
 from aitrading.client.metatrader_connector.simulator import Simulator, SymbolModel
+from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.market.order_instructions import (
     InstructionKind,
     InstructionRejectedError,
@@ -241,3 +242,21 @@ class SimulatedTerminal:
         half = model.spread / 2
         price = model.mid + half if side == "buy" else model.mid - half
         return round(price, model.digits)
+
+
+def terminal_for(
+    settings: Settings, client: BridgeClient, simulator: Simulator
+) -> SimulatedTerminal:
+    """The demo's terminal: instructions verified with the stack's public keys (the key ring
+    these settings load), executed with occasional requotes and rejections."""
+    from aitrading.core.security.keys import load_key_ring
+
+    return SimulatedTerminal(
+        client,
+        simulator,
+        load_key_ring(settings).public_key,
+        settings.security.jwt_issuer,
+        client.welcome["source"],
+        requote_probability=0.05,
+        reject_probability=0.02,
+    )

@@ -8,8 +8,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aitrading.client.metatrader_connector.bridge_client import BridgeClient
+from aitrading.client.metatrader_connector.sim_terminal import SimulatedTerminal, terminal_for
 from aitrading.client.metatrader_connector.simulator import Simulator
 from aitrading.core.infrastructure.central_hub import Health
+from aitrading.core.infrastructure.config_manager import Settings
 
 
 class SimulatorComponent:
@@ -21,7 +23,11 @@ class SimulatorComponent:
         url: str,
         token: Callable[[], Awaitable[str]],
         depends_on: tuple[str, ...] = ("data-bridge",),
+        settings: Settings | None = None,
     ) -> None:
+        self._settings = settings  # given: also execute order instructions
+        self._terminal: SimulatedTerminal | None = None
+        self._simulator = Simulator()
         self.depends_on = depends_on
         self._url = url
         self._token = token
@@ -31,10 +37,17 @@ class SimulatorComponent:
         self._error = ""
 
     async def start(self) -> None:
-        self._client = BridgeClient(self._url, await self._token(), "demo")
+        self._client = BridgeClient(self._url, await self._token(), "demo", on_order=self._on_order)
         await self._client.connect()
+        if self._settings is not None:
+            self._terminal = terminal_for(self._settings, self._client, self._simulator)
+            await self._terminal.send_state()
         self._started = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="mt5-sim")
+
+    async def _on_order(self, instruction: str) -> None:
+        if self._terminal is not None:
+            await self._terminal.on_order(instruction)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -60,7 +73,7 @@ class SimulatorComponent:
         return Health.healthy(detail)
 
     async def _run(self) -> None:
-        simulator = Simulator()
+        simulator = self._simulator
         assert self._client is not None
         last = time.monotonic()
         try:
@@ -71,6 +84,8 @@ class SimulatorComponent:
                 last = now
                 if ticks:
                     await self._client.send_ticks(ticks)
+                    if self._terminal is not None:
+                        await self._terminal.check_resting()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # reported through health; the demo keeps running

@@ -134,10 +134,12 @@ class OrderRequest(StorableText):
     # enums by value: strict mode would demand enum instances, which JSON cannot carry
     side: Side = Field(strict=False)
     type: OrderType = Field(strict=False)
-    volume: float = Field(gt=0, le=1e6, description="lots")
-    price: float | None = Field(default=None, gt=0, le=1e12, description="limit/stop price")
-    sl: float | None = Field(default=None, gt=0, le=1e12, description="stop loss")
-    tp: float | None = Field(default=None, gt=0, le=1e12, description="take profit")
+    # bounds are the storage's: numeric(20, 8) lots, numeric(24, 10) prices — a smaller
+    # positive value would be stored as 0 and refused by the database
+    volume: float = Field(ge=1e-8, le=1e6, description="lots")
+    price: float | None = Field(default=None, ge=1e-10, le=1e12, description="limit/stop price")
+    sl: float | None = Field(default=None, ge=1e-10, le=1e12, description="stop loss")
+    tp: float | None = Field(default=None, ge=1e-10, le=1e12, description="take profit")
     time_in_force: TimeInForce = Field(default=TimeInForce.GTC, strict=False)
 
     @model_validator(mode="after")

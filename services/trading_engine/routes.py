@@ -152,7 +152,7 @@ class ReportBody(StorableText):
     retcode: int | None = Field(default=None, ge=0, le=2**31 - 1)
     ticket: int | None = Field(default=None, ge=0, le=2**63 - 1)
     filled_volume: float = Field(default=0.0, ge=0, le=1e6)
-    fill_price: float | None = Field(default=None, gt=0, le=1e12)
+    fill_price: float | None = Field(default=None, ge=1e-10, le=1e12)
     message: str = Field(default="", max_length=1000)
 
 

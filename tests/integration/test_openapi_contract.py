@@ -92,3 +92,43 @@ async def test_data_bridge_keeps_its_contract(gateway: dict[str, Any]) -> None:
     base = gateway["bridge_ws"].replace("ws://", "http://")
     code, out = await schemathesis(base)
     assert code == 0, out[-12000:]
+
+
+async def test_trading_engine_keeps_its_contract(
+    settings: Settings, key_file: Path, tmp_path: Path, postgres: Any, redis_store: Any
+) -> None:
+    """Called as the gateway would (its service token, a real user); the internal routes
+    then answer 401 (data-bridge only) and the admin routes 403 — both documented."""
+    from aitrading.core.security.keys import load_key_ring
+    from aitrading.core.security.service_identity import ServiceIdentity
+    from aitrading.core.security.subscription_validator import (
+        DEFAULT_PLANS,
+        SubscriptionValidator,
+    )
+    from aitrading.core.security.users import UserStore
+    from aitrading.services.database_service.schema.postgres import migrate
+    from aitrading.services.trading_engine.app import create_app as engine_app
+
+    del key_file
+    await migrate(settings)
+    validator = SubscriptionValidator(postgres.pool, redis_store.client)
+    await validator.upsert_plan(DEFAULT_PLANS["pro"])
+    user = await UserStore(postgres.pool).create(
+        f"contract-{free_port()}@example.com", "a contract password"
+    )
+    port = free_port()
+    env = env_for(settings, tmp_path, free_port(), free_port())
+    env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(port)
+    config = load_settings(environ=env).settings
+    token = ServiceIdentity(
+        load_key_ring(config), config.security.jwt_issuer, "api-gateway"
+    ).token_for("trading-engine")
+    async with serving(engine_app(config, CollectorRegistry()), port):
+        code, out = await schemathesis(
+            f"http://127.0.0.1:{port}",
+            "--header",
+            f"X-Aitrading-Service-Token: {token}",
+            "--header",
+            f"X-Aitrading-User: {user.id}",
+        )
+    assert code == 0, out[-12000:]

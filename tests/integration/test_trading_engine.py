@@ -506,7 +506,7 @@ async def test_unanswered_orders_expire_and_refuse_mode_denies(
     refusing = await make_stack(AITRADING_TRADING_ENGINE_WHEN_NO_CONNECTOR="refuse")
     answer = await refusing.http.post(
         "/api/v1/orders",
-        json=market(account="away"),
+        json=market(account="away", volume=0.2),  # not a duplicate of the expired one
         headers=await bearer(refusing, trader["pro"]["email"]),
     )
     assert (answer.json()["status"], answer.json()["denied_by"]) == ("denied", "connector_offline")
@@ -537,3 +537,56 @@ async def test_a_restarted_engine_resumes_from_postgres(
             assert filled["events"][-1]["actor"] == f"connector:{user}:t6"
         finally:
             await client.close()
+
+
+async def test_every_transition_of_the_table_on_postgres(
+    trader: dict[str, Any], postgres: PostgresStore
+) -> None:
+    """Each (state, target) pair through the store: legal moves are written with their event;
+    illegal ones are refused and leave the row and its history untouched."""
+    from aitrading.core.security.audit_logger import AuditLog
+    from aitrading.services.trading_engine.order_model import (
+        TRANSITIONS,
+        IllegalTransitionError,
+        OrderRequest,
+        OrderStatus,
+    )
+    from aitrading.services.trading_engine.order_store import OrderStore
+
+    store = OrderStore(postgres.pool, AuditLog(postgres.pool))
+    paths: dict[OrderStatus, list[OrderStatus]] = {OrderStatus.INITIALIZED: []}
+    frontier = [OrderStatus.INITIALIZED]
+    while frontier:
+        state = frontier.pop(0)
+        for nxt in sorted(TRANSITIONS[state]):
+            if nxt not in paths:
+                paths[nxt] = [*paths[state], nxt]
+                frontier.append(nxt)
+    assert set(paths) == set(OrderStatus)
+    user = trader["pro"]["id"]
+    for current in OrderStatus:
+        for target in OrderStatus:
+            request = OrderRequest.model_validate(market())
+            order, _ = await store.create(uuid.uuid4().hex, user, f"{user}:table", request)
+            for step in paths[current]:
+                await store.move(order.id, step, "test")
+            before = await store.get(order.id)
+            assert before is not None
+            history = await store.events(order.id)
+            if target in TRANSITIONS[current]:
+                moved = await store.move(order.id, target, "test", {"case": "legal"})
+                assert moved.status is target
+                assert moved.version == before.version + 1
+                last = (await store.events(order.id))[-1]
+                assert (last["from"], last["to"], last["version"]) == (
+                    current.value,
+                    target.value,
+                    moved.version,
+                )
+            else:
+                with pytest.raises(IllegalTransitionError):
+                    await store.move(order.id, target, "test")
+                after = await store.get(order.id)
+                assert after is not None
+                assert (after.status, after.version) == (current, before.version)
+                assert await store.events(order.id) == history

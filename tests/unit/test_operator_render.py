@@ -172,3 +172,30 @@ def test_no_pod_gets_service_link_variables() -> None:
             pods.append(obj["spec"]["jobTemplate"]["spec"]["template"]["spec"])
     assert pods
     assert all(pod["enableServiceLinks"] is False for pod in pods)
+
+
+def test_every_deployment_runs_a_service_the_cli_can_serve() -> None:
+    """A Deployment whose `serve <name>` the image does not know crash-loops for ever (the
+    trading-engine did, before it existed)."""
+    from aitrading.cli.serve_cmd import Service
+
+    served = {
+        tuple(o["spec"]["template"]["spec"]["containers"][0]["args"])
+        for o in render("s", "ns", spec())
+        if o["kind"] == "Deployment"
+    }
+    assert served == {("serve", s.value) for s in Service}
+
+
+def test_the_trading_engine_is_reached_by_the_gateway_and_the_bridge_only() -> None:
+    objects = render("s", "ns", spec())
+    policy = next(
+        o
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("allow-trading-engine")
+    )
+    sources = [
+        rule["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for rule in policy["spec"]["ingress"][0]["from"]
+    ]
+    assert sorted(sources) == ["api-gateway", "data-bridge"]

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from aitrading.cli.common import STATUS_STYLE as _STYLE
 from aitrading.cli.common import console, err_console
+from aitrading.cli.demo_trading import DemoLogin, DemoLoginHolder, DemoTrader, login_file
 from aitrading.core.infrastructure.central_hub import CentralHub, Component, HubError, HubHealth
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.import_manager import ImportManager
@@ -28,11 +29,12 @@ from aitrading.core.stores.components import store_components
 PROGRESS_EVERY_S = 5.0
 
 
-def service_components(settings: Settings) -> list[Component]:
+def service_components(settings: Settings, login: DemoLoginHolder) -> list[Component]:
     """database-service, data-bridge, trading-engine and the MT5 simulator (streaming ticks
     and executing order instructions), in this process."""
     from aitrading.cli.mt5_sim_cmd import development_token
     from aitrading.client.metatrader_connector.simulator_component import SimulatorComponent
+    from aitrading.services.api_gateway.app import create_app as gateway_app
     from aitrading.services.common.runner import ServiceComponent
     from aitrading.services.data_bridge.app import create_app as bridge_app
     from aitrading.services.database_service.app import create_app as database_app
@@ -65,8 +67,17 @@ def service_components(settings: Settings) -> list[Component]:
         depends_on=("database-service",),  # which applied the orders schema
     )
 
-    async def token() -> str:
-        return await development_token(settings, "mt5-demo")
+    gateway = ServiceComponent(
+        "api-gateway",
+        lambda: gateway_app(settings),
+        host,
+        ports.api_gateway_port,
+        "services.api_gateway_port",
+        depends_on=("database-service", "data-bridge", "trading-engine"),
+    )
+
+    async def token() -> str:  # the demo user's own connector (its orders come here)
+        return await development_token(settings, (await login.get()).user_id)
 
     simulator = SimulatorComponent(
         f"ws://{host}:{ports.data_bridge_port}/api/v1/ingest",
@@ -74,7 +85,8 @@ def service_components(settings: Settings) -> list[Component]:
         depends_on=("data-bridge", "trading-engine"),
         settings=settings,
     )
-    return [database, bridge, engine, simulator]
+    trader = DemoTrader(f"http://{host}:{ports.api_gateway_port}", login, "demo")
+    return [database, bridge, engine, gateway, simulator, trader]
 
 
 def render(health: HubHealth, started_at: float) -> Table:
@@ -106,7 +118,8 @@ async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
     imports = ImportManager()
     for component in store_components(settings, imports):
         hub.register(component)
-    for component in service_components(settings):
+    login = DemoLoginHolder(settings)
+    for component in service_components(settings, login):
         hub.register(component)
 
     stop = asyncio.Event()
@@ -125,6 +138,7 @@ async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
     costs = ", ".join(f"{r.module} {r.seconds * 1000:.0f} ms" for r in imports.records())
     if costs:
         console.print(f"optional imports: {costs}")
+    print_login(await login.get(), settings)
 
     try:
         await _show(hub, stop, started_at, duration_s)
@@ -135,6 +149,29 @@ async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
             err_console.print(f"[red]stop failed:[/] {error}")
         console.print("stopped")
     return 0
+
+
+def print_login(login: DemoLogin, settings: Settings) -> None:
+    """The demo login, ready to paste; the password only when it was just made."""
+    gateway = f"http://127.0.0.1:{settings.services.api_gateway_port}"
+    password = login.password if login.created_now else f"(in {login_file(settings)}, 0600)"
+    console.print(f"demo login: {login.email}  password: {password}", soft_wrap=True)
+    pasted = login.password if login.created_now else "<password>"
+    console.print(
+        "try:\n"
+        f"  TOKEN=$(curl -s {gateway}/auth/token -H 'content-type: application/json'"
+        f' -d \'{{"email": "{login.email}", "password": "{pasted}"}}\''
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f'  curl -s -H "Authorization: Bearer $TOKEN" \'{gateway}/api/v1/market/ohlcv'
+        "?symbol=EURUSD&timeframe=1m&start=0&end=9999999999999'\n"
+        f'  curl -s -H "Authorization: Bearer $TOKEN" {gateway}/api/v1/orders'
+        ' -H \'content-type: application/json\' -d \'{"client_order_id": "my-1",'
+        ' "account": "demo", "symbol": "EURUSD", "side": "buy",'
+        ' "type": "market", "volume": 0.1}\'',
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
 
 
 async def _show(
@@ -171,7 +208,9 @@ async def _show(
         if line != last:  # logs and pipes get one line per change, not a redraw per second
             console.print(line, soft_wrap=True)
             last = line
-        if time.monotonic() - last_progress >= PROGRESS_EVERY_S and "mt5-sim" in current.components:
-            console.print(f"mt5-sim: {current.components['mt5-sim'].reason}", soft_wrap=True)
+        if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+            for name in ("mt5-sim", "demo-trader"):  # ticks and orders flowing
+                if name in current.components:
+                    console.print(f"{name}: {current.components[name].reason}", soft_wrap=True)
             last_progress = time.monotonic()
         await next_tick()

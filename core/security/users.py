@@ -50,6 +50,13 @@ class UserStore:
         )
         return User(user_id, email.lower(), role)
 
+    async def set_password(self, user_id: str, password: str) -> None:
+        if len(password) < 12:
+            raise ValueError("passwords need at least 12 characters")
+        await self._pool.execute(
+            "UPDATE users SET password_hash = $2 WHERE id = $1", user_id, _hasher.hash(password)
+        )
+
     async def authenticate(self, email: str, password: str) -> User | None:
         row = await self._pool.fetchrow(
             "SELECT id, email, role, password_hash, disabled FROM users WHERE email = lower($1)",

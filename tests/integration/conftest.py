@@ -64,6 +64,8 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
         "AITRADING_REDIS_PORT": str(free_port()),
         "AITRADING_SERVICES_DATABASE_SERVICE_PORT": str(free_port()),
         "AITRADING_SERVICES_DATA_BRIDGE_PORT": str(free_port()),
+        "AITRADING_SERVICES_TRADING_ENGINE_PORT": str(free_port()),
+        "AITRADING_SERVICES_API_GATEWAY_PORT": str(free_port()),
     }
 
 

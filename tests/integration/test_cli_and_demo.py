@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -109,15 +110,20 @@ def test_demo_becomes_healthy_and_leaves_nothing_behind(tmp_path: Path) -> None:
             "clickhouse",
             "database-service",
             "data-bridge",
+            "trading-engine",
+            "api-gateway",
             "mt5-sim",
+            "demo-trader",
         ):
             assert f"{name}=healthy" in seen[-1]
-        while True:  # ticks flow end to end: the simulator reports acked (stored) ticks
+        ticks = orders = False
+        while not (ticks and orders):  # ticks and orders flow end to end
             line = proc.stdout.readline()
             assert line, "".join(seen)
             seen.append(line)
-            if line.startswith("mt5-sim:") and " 0 ticks acked" not in line:
-                break
+            ticks = ticks or (line.startswith("mt5-sim:") and " 0 ticks acked" not in line)
+            # the simulated terminal fills most orders (and requotes or rejects a few)
+            orders = orders or (line.startswith("demo-trader:") and " filled" in line)
         assert servers_using(tmp_path), "the demo's servers should be running"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -125,6 +131,10 @@ def test_demo_becomes_healthy_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert proc.returncode == 0, rest
     assert "stopped" in rest
     assert any(line.startswith("optional imports: chdb") for line in seen), "".join(seen)
+    shown = next(line for line in seen if line.startswith("demo login:"))
+    saved = json.loads((tmp_path / "demo-login.json").read_text())
+    assert saved["password"] in shown  # shown once, on the first start
+    assert (tmp_path / "demo-login.json").stat().st_mode & 0o777 == 0o600
     assert servers_using(tmp_path) == []
 
 

@@ -1,10 +1,13 @@
 """How the trading-engine and data-bridge meet a connector, through the Redis-protocol store.
 
 - **Instructions**: one stream per connector source. The engine appends a signed instruction
-  and removes it once the connector has answered (or it expired); every data-bridge connection
-  of that source reads the stream from the start, so an instruction survives a disconnect, a
-  bridge restart and an engine restart, and is delivered again until it is answered. A
-  connector therefore may see an instruction more than once and executes each order id once.
+  (and publishes the source's name on one notification channel) and removes it once the
+  connector has answered (or it expired); every data-bridge connection of that source reads
+  the stream from the start, so an instruction survives a disconnect, a bridge restart and an
+  engine restart, and is delivered again until it is answered. A connector therefore may see
+  an instruction more than once and executes each order id once. Reads never block a pooled
+  connection: each bridge holds one subscription and wakes the connections of the source
+  named (with a slow poll as the safety net for a lost notification).
 - **Presence**: each open connector connection keeps a member with an expiry in a sorted set
   per source; the engine asks whether any is alive (`when_no_connector: refuse`).
 - **Accounts**: the latest `account_info` per source, for the free-margin check.
@@ -20,6 +23,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 INSTRUCTIONS = "aitrading:instructions:"  # + source
+NOTIFY = "aitrading:instructions"  # pub/sub: the source that has a new instruction
 PRESENCE = "aitrading:connectors:"  # + source
 ACCOUNTS = "aitrading:accounts:latest"  # hash: source -> account_info JSON
 STREAM_MAXLEN = 10_000
@@ -42,13 +46,16 @@ class InstructionQueue:
     async def append(
         self, source: str, order_id: str, kind: str, token: str, expires_at: float
     ) -> str:
-        entry = await self._redis.xadd(
-            INSTRUCTIONS + source,
-            {"order_id": order_id, "kind": kind, "token": token, "exp": str(expires_at)},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
-        return entry.decode() if isinstance(entry, bytes) else str(entry)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                INSTRUCTIONS + source,
+                {"order_id": order_id, "kind": kind, "token": token, "exp": str(expires_at)},
+                maxlen=STREAM_MAXLEN,
+                approximate=True,
+            )
+            pipe.publish(NOTIFY, source)
+            entry, _ = await pipe.execute()
+        return _text(entry)
 
     async def remove(self, source: str, entry: str) -> None:
         await self._redis.xdel(INSTRUCTIONS + source, entry)
@@ -56,13 +63,9 @@ class InstructionQueue:
     async def contains(self, source: str, entry: str) -> bool:
         return bool(await self._redis.xrange(INSTRUCTIONS + source, entry, entry, count=1))
 
-    async def read(
-        self, source: str, after: str, block_ms: int, count: int = 100
-    ) -> list[QueuedInstruction]:
-        """Instructions after `after` ("0": all), waiting up to `block_ms` for new ones."""
-        answer = await self._redis.xread(
-            {INSTRUCTIONS + source: after}, count=count, block=block_ms
-        )
+    async def read(self, source: str, after: str, count: int = 100) -> list[QueuedInstruction]:
+        """Instructions after `after` ("0": all); never blocks."""
+        answer = await self._redis.xread({INSTRUCTIONS + source: after}, count=count)
         out = []
         streams: list[Any] = list(answer or [])
         for _, entries in streams:

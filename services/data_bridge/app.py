@@ -37,6 +37,7 @@ from aitrading.services.data_bridge.ingest import (
     OrderChannels,
     serve_connector,
 )
+from aitrading.services.data_bridge.instructions import InstructionWakeups
 from aitrading.services.data_bridge.protocol import FrameLimits
 from aitrading.services.data_bridge.sink import TickSink
 from aitrading.services.data_bridge.spool import Spool
@@ -115,6 +116,8 @@ def create_app(
         await fanout.start()
         await feed.start()
         await watcher.start()
+        wakeups = InstructionWakeups(redis.client)
+        await wakeups.start()
         state.update(
             ingest=IngestContext(
                 jwt,
@@ -133,6 +136,7 @@ def create_app(
                     InstructionQueue(redis.client),
                     Presence(redis.client),
                     LatestAccounts(redis.client),
+                    wakeups,
                 ),
             ),
             jwt=jwt,
@@ -142,6 +146,7 @@ def create_app(
         try:
             yield
         finally:
+            await wakeups.stop()
             await watcher.stop()
             await feed.stop()
             await fanout.stop()

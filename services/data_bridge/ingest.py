@@ -26,7 +26,7 @@ from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.scopes import TokenScope, has_scope
 from aitrading.services.common.websocket_frames import receive_frame
 from aitrading.services.data_bridge import protocol
-from aitrading.services.data_bridge.instructions import deliver_instructions
+from aitrading.services.data_bridge.instructions import InstructionWakeups, deliver_instructions
 from aitrading.services.data_bridge.protocol import ProtocolError, Reason
 from aitrading.services.data_bridge.sink import Durability, StoredTick, TickSink
 from aitrading.services.trading_engine.client import (
@@ -115,6 +115,7 @@ class OrderChannels:
     queue: InstructionQueue
     presence: Presence
     accounts: LatestAccounts
+    wakeups: InstructionWakeups
 
 
 async def authenticate(ws: WebSocket, ctx: IngestContext) -> str | None:
@@ -188,7 +189,14 @@ async def serve_connector(ws: WebSocket, ctx: IngestContext) -> None:
     orders = None
     if ctx.channels is not None:
         orders = asyncio.create_task(
-            deliver_instructions(ws, source, session, ctx.channels.queue, ctx.channels.presence),
+            deliver_instructions(
+                ws,
+                source,
+                session,
+                ctx.channels.queue,
+                ctx.channels.presence,
+                ctx.channels.wakeups,
+            ),
             name=f"orders:{session}",
         )
     try:

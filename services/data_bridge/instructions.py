@@ -2,8 +2,11 @@
 
 Each connection reads its source's instruction stream from the start (so whatever is still
 unanswered after a reconnect is delivered again) and sends every instruction that has not
-expired as an `order` frame. The trading-engine removes an instruction once the connector
-answered it; the connector executes each order id at most once (docs/protocol.md §5).
+expired as an `order` frame. It reads when this bridge's one subscription to the
+notification channel names its source, and every few seconds regardless (a notification
+lost while the subscription reconnects costs that much delay, never the instruction). The
+trading-engine removes an instruction once the connector answered it; the connector executes
+each order id at most once (docs/protocol.md §5).
 """
 
 from __future__ import annotations
@@ -12,30 +15,98 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 
+import redis.asyncio as aioredis
 from fastapi import WebSocket
 
-from aitrading.core.market.connector_channels import PRESENCE_TTL_S, InstructionQueue, Presence
+from aitrading.core.market.connector_channels import (
+    NOTIFY,
+    PRESENCE_TTL_S,
+    InstructionQueue,
+    Presence,
+)
 from aitrading.services.data_bridge import protocol
 
 _log = logging.getLogger(__name__)
-BLOCK_MS = 1000
+SAFETY_POLL_S = 2.0
+
+
+class InstructionWakeups:
+    """This replica's one subscription to the notification channel, fanned out to the
+    connections of the source it names."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="instruction-wakeups")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def watch(self, source: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiting[source].add(event)
+        return event
+
+    def unwatch(self, source: str, event: asyncio.Event) -> None:
+        self._waiting[source].discard(event)
+        if not self._waiting[source]:
+            del self._waiting[source]
+
+    async def _run(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(NOTIFY)
+                self._ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    data = message["data"]
+                    source = data.decode() if isinstance(data, bytes) else str(data)
+                    for event in self._waiting.get(source, ()):
+                        event.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store went away: the safety poll covers the gap
+                _log.warning("instruction notifications lost: %s", type(exc).__name__)
+                self._ready.set()
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def deliver_instructions(
-    ws: WebSocket, source: str, session: str, queue: InstructionQueue, presence: Presence
+    ws: WebSocket,
+    source: str,
+    session: str,
+    queue: InstructionQueue,
+    presence: Presence,
+    wakeups: InstructionWakeups,
 ) -> None:
     """Runs for the life of the connection (cancelled when it closes)."""
     after = "0"
     marked = 0.0
+    wake = wakeups.watch(source)
     try:
         while True:
-            now = time.monotonic()
+            wake.clear()
             try:
+                now = time.monotonic()
                 if now - marked >= PRESENCE_TTL_S / 3:
                     await presence.mark(source, session)
                     marked = now
-                for item in await queue.read(source, after, BLOCK_MS):
+                for item in await queue.read(source, after):
                     after = item.entry
                     if item.expires_at < time.time():
                         continue  # void: the engine expires the order
@@ -44,7 +115,9 @@ async def deliver_instructions(
                 raise
             except Exception as exc:  # the store is away: keep the connection, try again
                 _log.warning("instructions for %s not read: %s", source, type(exc).__name__)
-                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), SAFETY_POLL_S)
     finally:
+        wakeups.unwatch(source, wake)
         with contextlib.suppress(Exception):
             await presence.unmark(source, session)

@@ -263,6 +263,11 @@ async def test_an_order_through_the_gateway_is_filled_by_the_connector(
 
         ready = (await stack.http.get("/health/ready")).json()
         assert ready["components"]["upstream:trading-engine"]["status"] == "healthy", ready
+        assert ready["status"] == "healthy", ready  # the whole stack is up: green
+        async with httpx.AsyncClient() as plain:
+            metrics = (await plain.get(f"{stack.engine_url}/metrics")).text
+        assert 'aitrading_trading_engine_orders_total{state="filled"}' in metrics
+        assert "aitrading_trading_engine_risk_check_seconds_count" in metrics
     finally:
         await client.close()
 
@@ -590,3 +595,74 @@ async def test_every_transition_of_the_table_on_postgres(
                 assert after is not None
                 assert (after.status, after.version) == (current, before.version)
                 assert await store.events(order.id) == history
+
+
+async def test_the_risk_context_comes_from_the_stores(
+    trader: dict[str, Any], postgres: PostgresStore, redis_store: RedisStore
+) -> None:
+    """What the rules see is what PostgreSQL and the Redis-protocol store hold: the
+    connector's positions plus working orders, counts, the recent twin, the trading state,
+    the latest tick and account snapshot."""
+    from aitrading.core.security.audit_logger import AuditLog
+    from aitrading.services.trading_engine.order_model import OrderRequest, OrderStatus
+    from aitrading.services.trading_engine.order_store import OrderStore
+    from aitrading.services.trading_engine.risk_rules import TradingState
+
+    user = trader["pro"]["id"]
+    account = f"ctx{uuid.uuid4().hex[:6]}"
+    target = f"{user}:{account}"
+    store = OrderStore(postgres.pool, AuditLog(postgres.pool))
+    await store.replace_positions(
+        target,
+        user,
+        7,
+        [
+            {
+                "ticket": 1,
+                "symbol": "EURUSD",
+                "type": "buy",
+                "volume": 2.0,
+                "price_open": 1.08,
+                "price_current": 1.09,
+                "profit": 10.0,
+            },
+            {
+                "ticket": 2,
+                "symbol": "GBPUSD",
+                "type": "sell",
+                "volume": 1.5,
+                "price_open": 1.27,
+                "price_current": 1.26,
+                "profit": 5.0,
+            },
+        ],
+    )
+
+    async def place(volume: float, state: OrderStatus | None, side: str = "sell") -> str:
+        request = OrderRequest.model_validate(
+            {**market(volume=volume), "side": side, "account": account}
+        )
+        order, _ = await store.create(uuid.uuid4().hex, user, target, request)
+        if state is not None:
+            for step in (OrderStatus.SUBMITTED, state):
+                await store.move(order.id, step, "test")
+        return order.id
+
+    await place(0.5, OrderStatus.ACCEPTED)  # working: counts against the position
+    await place(0.3, OrderStatus.FILLED)  # final: already in the positions
+    twin = await place(0.7, None, side="buy")  # initialized: working
+    probe = OrderRequest.model_validate({**market(volume=0.7), "account": account})
+    exposure = await store.exposure(target, "EURUSD", probe, "none", 60)
+    assert exposure.position == pytest.approx(2.0 - 0.5 + 0.7)
+    assert exposure.account_volume == pytest.approx(2.0 + 1.5 + 0.5 + 0.7)
+    assert exposure.open_orders == 2
+    assert exposure.orders_last_minute == 3
+    assert exposure.duplicate_of == twin
+    no_twin = await store.exposure(target, "EURUSD", probe, twin, 60)
+    assert no_twin.duplicate_of is None  # the order itself is not its own twin
+
+    await store.set_trading_state(f"account:{target}", TradingState.REDUCING, "test", "drill")
+    assert await store.trading_state(target) == (TradingState.ACTIVE, TradingState.REDUCING)
+    await store.replace_positions(target, user, 7, [])  # all closed at the terminal
+    gone = await store.exposure(target, "EURUSD", probe, "none", 60)
+    assert gone.position == pytest.approx(-0.5 + 0.7)

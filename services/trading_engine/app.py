@@ -65,9 +65,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             issuer,
             metrics,
         )
-        # resume from PostgreSQL: expire what timed out while down, requeue what is lost
-        await engine.sweep()
         await watcher.start()
+        # from here the sweeper resumes from PostgreSQL: it expires what timed out while this
+        # process was down and queues again what the stream lost (a failing sweep, e.g. the
+        # schema not migrated yet, shows in health and is retried — never a crash)
         state.engine, state.users = engine, UserStore(postgres.pool)
         try:
             yield

@@ -162,6 +162,7 @@ def tls_env(settings: Settings, key_file: Path, tmp_path: Path) -> dict[str, str
         AITRADING_SECURITY_TLS_CERT_FILE=str(pki["cert"]),
         AITRADING_SECURITY_TLS_KEY_FILE=str(pki["key"]),
         AITRADING_SERVICES_API_GATEWAY_PORT=str(free_port()),
+        AITRADING_SERVICES_TRADING_ENGINE_PORT=str(free_port()),
     )
     return env
 
@@ -172,6 +173,7 @@ def tls_env(settings: Settings, key_file: Path, tmp_path: Path) -> dict[str, str
         ("database-service", "AITRADING_SERVICES_DATABASE_SERVICE_PORT"),
         ("data-bridge", "AITRADING_SERVICES_DATA_BRIDGE_PORT"),
         ("api-gateway", "AITRADING_SERVICES_API_GATEWAY_PORT"),
+        ("trading-engine", "AITRADING_SERVICES_TRADING_ENGINE_PORT"),
     ],
 )
 def test_each_service_serves_tls13_only(

@@ -137,6 +137,33 @@ def test_frames_decode_to_types() -> None:
     }
 
 
+def test_v1_1_order_frames() -> None:
+    """The execution report decodes with every field typed; an unknown status or field is
+    `malformed` with its seq; the server's `order` frame carries only the signed instruction."""
+    report = protocol.decode(
+        json.dumps(
+            {
+                "type": "execution_report",
+                "seq": 41,
+                "order_id": "a" * 32,
+                "status": "filled",
+                "retcode": 10009,
+                "ticket": 7,
+                "filled_volume": 0.1,
+                "fill_price": 1.08512,
+            }
+        )
+    )
+    assert isinstance(report, protocol.ExecutionReportFrame)
+    assert (report.status, report.filled_volume, report.message) == ("filled", 0.1, "")
+    for bad in ({"status": "teleported"}, {"status": "filled", "surprise": 1}):
+        raw = json.dumps({"type": "execution_report", "seq": 42, "order_id": "x", **bad})
+        with pytest.raises(ProtocolError) as refused:
+            protocol.decode(raw)
+        assert (refused.value.reason, refused.value.seq) == (Reason.MALFORMED, 42)
+    assert json.loads(protocol.order("h.p.s")) == {"type": "order", "instruction": "h.p.s"}
+
+
 def test_spool_replays_in_order_and_commits(tmp_path: Path) -> None:
     spool = Spool(tmp_path, segment_bytes=64)  # tiny segments: several files
     payloads = [f"batch-{i}".encode() * 3 for i in range(10)]

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ConfigDict, Field
 
 from aitrading.core.infrastructure.central_hub import CentralHub, Health
+from aitrading.core.infrastructure.circuit_breaker import BreakerState
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.security.audit_checkpoint_file import CheckpointFile
 from aitrading.core.security.audit_logger import AuditCheckpointer, AuditLog, load_signing_key
@@ -143,7 +144,7 @@ def create_app(
         async def stop(self) -> None: ...
 
         async def health(self) -> Health:
-            open_ = [n for n, b in upstreams.breakers.items() if b.state == "open"]
+            open_ = [n for n, b in upstreams.breakers.items() if b.state is not BreakerState.CLOSED]
             return (
                 Health.degraded(f"circuit open: {', '.join(open_)}")
                 if open_

@@ -8,12 +8,12 @@ route-table test walks it to prove no non-public route answers an anonymous call
 from __future__ import annotations
 
 import ssl
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import httpx
 
+from aitrading.core.infrastructure.circuit_breaker import CircuitBreaker
 from aitrading.core.security.service_identity import HEADER as SERVICE_TOKEN_HEADER
 from aitrading.core.security.service_identity import ServiceIdentity
 
@@ -88,33 +88,6 @@ def match(routes: tuple[Route, ...], path: str) -> Route | None:
         ):
             best = route
     return best
-
-
-@dataclass
-class CircuitBreaker:
-    """Opens after `threshold` consecutive failures; lets one trial through after `cooldown`."""
-
-    threshold: int = 5
-    cooldown_s: float = 10.0
-    failures: int = 0
-    opened_at: float | None = None
-    state: str = field(default="closed")
-
-    def allow(self) -> bool:
-        if self.opened_at is None:
-            return True
-        if time.monotonic() - self.opened_at >= self.cooldown_s:
-            self.state = "half-open"
-            return True
-        return False
-
-    def success(self) -> None:
-        self.failures, self.opened_at, self.state = 0, None, "closed"
-
-    def failure(self) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold or self.state == "half-open":
-            self.opened_at, self.state = time.monotonic(), "open"
 
 
 class UpstreamUnavailableError(Exception):

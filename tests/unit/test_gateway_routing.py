@@ -7,7 +7,6 @@ import pytest
 
 from aitrading.services.api_gateway.routing import (
     DEFAULT_ROUTES,
-    CircuitBreaker,
     Upstreams,
     UpstreamUnavailableError,
     match,
@@ -21,20 +20,6 @@ def test_longest_prefix_wins_and_paths_are_rewritten() -> None:
     assert route.upstream_path("/api/v1/db/chains/abc") == "/api/v1/chains/abc"
     assert match(DEFAULT_ROUTES, "/api/v1/market/tickstream") is None  # no partial segments
     assert match(DEFAULT_ROUTES, "/api/v1/nowhere") is None
-
-
-def test_breaker_opens_after_threshold_and_half_opens_after_cooldown() -> None:
-    breaker = CircuitBreaker(threshold=3, cooldown_s=0.0)
-    for _ in range(3):
-        assert breaker.allow()
-        breaker.failure()
-    assert breaker.state == "open"
-    assert breaker.allow()  # cooldown 0: one trial
-    assert breaker.state == "half-open"
-    breaker.failure()
-    assert breaker.state == "open"
-    breaker.success()
-    assert breaker.state == "closed"
 
 
 async def test_only_idempotent_methods_are_retried() -> None:

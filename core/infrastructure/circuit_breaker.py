@@ -2,7 +2,8 @@
 
 CLOSED lets calls through and counts consecutive failures; `threshold` of them open it.
 OPEN refuses calls until `cooldown_s` has passed, then lets exactly one trial through
-(HALF_OPEN); the trial's success closes it, its failure opens it again for another cooldown.
+(HALF_OPEN); the trial's success closes it, its failure opens it again for another cooldown,
+and a trial that never reports back is replaced by a new one after a cooldown.
 The clock is injectable so the timing is testable without sleeping.
 """
 
@@ -48,6 +49,7 @@ class CircuitBreaker:
     failures: int = 0
     opened_at: float = 0.0
     trial_out: bool = field(default=False)  # the half-open trial is under way
+    trial_started: float = 0.0
     transitions: int = 0
 
     def allow(self) -> bool:
@@ -56,8 +58,10 @@ class CircuitBreaker:
             self._apply(BreakerEvent.COOLDOWN_OVER)
         if self.state is BreakerState.CLOSED:
             return True
-        if self.state is BreakerState.HALF_OPEN and not self.trial_out:
-            self.trial_out = True
+        if self.state is BreakerState.HALF_OPEN and (
+            not self.trial_out or self.clock() - self.trial_started >= self.cooldown_s
+        ):  # a trial that never reported back (its caller was cancelled) does not block
+            self.trial_out, self.trial_started = True, self.clock()
             return True
         return False
 

@@ -50,7 +50,11 @@ def test_opens_after_threshold_and_half_opens_on_time_with_one_trial() -> None:
     clock_value[0] = 15.0
     assert not breaker.allow()
     clock_value[0] = 20.0
-    assert breaker.allow()
+    assert breaker.allow()  # this trial's caller is cancelled: it never reports
+    clock_value[0] = 29.9
+    assert not breaker.allow()
+    clock_value[0] = 30.0
+    assert breaker.allow()  # a lost trial does not block for ever
     breaker.success()
     assert breaker.state is BreakerState.CLOSED
     assert breaker.allow()

@@ -1,0 +1,420 @@
+"""The MT5 connector: terminal → durable outbox → N persistent connections → data-bridge,
+and signed instructions back → validation → terminal → execution reports.
+
+- Capture: each symbol's ticks are read from the terminal by cursor, numbered, and put in the
+  outbox together with the advanced cursor (one transaction); when the outbox is full,
+  capture pauses — the terminal keeps its history, nothing is dropped.
+- Delivery: every frame in the outbox that is not in flight is sent on one of the connected
+  links (round robin, `connections` of them, the seed's 5); an ack removes it from the outbox;
+  a link that drops gives its in-flight frames back, and they go out again on another link.
+  The bridge drops what it already has (tick identity), so a resend is never a duplicate.
+- Each link reconnects with exponential backoff and jitter (capped) and has its own circuit
+  breaker (explicit states), shown in `status()`.
+- Instructions are admitted by the instruction guard (signature, audience, expiry, replay,
+  local limits), executed in a worker thread (the MT5 package blocks), and every outcome —
+  refusals included — goes back as an `execution_report` through the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import websockets
+
+from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxFullError
+from aitrading.client.metatrader_connector.terminal import Terminal, capture_page
+from aitrading.client.security.instruction_guard import InstructionGuard
+from aitrading.core.infrastructure.circuit_breaker import BreakerState, CircuitBreaker
+from aitrading.core.market.order_instructions import InstructionKind, InstructionRejectedError
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConnectorOptions:
+    url: str
+    source: str | None = None  # the terminal's name, part of the tick source id
+    connections: int = 5
+    symbols: tuple[str, ...] = ("EURUSD",)
+    page: int = 1000
+    capture_interval_s: float = 0.05
+    backoff_initial_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 10.0
+    heartbeat_s: float = 10.0
+    ssl_context: ssl.SSLContext | None = None
+
+
+class LinkState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+
+
+@dataclass
+class Link:
+    """One persistent connection to data-bridge."""
+
+    index: int
+    breaker: CircuitBreaker
+    state: LinkState = LinkState.DISCONNECTED
+    ws: Any = None
+    seq: int = 0
+    in_flight: dict[int, int] = field(default_factory=dict)  # seq -> outbox frame id
+    attempts: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class ConnectorStats:
+    ticks_captured: int = 0
+    frames_acked: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    instructions_refused: int = 0
+    instructions_executed: int = 0
+    capture_paused: bool = False
+
+
+class Connector:
+    def __init__(
+        self,
+        options: ConnectorOptions,
+        terminal: Terminal,
+        outbox: Outbox,
+        token: Callable[[], Awaitable[str]],
+        guard: Callable[[str], InstructionGuard] | None = None,
+    ) -> None:
+        self.options = options
+        self.terminal = terminal
+        self.outbox = outbox
+        self._token = token
+        self._make_guard = guard  # built once the bridge told us our source id
+        self.guard: InstructionGuard | None = None
+        self.links = [
+            Link(i, CircuitBreaker(options.breaker_threshold, options.breaker_cooldown_s))
+            for i in range(options.connections)
+        ]
+        self.stats = ConnectorStats()
+        self._assigned: set[int] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self.source_id: str | None = None
+
+    # lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.terminal.connect)
+        self._tasks = [asyncio.create_task(self._link_loop(link)) for link in self.links]
+        self._tasks.append(asyncio.create_task(self._capture_loop(), name="capture"))
+        self._tasks.append(asyncio.create_task(self._dispatch_loop(), name="dispatch"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for link in self.links:
+            if link.ws is not None:
+                with contextlib.suppress(Exception):
+                    await link.ws.close()
+        await asyncio.to_thread(self.terminal.disconnect)
+
+    def status(self) -> dict[str, Any]:
+        cursors = self.outbox.cursors()
+        now_ms = int(time.time() * 1000)
+        return {
+            "source": self.source_id,
+            "outbox_depth": self.outbox.depth(),
+            "capture_paused": self.stats.capture_paused,
+            "links": [
+                {
+                    "link": link.index,
+                    "state": link.state.value,
+                    "breaker": link.breaker.state.value,
+                    "in_flight": len(link.in_flight),
+                    "last_error": link.last_error,
+                }
+                for link in self.links
+            ],
+            "last_tick_age_s": {
+                symbol: round((now_ms - c.time_msc) / 1000, 3) for symbol, c in cursors.items()
+            },
+            "ticks_captured": self.stats.ticks_captured,
+            "frames_acked": self.stats.frames_acked,
+            "instructions_executed": self.stats.instructions_executed,
+            "instructions_refused": self.stats.instructions_refused,
+        }
+
+    # capture ----------------------------------------------------------------------------
+
+    async def capture_once(self) -> int:
+        """One round over every symbol; how many ticks entered the outbox."""
+        cursors = self.outbox.cursors()
+        total = 0
+        for symbol in self.options.symbols:
+            ticks, cursor = await asyncio.to_thread(
+                capture_page, self.terminal, symbol, cursors.get(symbol), self.options.page
+            )
+            if not ticks or cursor is None:
+                continue
+            first = self.outbox.next_sequence(len(ticks))
+            body = {
+                "type": "ticks",
+                "ticks": [t.frame_fields(first + i) for i, t in enumerate(ticks)],
+            }
+            self._put("ticks", body, len(ticks), {symbol: cursor})
+            total += len(ticks)
+        self.stats.ticks_captured += total
+        return total
+
+    def _put(
+        self, kind: str, body: dict[str, Any], items: int, cursors: dict[str, Cursor] | None = None
+    ) -> None:
+        self.outbox.put(kind, json.dumps(body, separators=(",", ":")).encode(), items, cursors)
+        self._wake.set()
+
+    async def _capture_loop(self) -> None:
+        while True:
+            try:
+                await self.capture_once()
+                self.stats.capture_paused = False
+            except OutboxFullError:
+                self.stats.capture_paused = True  # the terminal keeps the ticks: resume later
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("capture failed: %s", exc)
+            await asyncio.sleep(self.options.capture_interval_s)
+
+    # delivery ---------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        turn = 0
+        while True:
+            self._wake.clear()
+            connected = [link for link in self.links if link.state is LinkState.CONNECTED]
+            if connected:
+                for frame in self.outbox.pending(limit=2000):
+                    if frame.id in self._assigned:
+                        continue
+                    link = connected[turn % len(connected)]
+                    turn += 1
+                    if not await self._send(link, frame.id, frame.body):
+                        break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.5)
+
+    async def _send(self, link: Link, frame_id: int, body: bytes) -> bool:
+        link.seq += 1
+        frame = json.loads(body)
+        frame["seq"] = link.seq
+        link.in_flight[link.seq] = frame_id
+        self._assigned.add(frame_id)
+        try:
+            await link.ws.send(json.dumps(frame, separators=(",", ":")))
+        except Exception:
+            link.in_flight.pop(link.seq, None)
+            self._assigned.discard(frame_id)
+            return False
+        return True
+
+    async def _link_loop(self, link: Link) -> None:
+        while True:
+            if not link.breaker.allow():
+                await asyncio.sleep(0.2)
+                continue
+            link.state = LinkState.CONNECTING
+            try:
+                await self._connect(link)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                link.last_error = f"{type(exc).__name__}: {exc}"[:200]
+                link.breaker.failure()
+                link.state = LinkState.DISCONNECTED
+                link.attempts += 1
+                await asyncio.sleep(self._backoff(link.attempts))
+                continue
+            link.breaker.success()
+            link.attempts = 0
+            link.state = LinkState.CONNECTED
+            self._wake.set()
+            try:
+                await self._serve(link)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                link.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            finally:
+                link.state = LinkState.DISCONNECTED
+                for frame_id in link.in_flight.values():
+                    self._assigned.discard(frame_id)  # go out again on another link
+                link.in_flight.clear()
+                self._wake.set()
+
+    def _backoff(self, attempts: int) -> float:
+        ceiling = min(self.options.backoff_cap_s, self.options.backoff_initial_s * 2**attempts)
+        return self._rng.uniform(ceiling / 2, ceiling)  # "equal jitter"
+
+    async def _connect(self, link: Link) -> None:
+        tls = self.options.ssl_context if self.options.url.startswith("wss://") else None
+        ws = await websockets.connect(self.options.url, ssl=tls, max_size=8 * 1024 * 1024)
+        auth: dict[str, Any] = {"type": "auth", "v": 1, "token": await self._token()}
+        if self.options.source:
+            auth["source"] = self.options.source
+        await ws.send(json.dumps(auth))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if answer.get("type") != "welcome":
+            await ws.close()
+            raise ConnectionError(f"refused: {answer.get('code')}: {answer.get('message')}")
+        self.source_id = str(answer["source"])
+        if self.guard is None and self._make_guard is not None:
+            self.guard = self._make_guard(self.source_id)
+        link.ws = ws
+
+    async def _serve(self, link: Link) -> None:
+        heartbeat = asyncio.create_task(self._heartbeats(link))
+        try:
+            async for raw in link.ws:
+                message = json.loads(raw)
+                kind = message.get("type")
+                if kind == "ack":
+                    self._acked(link, int(message["seq"]))
+                elif kind == "error":
+                    self._refused(link, message)
+                elif kind == "order":
+                    task = asyncio.create_task(
+                        self._instruction(str(message.get("instruction", "")))
+                    )
+                    self._running.add(task)  # kept until done (the loop holds weak refs)
+                    task.add_done_callback(self._running.discard)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeats(self, link: Link) -> None:
+        while True:
+            await asyncio.sleep(self.options.heartbeat_s)
+            link.seq += 1
+            await link.ws.send(json.dumps({"type": "heartbeat", "seq": link.seq}))
+
+    def _acked(self, link: Link, seq: int) -> None:
+        frame_id = link.in_flight.pop(seq, None)
+        if frame_id is None:
+            return  # a heartbeat
+        self.outbox.ack(frame_id)
+        self._assigned.discard(frame_id)
+        self.stats.frames_acked += 1
+
+    def _refused(self, link: Link, message: dict[str, Any]) -> None:
+        seq = message.get("seq")
+        code = str(message.get("code", "?"))
+        frame_id = link.in_flight.pop(seq, None) if isinstance(seq, int) else None
+        if frame_id is None:
+            return
+        self._assigned.discard(frame_id)
+        if code == "unavailable":
+            self._wake.set()  # not safe yet: it stays in the outbox and goes out again
+            return
+        # judged by the bridge (bad data, an order the engine refuses): resending cannot help
+        self.stats.refused[code] = self.stats.refused.get(code, 0) + 1
+        _log.warning("frame refused (%s): %s", code, message.get("message"))
+        self.outbox.ack(frame_id)
+
+    # instructions -----------------------------------------------------------------------
+
+    async def _instruction(self, token: str) -> None:
+        if self.guard is None:
+            return
+        try:
+            instruction = self.guard.admit(token)
+        except InstructionRejectedError as exc:
+            self.stats.instructions_refused += 1
+            _log.warning("instruction refused: %s", exc)
+            order_id = _order_id_of(token)
+            if order_id is not None and "replayed" not in str(exc):
+                self._put(
+                    "execution_report",
+                    {
+                        "type": "execution_report",
+                        "order_id": order_id,
+                        "status": "rejected",
+                        "retcode": 10006,
+                        "message": f"refused by the connector: {exc}",
+                    },
+                    1,
+                )
+            return
+        run = (
+            self.terminal.place
+            if instruction.kind is InstructionKind.PLACE
+            else self.terminal.cancel
+        )
+        try:
+            outcome = await asyncio.to_thread(run, instruction.order)
+        except Exception as exc:  # the terminal did not answer: say so, never stay silent
+            self._put(
+                "execution_report",
+                {
+                    "type": "execution_report",
+                    "order_id": instruction.order["id"],
+                    "status": "rejected",
+                    "retcode": 10006,
+                    "message": f"terminal error: {exc}",
+                },
+                1,
+            )
+            return
+        self.stats.instructions_executed += 1
+        report: dict[str, Any] = {
+            "type": "execution_report",
+            "order_id": instruction.order["id"],
+            "status": outcome.status.value,
+            "retcode": outcome.retcode,
+            "filled_volume": outcome.filled_volume,
+            "message": outcome.message[:500],
+        }
+        if outcome.ticket is not None:
+            report["ticket"] = outcome.ticket
+        if outcome.fill_price is not None:
+            report["fill_price"] = outcome.fill_price
+        self._put("execution_report", report, 1)
+        with contextlib.suppress(Exception):
+            positions = await asyncio.to_thread(self.terminal.positions)
+            account = await asyncio.to_thread(self.terminal.account)
+            login = int(account["login"])
+            self._put("positions", {"type": "positions", "login": login, "positions": positions}, 0)
+            account["time_msc"] = int(time.time() * 1000)
+            self._put("account_info", {"type": "account_info", "account": account}, 0)
+
+    @property
+    def breaker_states(self) -> list[BreakerState]:
+        return [link.breaker.state for link in self.links]
+
+
+def _order_id_of(token: str) -> str | None:
+    """The order id of an instruction that failed validation (to report it), unverified."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        order = claims.get("order")
+        order_id = order.get("id") if isinstance(order, dict) else None
+    except jwt.InvalidTokenError:
+        return None
+    return order_id if isinstance(order_id, str) and len(order_id) == 32 else None

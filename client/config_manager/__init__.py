@@ -1,0 +1,1 @@
+"""The connector's local configuration, with its secrets kept by the operating system."""

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from aitrading.cli import (
     audit_cmd,
+    connector_cmd,
     db_cmd,
     logs_cmd,
     mt5_sim_cmd,
@@ -39,6 +40,7 @@ app.command("mt5-sim")(mt5_sim_cmd.mt5_sim)
 app.command("operator")(operator_cmd.operator)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(ticks_cmd.app, name="ticks")
+app.add_typer(connector_cmd.app, name="connector")
 
 
 @config_app.command("show")

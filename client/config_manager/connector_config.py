@@ -36,6 +36,7 @@ class ConnectorConfig(BaseModel):
     pinned_ca: Path | None = None
     connections: int = Field(default=5, ge=1, le=64)
     max_order_volume: float = Field(default=10.0, gt=0)
+    issuer: str = Field(default="aitrading", min_length=1, description="the platform's issuer")
 
     @field_validator("symbols")
     @classmethod

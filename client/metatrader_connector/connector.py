@@ -53,6 +53,7 @@ class ConnectorOptions:
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 10.0
     heartbeat_s: float = 10.0
+    account_every_s: float = 10.0  # account_info + positions (free-margin checks use them)
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -120,6 +121,7 @@ class Connector:
         self._tasks = [asyncio.create_task(self._link_loop(link)) for link in self.links]
         self._tasks.append(asyncio.create_task(self._capture_loop(), name="capture"))
         self._tasks.append(asyncio.create_task(self._dispatch_loop(), name="dispatch"))
+        self._tasks.append(asyncio.create_task(self._account_loop(), name="account"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -381,9 +383,14 @@ class Connector:
             )
             return
         self.stats.instructions_executed += 1
+        self._report(instruction.order["id"], outcome)
+        with contextlib.suppress(Exception):
+            await self.put_account_state()
+
+    def _report(self, order_id: str, outcome: Any) -> None:
         report: dict[str, Any] = {
             "type": "execution_report",
-            "order_id": instruction.order["id"],
+            "order_id": order_id,
             "status": outcome.status.value,
             "retcode": outcome.retcode,
             "filled_volume": outcome.filled_volume,
@@ -394,13 +401,27 @@ class Connector:
         if outcome.fill_price is not None:
             report["fill_price"] = outcome.fill_price
         self._put("execution_report", report, 1)
-        with contextlib.suppress(Exception):
-            positions = await asyncio.to_thread(self.terminal.positions)
-            account = await asyncio.to_thread(self.terminal.account)
-            login = int(account["login"])
-            self._put("positions", {"type": "positions", "login": login, "positions": positions}, 0)
-            account["time_msc"] = int(time.time() * 1000)
-            self._put("account_info", {"type": "account_info", "account": account}, 0)
+
+    async def put_account_state(self) -> None:
+        """The account and its positions, as the terminal has them now, into the outbox."""
+        positions = await asyncio.to_thread(self.terminal.positions)
+        account = await asyncio.to_thread(self.terminal.account)
+        login = int(account["login"])
+        self._put("positions", {"type": "positions", "login": login, "positions": positions}, 0)
+        account["time_msc"] = int(time.time() * 1000)
+        self._put("account_info", {"type": "account_info", "account": account}, 0)
+
+    async def _account_loop(self) -> None:
+        while True:
+            try:
+                await self.put_account_state()
+            except asyncio.CancelledError:
+                raise
+            except OutboxFullError:
+                pass  # the next round sends a fresher one
+            except Exception as exc:
+                _log.warning("account state not read: %s", exc)
+            await asyncio.sleep(self.options.account_every_s)
 
     @property
     def breaker_states(self) -> list[BreakerState]:

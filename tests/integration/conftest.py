@@ -279,3 +279,7 @@ async def gateway(
             "bridge_ws": f"ws://127.0.0.1:{bridge_port}",
             "audit_key": audit_key,
         }
+
+
+# The order stack's fixtures (defined beside their helpers), for every integration test.
+from .trading_stack import make_stack, trader  # noqa: E402, F401

@@ -1,0 +1,162 @@
+"""Connector latency: a tick entering the terminal → data-bridge's ack, over loopback.
+
+database-service and data-bridge run as their own processes on the embedded stores; the
+connector (simulated terminal, durable outbox, N links) runs here. Ticks enter the terminal at
+a steady rate; each tick's latency is from entering the terminal to the ack of the frame that
+carried it (capture polling, the outbox's fsync, the WebSocket, the bridge's durable store).
+Five links (the seed's number) and one link in the same run; the seed's goal is p99 < 50 ms.
+`to_outbox_p50_ms` is the connector's own part (capture + the outbox's fsync); the rest is the
+link and the bridge's durable store (the ingest path of the performance issue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import embedded, free_port, report, wait_ready
+
+RATE = 200  # ticks per second
+SECONDS = 8.0
+
+
+async def measure(url: str, token: str, links: int) -> list[float]:
+    from aitrading.client.metatrader_connector.connector import Connector, ConnectorOptions
+    from aitrading.client.metatrader_connector.outbox import Outbox
+    from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
+    from aitrading.client.metatrader_connector.terminal import TerminalTick
+
+    entered: dict[tuple[str, int, float], float] = {}
+    frame_ticks: dict[int, list[tuple[str, int, float]]] = {}
+    latencies: list[float] = []
+    to_outbox: list[float] = []  # entered the terminal → committed in the outbox
+
+    class Timed(Connector):
+        def _put(self, kind: str, body: dict[str, Any], items: int, cursors: Any = None) -> None:
+            raw = json.dumps(body, separators=(",", ":")).encode()
+            frame_id = self.outbox.put(kind, raw, items, cursors)
+            if kind == "ticks":
+                frame_ticks[frame_id] = [
+                    (t["symbol"], t["time_msc"], t["bid"]) for t in body["ticks"]
+                ]
+                now = time.perf_counter()
+                to_outbox.extend((now - entered[k]) * 1000 for k in frame_ticks[frame_id])
+            self._wake.set()
+
+        def _acked(self, link: Any, seq: int) -> None:
+            frame_id = link.in_flight.get(seq)
+            super()._acked(link, seq)
+            now = time.perf_counter()
+            for key in frame_ticks.pop(frame_id, []) if frame_id is not None else []:
+                latencies.append((now - entered.pop(key)) * 1000)
+
+    async def token_of() -> str:
+        return token
+
+    terminal = SimulatorTerminal()
+    with tempfile.TemporaryDirectory() as folder:
+        connector = Timed(
+            ConnectorOptions(
+                url=url,
+                source=f"bench{links}",
+                connections=links,
+                symbols=("EURUSD",),
+                capture_interval_s=0.002,
+                account_every_s=3600,
+            ),
+            terminal,
+            Outbox(Path(folder) / "outbox.db"),
+            token_of,
+        )
+        await connector.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not all(link.state.value == "connected" for link in connector.links):
+                assert time.monotonic() < deadline, connector.status()
+                await asyncio.sleep(0.05)
+            interval = 1 / RATE
+            started = time.perf_counter()
+            count = 0
+            while time.perf_counter() - started < SECONDS:
+                now_ms = int(time.time() * 1000)
+                bid = round(1.0 + count * 1e-5, 5)
+                key = ("EURUSD", now_ms, bid)
+                entered[key] = time.perf_counter()
+                terminal.record([TerminalTick("EURUSD", now_ms, bid, bid + 0.0002, 0.0, 0, 0.0, 6)])
+                count += 1
+                await asyncio.sleep(max(0.0, started + count * interval - time.perf_counter()))
+            deadline = time.monotonic() + 30
+            while entered:
+                assert time.monotonic() < deadline, f"{len(entered)} ticks never acked"
+                await asyncio.sleep(0.05)
+        finally:
+            await connector.stop()
+    measure.to_outbox_p50 = statistics.median(to_outbox)  # type: ignore[attr-defined]
+    return latencies
+
+
+async def main() -> None:
+    from aitrading.cli.mt5_sim_cmd import development_token
+    from aitrading.core.infrastructure.config_manager import load_settings
+
+    with embedded(postgres=True, redis=True) as settings:
+        dbs, bridge = free_port(), free_port()
+        env = {
+            **os.environ,
+            "AITRADING_DATA_DIR": str(settings.data_dir),
+            "AITRADING_POSTGRES_PORT": str(settings.postgres.port),
+            "AITRADING_REDIS_PORT": str(settings.redis.port),
+            "AITRADING_SERVICES_DATABASE_SERVICE_PORT": str(dbs),
+            "AITRADING_SERVICES_DATA_BRIDGE_PORT": str(bridge),
+            "AITRADING_LOG_LEVEL": "WARNING",
+        }
+        config = load_settings(
+            environ={k: v for k, v in env.items() if k.startswith("AITRADING_")}
+        ).settings
+        processes = []
+        for service, port in (("database-service", dbs), ("data-bridge", bridge)):
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "aitrading.cli", "serve", service, env=env
+                )
+            )
+            await wait_ready(f"http://127.0.0.1:{port}")
+        try:
+            token = await development_token(config, "bench-connector")
+            url = f"ws://127.0.0.1:{bridge}/api/v1/ingest"
+            five = await measure(url, token, 5)
+            one = await measure(url, token, 1)
+        finally:
+            for process in processes:
+                process.terminate()
+                await process.wait()
+
+    def p99(samples: list[float]) -> float:
+        return statistics.quantiles(samples, n=100)[98]
+
+    report(
+        "connector",
+        "terminal tick → data-bridge ack, p99, 5 links",
+        p99(five),
+        "ms",
+        p99(one),
+        "p99 with 1 link",
+        p50_ms=round(statistics.median(five), 2),
+        one_link_p50_ms=round(statistics.median(one), 2),
+        ticks=len(five),
+        to_outbox_p50_ms=round(measure.to_outbox_p50, 2),  # type: ignore[attr-defined]
+        rate_per_s=RATE,
+        goal_p99_ms=50,
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

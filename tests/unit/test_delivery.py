@@ -21,7 +21,10 @@ BIN = ROOT / ".cache" / "bin"
 )
 def test_workflow_passes_actionlint() -> None:
     result = subprocess.run(
-        [str(BIN / "actionlint"), ".github/workflows/e2e-kind.yml"],
+        [
+            str(BIN / "actionlint"),
+            *sorted(str(p) for p in (ROOT / ".github/workflows").glob("*.yml")),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -235,6 +235,11 @@ def status(directory: Path | None = DirOption) -> None:
             link["last_error"],
         )
     console.print(table)
+    terminal = report.get("terminal", {})
+    console.print(
+        f"terminal: breaker {terminal.get('breaker')}"
+        + (f"  last error: {terminal['last_error']}" if terminal.get("last_error") else "")
+    )
     for symbol, seconds in sorted(report["last_tick_age_s"].items()):
         console.print(f"{symbol}: last tick {seconds:.1f}s ago")
     if stale:

@@ -107,6 +107,12 @@ class Connector:
             for i in range(options.connections)
         ]
         self.stats = ConnectorStats()
+        # the terminal's own breaker: a terminal that stops answering is reported, and
+        # instructions are refused at once (with a report) instead of piling up behind it
+        self.terminal_breaker = CircuitBreaker(
+            options.breaker_threshold, options.breaker_cooldown_s
+        )
+        self.terminal_error = ""
         self._assigned: set[int] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -155,6 +161,10 @@ class Connector:
             "last_tick_age_s": {
                 symbol: round((now_ms - c.time_msc) / 1000, 3) for symbol, c in cursors.items()
             },
+            "terminal": {
+                "breaker": self.terminal_breaker.state.value,
+                "last_error": self.terminal_error,
+            },
             "ticks_captured": self.stats.ticks_captured,
             "frames_acked": self.stats.frames_acked,
             "instructions_executed": self.stats.instructions_executed,
@@ -191,16 +201,23 @@ class Connector:
 
     async def _capture_loop(self) -> None:
         while True:
-            try:
-                await self.capture_once()
-                self.stats.capture_paused = False
-            except OutboxFullError:
-                self.stats.capture_paused = True  # the terminal keeps the ticks: resume later
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                _log.warning("capture failed: %s", exc)
+            if self.terminal_breaker.allow():
+                try:
+                    await self.capture_once()
+                    self.stats.capture_paused = False
+                    self.terminal_breaker.success()
+                except OutboxFullError:
+                    self.stats.capture_paused = True  # the terminal keeps the ticks: later
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._terminal_failed(exc)
             await asyncio.sleep(self.options.capture_interval_s)
+
+    def _terminal_failed(self, exc: Exception) -> None:
+        self.terminal_error = f"{type(exc).__name__}: {exc}"[:200]
+        self.terminal_breaker.failure()
+        _log.warning("terminal: %s", self.terminal_error)
 
     # delivery ---------------------------------------------------------------------------
 
@@ -348,19 +365,15 @@ class Connector:
         except InstructionRejectedError as exc:
             self.stats.instructions_refused += 1
             _log.warning("instruction refused: %s", exc)
-            order_id = _order_id_of(token)
+            order_id, kind = _unverified_order(token)
             if order_id is not None and "replayed" not in str(exc):
-                self._put(
-                    "execution_report",
-                    {
-                        "type": "execution_report",
-                        "order_id": order_id,
-                        "status": "rejected",
-                        "retcode": 10006,
-                        "message": f"refused by the connector: {exc}",
-                    },
-                    1,
-                )
+                self._refusal(order_id, kind, f"refused by the connector: {exc}")
+            return
+        order_id = str(instruction.order["id"])
+        if not self.terminal_breaker.allow():
+            self._refusal(
+                order_id, instruction.kind, f"terminal not answering: {self.terminal_error}"
+            )
             return
         run = (
             self.terminal.place
@@ -370,22 +383,30 @@ class Connector:
         try:
             outcome = await asyncio.to_thread(run, instruction.order)
         except Exception as exc:  # the terminal did not answer: say so, never stay silent
-            self._put(
-                "execution_report",
-                {
-                    "type": "execution_report",
-                    "order_id": instruction.order["id"],
-                    "status": "rejected",
-                    "retcode": 10006,
-                    "message": f"terminal error: {exc}",
-                },
-                1,
-            )
+            self._terminal_failed(exc)
+            self._refusal(order_id, instruction.kind, f"terminal error: {exc}")
             return
+        self.terminal_breaker.success()
         self.stats.instructions_executed += 1
         self._report(instruction.order["id"], outcome)
         with contextlib.suppress(Exception):
             await self.put_account_state()
+
+    def _refusal(self, order_id: str, kind: InstructionKind, message: str) -> None:
+        """Reported back, never silent: a refused place is `rejected`, a refused cancel
+        `cancel_rejected` (TRADE_RETCODE_REJECT)."""
+        status = "rejected" if kind is InstructionKind.PLACE else "cancel_rejected"
+        self._put(
+            "execution_report",
+            {
+                "type": "execution_report",
+                "order_id": order_id,
+                "status": status,
+                "retcode": 10006,
+                "message": message[:500],
+            },
+            1,
+        )
 
     def _report(self, order_id: str, outcome: Any) -> None:
         report: dict[str, Any] = {
@@ -428,14 +449,16 @@ class Connector:
         return [link.breaker.state for link in self.links]
 
 
-def _order_id_of(token: str) -> str | None:
-    """The order id of an instruction that failed validation (to report it), unverified."""
+def _unverified_order(token: str) -> tuple[str | None, InstructionKind]:
+    """The order id and kind of an instruction that failed validation (to report it)."""
     import jwt
 
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
-        order = claims.get("order")
-        order_id = order.get("id") if isinstance(order, dict) else None
     except jwt.InvalidTokenError:
-        return None
-    return order_id if isinstance(order_id, str) and len(order_id) == 32 else None
+        return None, InstructionKind.PLACE
+    order = claims.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else None
+    kind = InstructionKind.CANCEL if claims.get("kind") == "cancel" else InstructionKind.PLACE
+    valid = isinstance(order_id, str) and len(order_id) == 32
+    return (order_id if valid else None), kind

@@ -1,0 +1,118 @@
+"""The connector's parts without a network: the outbox's durability and bound, capture that
+pauses when full and resumes without loss, and instruction outcomes that are always reported
+— a refused or failed one too, and a silent terminal trips its breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aitrading.client.metatrader_connector.connector import Connector, ConnectorOptions
+from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxFullError
+from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
+from aitrading.client.metatrader_connector.terminal import TerminalTick
+from aitrading.client.security.instruction_guard import InstructionGuard
+from aitrading.core.infrastructure.circuit_breaker import BreakerState
+from aitrading.core.market.order_instructions import InstructionKind, sign_instruction
+from aitrading.core.security.jwt_manager import KeyRing, SigningKey
+
+T0 = 1_800_000_000_000
+
+
+def test_the_outbox_survives_a_reopen_and_refuses_when_full(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", max_frames=2)
+    first = box.put("ticks", b'{"a":1}', 1, {"EURUSD": Cursor(T0, 2)})
+    box.put("ticks", b'{"b":2}', 1)
+    with pytest.raises(OutboxFullError):
+        box.put("ticks", b'{"c":3}', 1)
+    sequence = box.next_sequence(10)
+    box.close()  # or a crash: WAL + synchronous=FULL
+    again = Outbox(tmp_path / "o.db", max_frames=2)
+    assert [f.body for f in again.pending()] == [b'{"a":1}', b'{"b":2}']
+    assert again.cursors() == {"EURUSD": Cursor(T0, 2)}
+    assert again.next_sequence(1) == sequence + 10  # never reused
+    again.ack(first)
+    assert again.depth() == 1
+
+
+def connector(tmp_path: Path, terminal: Any, max_frames: int = 100) -> Connector:
+    async def token() -> str:
+        return "unused"
+
+    return Connector(
+        ConnectorOptions(
+            url="ws://127.0.0.1:9/none",
+            symbols=("EURUSD",),
+            page=2,
+            breaker_threshold=2,
+            breaker_cooldown_s=3600,
+        ),
+        terminal,
+        Outbox(tmp_path / "o.db", max_frames=max_frames),
+        token,
+    )
+
+
+def test_capture_pauses_when_full_and_resumes_without_loss(tmp_path: Path) -> None:
+    terminal = SimulatorTerminal()
+    terminal.record(
+        [TerminalTick("EURUSD", T0 + i, 1.1 + i * 1e-5, 1.2, 0.0, 0, 0.0, 6) for i in range(5)]
+    )
+    conn = connector(tmp_path, terminal, max_frames=1)
+    assert asyncio.run(conn.capture_once()) == 2
+    with pytest.raises(OutboxFullError):
+        asyncio.run(conn.capture_once())
+    captured = []
+    while conn.outbox.depth():
+        frame = conn.outbox.pending()[0]
+        captured += [t["time_msc"] for t in json.loads(frame.body)["ticks"]]
+        conn.outbox.ack(frame.id)  # the bridge acked: room again
+        asyncio.run(conn.capture_once())
+    assert captured == [T0 + i for i in range(5)]
+
+
+class SilentTerminal(SimulatorTerminal):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def place(self, order: dict[str, Any]) -> Any:
+        self.calls += 1
+        raise TimeoutError("terminal does not answer")
+
+
+def reports(conn: Connector) -> list[dict[str, Any]]:
+    return [json.loads(f.body) for f in conn.outbox.pending() if f.kind == "execution_report"]
+
+
+def test_every_instruction_outcome_is_reported_and_a_silent_terminal_trips(tmp_path: Path) -> None:
+    keys = KeyRing(SigningKey.generate())
+    terminal = SilentTerminal()
+    conn = connector(tmp_path, terminal)
+    conn.guard = InstructionGuard(tmp_path / "seen.db", keys.public_key, "aitrading", "u1:t1")
+
+    def instruction(order_id: str, key: KeyRing = keys) -> str:
+        order = {"id": order_id, "symbol": "EURUSD", "side": "buy", "type": "market", "volume": 0.1}
+        return sign_instruction(key, "aitrading", "u1:t1", InstructionKind.PLACE, order, 30).token
+
+    forged = instruction("f" * 32, KeyRing(SigningKey.generate()))
+    asyncio.run(conn._instruction(forged))
+    assert reports(conn)[-1]["status"] == "rejected"
+    assert "unknown key" in reports(conn)[-1]["message"]
+    for order_id in ("a" * 32, "b" * 32):
+        asyncio.run(conn._instruction(instruction(order_id)))
+        assert "terminal error" in reports(conn)[-1]["message"]
+    assert conn.terminal_breaker.state is BreakerState.OPEN
+    assert conn.status()["terminal"]["breaker"] == "open"
+    asyncio.run(conn._instruction(instruction("c" * 32)))
+    assert terminal.calls == 2  # refused without waiting on the terminal again
+    assert "terminal not answering" in reports(conn)[-1]["message"]
+    replay = instruction("a" * 32)
+    before = len(reports(conn))
+    asyncio.run(conn._instruction(replay))  # already executed once: no second report
+    assert len(reports(conn)) == before
+    assert conn.stats.instructions_refused == 2

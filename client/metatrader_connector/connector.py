@@ -135,11 +135,19 @@ class Connector:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for link in self.links:
-            if link.ws is not None:
-                with contextlib.suppress(Exception):
-                    await link.ws.close()
+        await asyncio.gather(*(self._close(link) for link in self.links))
         await asyncio.to_thread(self.terminal.disconnect)
+
+    @staticmethod
+    async def _close(link: Link) -> None:
+        """A polite close, bounded: a peer that does not answer the closing handshake (a TLS
+        shutdown can wait for half a minute) is cut off rather than waited for."""
+        if link.ws is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(link.ws.close(), 2)
+        with contextlib.suppress(Exception):
+            link.ws.transport.abort()
 
     def status(self) -> dict[str, Any]:
         cursors = self.outbox.cursors()
@@ -291,7 +299,9 @@ class Connector:
 
     async def _connect(self, link: Link) -> None:
         tls = self.options.ssl_context if self.options.url.startswith("wss://") else None
-        ws = await websockets.connect(self.options.url, ssl=tls, max_size=8 * 1024 * 1024)
+        ws = await websockets.connect(
+            self.options.url, ssl=tls, max_size=8 * 1024 * 1024, close_timeout=2
+        )
         auth: dict[str, Any] = {"type": "auth", "v": 1, "token": await self._token()}
         if self.options.source:
             auth["source"] = self.options.source

@@ -243,3 +243,57 @@ async def test_ticks_travel_over_wss_and_https_between_services(
             # Stored, not spooled: the bridge's https:// call to database-service succeeded.
             ready = await http.get(f"https://127.0.0.1:{bridge_port}/health/ready")
             assert ready.json()["components"]["storage"]["status"] == "healthy", ready.text
+        token = await development_token(config, "tls-connector")
+        await _connector_over_wss(bridge_port, ca, token, tmp_path, dbs)
+
+
+async def _connector_over_wss(port: int, ca: Path, token: str, tmp_path: Path, dbs: str) -> None:
+    """The connector's five links over wss:// with the pinned CA: ticks arrive; pinned to a
+    CA that did not sign the bridge's certificate, it connects nowhere and sends nothing."""
+    from aitrading.client.metatrader_connector.connector import Connector, ConnectorOptions
+    from aitrading.client.metatrader_connector.outbox import Outbox
+    from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
+    from aitrading.client.metatrader_connector.terminal import TerminalTick
+
+    async def bearer() -> str:
+        return token
+
+    symbol = f"W{uuid.uuid4().hex[:7].upper()}"
+    now = int(time.time() * 1000)
+    ticks = [TerminalTick(symbol, now + i, 1.1, 1.2, 0.0, 0, 0.0, 6) for i in range(20)]
+    foreign = make_pki(tmp_path / "foreign")["ca"]
+    outcomes = {}
+    for name, trusted in (("pinned", ca), ("foreign", foreign)):
+        pinned = ssl.create_default_context(cafile=str(trusted))
+        pinned.minimum_version = ssl.TLSVersion.TLSv1_3
+        terminal = SimulatorTerminal()
+        terminal.record(ticks)
+        connector = Connector(
+            ConnectorOptions(
+                url=f"wss://127.0.0.1:{port}/api/v1/ingest",
+                source=name,
+                symbols=(symbol,),
+                ssl_context=pinned,
+                account_every_s=3600,
+                backoff_cap_s=0.5,
+            ),
+            terminal,
+            Outbox(tmp_path / f"{name}.db"),
+            bearer,
+        )
+        await connector.start()
+        try:
+            deadline = time.monotonic() + 30
+            while connector.stats.frames_acked == 0 and time.monotonic() < deadline:
+                if name == "foreign" and all(link.last_error for link in connector.links):
+                    break
+                await asyncio.sleep(0.1)
+            outcomes[name] = (
+                connector.stats.frames_acked,
+                [link.last_error for link in connector.links],
+            )
+        finally:
+            await connector.stop()
+    assert outcomes["pinned"][0] > 0, outcomes
+    assert outcomes["foreign"][0] == 0
+    assert all("CERTIFICATE_VERIFY_FAILED" in e for e in outcomes["foreign"][1]), outcomes

@@ -7,8 +7,8 @@ import os
 import platform
 import socket
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
@@ -42,6 +42,50 @@ def embedded(postgres: bool = False, redis: bool = False) -> Iterator[Settings]:
         finally:
             for server in reversed(servers):
                 server.stop()
+
+
+SERVICE_PORT_ENV = {
+    "database-service": "AITRADING_SERVICES_DATABASE_SERVICE_PORT",
+    "data-bridge": "AITRADING_SERVICES_DATA_BRIDGE_PORT",
+    "trading-engine": "AITRADING_SERVICES_TRADING_ENGINE_PORT",
+    "api-gateway": "AITRADING_SERVICES_API_GATEWAY_PORT",
+}
+
+
+def service_env(settings: Settings, ports: dict[str, int], **extra: str) -> dict[str, str]:
+    """The environment for `aitrading serve …` processes on these embedded stores."""
+    env = {
+        **os.environ,
+        "AITRADING_DATA_DIR": str(settings.data_dir),
+        "AITRADING_POSTGRES_PORT": str(settings.postgres.port),
+        "AITRADING_REDIS_PORT": str(settings.redis.port),
+        "AITRADING_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    env.update({SERVICE_PORT_ENV[name]: str(port) for name, port in ports.items()})
+    return env
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], ports: dict[str, int]) -> AsyncIterator[None]:
+    """Each service as its own process, in the given order, each ready before the next."""
+    import asyncio
+    import sys
+
+    processes = []
+    try:
+        for name, port in ports.items():
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "aitrading.cli", "serve", name, env=env
+                )
+            )
+            await wait_ready(f"http://127.0.0.1:{port}")
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()
 
 
 async def wait_ready(url: str, attempts: int = 600) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, free_port, report, wait_ready
+from _harness import embedded, free_port, report, service_env, serving
 
 RATE = 200  # ticks per second
 SECONDS = 8.0
@@ -108,36 +107,16 @@ async def main() -> None:
     from aitrading.core.infrastructure.config_manager import load_settings
 
     with embedded(postgres=True, redis=True) as settings:
-        dbs, bridge = free_port(), free_port()
-        env = {
-            **os.environ,
-            "AITRADING_DATA_DIR": str(settings.data_dir),
-            "AITRADING_POSTGRES_PORT": str(settings.postgres.port),
-            "AITRADING_REDIS_PORT": str(settings.redis.port),
-            "AITRADING_SERVICES_DATABASE_SERVICE_PORT": str(dbs),
-            "AITRADING_SERVICES_DATA_BRIDGE_PORT": str(bridge),
-            "AITRADING_LOG_LEVEL": "WARNING",
-        }
+        ports = {"database-service": free_port(), "data-bridge": free_port()}
+        env = service_env(settings, ports)
         config = load_settings(
             environ={k: v for k, v in env.items() if k.startswith("AITRADING_")}
         ).settings
-        processes = []
-        for service, port in (("database-service", dbs), ("data-bridge", bridge)):
-            processes.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "aitrading.cli", "serve", service, env=env
-                )
-            )
-            await wait_ready(f"http://127.0.0.1:{port}")
-        try:
+        async with serving(env, ports):
             token = await development_token(config, "bench-connector")
-            url = f"ws://127.0.0.1:{bridge}/api/v1/ingest"
+            url = f"ws://127.0.0.1:{ports['data-bridge']}/api/v1/ingest"
             five = await measure(url, token, 5)
             one = await measure(url, token, 1)
-        finally:
-            for process in processes:
-                process.terminate()
-                await process.wait()
 
     def p99(samples: list[float]) -> float:
         return statistics.quantiles(samples, n=100)[98]

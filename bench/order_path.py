@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import os
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, free_port, report, wait_ready
+from _harness import embedded, free_port, report, service_env, serving
 
 RULE_RUNS = 20_000
 ORDERS = 200
@@ -96,38 +95,26 @@ async def order_path() -> tuple[list[float], list[float]]:
     from aitrading.core.stores.redis_store import RedisStore
 
     with embedded(postgres=True, redis=True) as settings:
-        ports = {name: free_port() for name in ("dbs", "bridge", "te", "gw")}
-        env = {
-            **os.environ,
-            "AITRADING_DATA_DIR": str(settings.data_dir),
-            "AITRADING_POSTGRES_PORT": str(settings.postgres.port),
-            "AITRADING_REDIS_PORT": str(settings.redis.port),
-            "AITRADING_SERVICES_DATABASE_SERVICE_PORT": str(ports["dbs"]),
-            "AITRADING_SERVICES_DATA_BRIDGE_PORT": str(ports["bridge"]),
-            "AITRADING_SERVICES_TRADING_ENGINE_PORT": str(ports["te"]),
-            "AITRADING_SERVICES_API_GATEWAY_PORT": str(ports["gw"]),
-            "AITRADING_SECURITY_REQUESTS_PER_IP_PER_MINUTE": "10000000",
-            "AITRADING_TRADING_ENGINE_ORDERS_PER_MINUTE": "1000000",
-            "AITRADING_TRADING_ENGINE_MAX_OPEN_ORDERS": "100000",
-            "AITRADING_TRADING_ENGINE_MAX_POSITION_VOLUME": "1000000",
-            "AITRADING_TRADING_ENGINE_MAX_ACCOUNT_VOLUME": "1000000",
-            "AITRADING_LOG_LEVEL": "WARNING",
+        ports = {
+            "database-service": free_port(),
+            "data-bridge": free_port(),
+            "trading-engine": free_port(),
+            "api-gateway": free_port(),
         }
+        env = service_env(
+            settings,
+            ports,
+            AITRADING_SECURITY_REQUESTS_PER_IP_PER_MINUTE="10000000",
+            AITRADING_TRADING_ENGINE_ORDERS_PER_MINUTE="1000000",
+            AITRADING_TRADING_ENGINE_MAX_OPEN_ORDERS="100000",
+            AITRADING_TRADING_ENGINE_MAX_POSITION_VOLUME="1000000",
+            AITRADING_TRADING_ENGINE_MAX_ACCOUNT_VOLUME="1000000",
+        )
         config = load_settings(
             environ={k: v for k, v in env.items() if k.startswith("AITRADING_")}
         ).settings
-        processes = []
-        for service in ("database-service", "data-bridge", "trading-engine", "api-gateway"):
-            processes.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "aitrading.cli", "serve", service, env=env
-                )
-            )
-            port = {"database-service": "dbs", "data-bridge": "bridge"}.get(service, "")
-            port = port or {"trading-engine": "te", "api-gateway": "gw"}[service]
-            await wait_ready(f"http://127.0.0.1:{ports[port]}")
-        gw = f"http://127.0.0.1:{ports['gw']}"
-        try:
+        gw = f"http://127.0.0.1:{ports['api-gateway']}"
+        async with serving(env, ports):
             postgres = await PostgresStore.create(config)
             redis = RedisStore.create(config)
             validator = SubscriptionValidator(postgres.pool, redis.client)
@@ -155,17 +142,13 @@ async def order_path() -> tuple[list[float], list[float]]:
                     http,
                     auth,
                     minted.json()["access_token"],
-                    f"ws://127.0.0.1:{ports['bridge']}/api/v1/ingest",
+                    f"ws://127.0.0.1:{ports['data-bridge']}/api/v1/ingest",
                     config,
                     BridgeClient,
                     now_msc,
                     verify_instruction,
                     load_key_ring(config).public_key,
                 )
-        finally:
-            for process in processes:
-                process.terminate()
-                await process.wait()
 
 
 async def _measure(

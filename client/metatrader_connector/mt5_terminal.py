@@ -16,11 +16,11 @@ from typing import Any
 from aitrading.client.metatrader_connector.outbox import Cursor
 from aitrading.client.metatrader_connector.terminal import (
     Execution,
-    ExecutionStatus,
     TerminalError,
     TerminalTick,
 )
 from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.market.execution_status import ExecutionStatus
 
 # MqlTradeResult.retcode values the mapping below names (the package exports them too)
 DONE, PLACED, DONE_PARTIAL = 10009, 10008, 10010

@@ -12,7 +12,8 @@ from typing import Any
 
 from aitrading.client.metatrader_connector.outbox import Cursor
 from aitrading.client.metatrader_connector.simulator import Simulator
-from aitrading.client.metatrader_connector.terminal import Execution, ExecutionStatus, TerminalTick
+from aitrading.client.metatrader_connector.terminal import Execution, TerminalTick
+from aitrading.core.market.execution_status import ExecutionStatus
 
 DONE, PLACED, INVALID = 10009, 10008, 10013
 

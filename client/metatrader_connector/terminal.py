@@ -12,10 +12,10 @@ so that asking again from the cursor neither repeats nor skips a tick.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 from aitrading.client.metatrader_connector.outbox import Cursor
+from aitrading.core.market.execution_status import ExecutionStatus
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,6 @@ def capture_page(
     (which would stall capture when many ticks share one millisecond)."""
     seen = cursor.seen_at_time if cursor else 0
     return after_cursor(terminal.ticks_from(symbol, cursor, limit + seen), cursor)
-
-
-class ExecutionStatus(StrEnum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    CANCEL_REJECTED = "cancel_rejected"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from aitrading.core.market.execution_status import ExecutionStatus
 from aitrading.core.market.ticks import SYMBOL_PATTERN
 from aitrading.services.common.text import StorableText
 
@@ -160,17 +161,8 @@ class OrderRequest(StorableText):
         return self
 
 
-class ReportStatus(StrEnum):
-    """What a connector says happened at the terminal (`execution_report` frames)."""
-
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    CANCEL_REJECTED = "cancel_rejected"
-    EXPIRED = "expired"
-
+# what a connector says happened at the terminal (`execution_report` frames)
+ReportStatus = ExecutionStatus
 
 REPORT_TARGET: dict[ReportStatus, OrderStatus] = {
     ReportStatus.ACCEPTED: OrderStatus.ACCEPTED,

@@ -14,12 +14,12 @@ from aitrading.client.metatrader_connector.mt5_terminal import MetaTrader5Termin
 from aitrading.client.metatrader_connector.outbox import Cursor
 from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
 from aitrading.client.metatrader_connector.terminal import (
-    ExecutionStatus,
     Terminal,
     TerminalError,
     TerminalTick,
     capture_page,
 )
+from aitrading.core.market.execution_status import ExecutionStatus
 from tests.support import metatrader5_standin as standin
 
 T0 = 1_800_000_000_000

@@ -54,6 +54,7 @@ class ConnectorOptions:
     breaker_cooldown_s: float = 10.0
     heartbeat_s: float = 10.0
     account_every_s: float = 10.0  # account_info + positions (free-margin checks use them)
+    pending_poll_s: float = 1.0  # how often resting orders are asked about
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -128,6 +129,7 @@ class Connector:
         self._tasks.append(asyncio.create_task(self._capture_loop(), name="capture"))
         self._tasks.append(asyncio.create_task(self._dispatch_loop(), name="dispatch"))
         self._tasks.append(asyncio.create_task(self._account_loop(), name="account"))
+        self._tasks.append(asyncio.create_task(self._pending_loop(), name="pending"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -399,8 +401,50 @@ class Connector:
         self.terminal_breaker.success()
         self.stats.instructions_executed += 1
         self._report(instruction.order["id"], outcome)
+        self._watch(instruction.order, outcome)
         with contextlib.suppress(Exception):
             await self.put_account_state()
+
+    def _watch(self, order: dict[str, Any], outcome: Any) -> None:
+        """Resting orders are watched (durably) until the terminal ends them."""
+        if outcome.ticket is None:
+            return
+        if outcome.status.value in ("accepted", "partially_filled"):
+            self.outbox.remember_resting(int(outcome.ticket), {**order, "ticket": outcome.ticket})
+        elif outcome.status.value in ("filled", "canceled", "expired", "rejected"):
+            self.outbox.forget_resting(int(outcome.ticket))
+
+    async def check_pending(self) -> int:
+        """Report what happened at the terminal to resting orders; how many ended."""
+        resting = self.outbox.resting()
+        if not resting or not self.terminal_breaker.allow():
+            return 0
+        try:
+            updates = await asyncio.to_thread(self.terminal.pending_updates, resting)
+        except Exception as exc:
+            self._terminal_failed(exc)
+            return 0
+        self.terminal_breaker.success()
+        for ticket, outcome in updates.items():
+            order = resting[ticket]
+            self._report(str(order["id"]), outcome)  # reported first: a crash here repeats
+            self._watch(order, outcome)  # the report, which the engine applies once
+        if updates:
+            with contextlib.suppress(Exception):
+                await self.put_account_state()
+        return len(updates)
+
+    async def _pending_loop(self) -> None:
+        while True:
+            try:
+                await self.check_pending()
+            except asyncio.CancelledError:
+                raise
+            except OutboxFullError:
+                pass  # asked again next round: the terminal still knows
+            except Exception as exc:
+                _log.warning("resting orders not checked: %s", exc)
+            await asyncio.sleep(self.options.pending_poll_s)
 
     def _refusal(self, order_id: str, kind: InstructionKind, message: str) -> None:
         """Reported back, never silent: a refused place is `rejected`, a refused cancel

@@ -155,6 +155,51 @@ class MetaTrader5Terminal:
             return Execution(ExecutionStatus.CANCELED, DONE, str(result.comment))
         return Execution(ExecutionStatus.CANCEL_REJECTED, int(result.retcode), str(result.comment))
 
+    def pending_updates(self, resting: dict[int, dict[str, Any]]) -> dict[int, Execution]:
+        """Orders no longer in `orders_get()` ended: their history order says how
+        (`ORDER_STATE_FILLED`, `_CANCELED`, `_EXPIRED`, `_REJECTED`), their deals at what
+        price."""
+        if not resting:
+            return {}
+        m = self.mt5
+        live = m.orders_get()
+        if live is None:
+            raise self._fail("orders_get")
+        still = {int(o.ticket): o for o in live}
+        done: dict[int, Execution] = {}
+        for ticket in resting:
+            if ticket in still:
+                continue
+            found = m.history_orders_get(ticket=ticket)
+            if not found:
+                continue  # not in the history yet: ask again next round
+            order = found[0]
+            filled = float(order.volume_initial) - float(order.volume_current)
+            if order.state == m.ORDER_STATE_FILLED:
+                deals = m.history_deals_get(position=int(order.position_id)) or ()
+                mine = [d for d in deals if int(d.order) == ticket]
+                price = (
+                    sum(float(d.price) * float(d.volume) for d in mine)
+                    / sum(float(d.volume) for d in mine)
+                    if mine
+                    else float(order.price_current)
+                )
+                done[ticket] = Execution(
+                    ExecutionStatus.FILLED, DONE, "filled at the terminal", ticket, filled, price
+                )
+            elif order.state in (m.ORDER_STATE_CANCELED, m.ORDER_STATE_EXPIRED):
+                status = (
+                    ExecutionStatus.EXPIRED
+                    if order.state == m.ORDER_STATE_EXPIRED
+                    else ExecutionStatus.CANCELED
+                )
+                done[ticket] = Execution(status, DONE, "ended at the terminal", ticket, filled)
+            elif order.state == m.ORDER_STATE_REJECTED:
+                done[ticket] = Execution(
+                    ExecutionStatus.REJECTED, 10006, "rejected at the terminal", ticket
+                )
+        return done
+
     def _request(self, order: dict[str, Any]) -> dict[str, Any]:
         m = self.mt5
         buy = order["side"] == "buy"

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS cursors (
     seen_at_time INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS resting (ticket INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
 
 
@@ -121,6 +122,27 @@ class Outbox:
         with self._lock:
             rows = self._db.execute("SELECT symbol, time_msc, seen_at_time FROM cursors")
             return {r[0]: Cursor(r[1], r[2]) for r in rows.fetchall()}
+
+    def remember_resting(self, ticket: int, order: dict[str, object]) -> None:
+        """An order now resting at the terminal, watched until it ends (survives restarts)."""
+        import json
+
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO resting (ticket, body) VALUES (?, ?)",
+                (ticket, json.dumps(order)),
+            )
+
+    def forget_resting(self, ticket: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM resting WHERE ticket = ?", (ticket,))
+
+    def resting(self) -> dict[int, dict[str, object]]:
+        import json
+
+        with self._lock:
+            rows = self._db.execute("SELECT ticket, body FROM resting").fetchall()
+        return {int(r[0]): json.loads(r[1]) for r in rows}
 
     def next_sequence(self, count: int) -> int:
         """Reserve `count` tick sequence numbers; the first. Durable: a restart never reuses

@@ -104,6 +104,9 @@ class SimulatorTerminal:
         if order["type"] != "market":
             self._resting[ticket] = order
             return Execution(ExecutionStatus.ACCEPTED, PLACED, "order placed", ticket)
+        return self._fill(order, price, ticket)
+
+    def _fill(self, order: dict[str, Any], price: float, ticket: int) -> Execution:
         signed = order["volume"] if order["side"] == "buy" else -order["volume"]
         held = self._positions.get(order["symbol"])
         lots = signed + (held[1] if held else 0.0)
@@ -126,3 +129,24 @@ class SimulatorTerminal:
         if self._resting.pop(int(order["ticket"]), None) is None:
             return Execution(ExecutionStatus.CANCEL_REJECTED, INVALID, "no such pending order")
         return Execution(ExecutionStatus.CANCELED, DONE, "order removed")
+
+    def pending_updates(self, resting: dict[int, dict[str, Any]]) -> dict[int, Execution]:
+        """Resting limit/stop orders the simulated price has crossed are filled now."""
+        done: dict[int, Execution] = {}
+        for ticket in resting:
+            order = self._resting.get(ticket)
+            if order is None:
+                continue  # canceled here, or not this terminal's: nothing new to say
+            price = self._price(order["symbol"], order["side"])
+            if price is None:
+                continue
+            buy, limit = order["side"] == "buy", order["type"] == "limit"
+            crossed = (
+                (price <= order["price"] if buy else price >= order["price"])
+                if limit
+                else (price >= order["price"] if buy else price <= order["price"])
+            )
+            if crossed:
+                del self._resting[ticket]
+                done[ticket] = self._fill(order, price, ticket)
+        return done

@@ -113,3 +113,9 @@ class Terminal(Protocol):
     def place(self, order: dict[str, Any]) -> Execution: ...
 
     def cancel(self, order: dict[str, Any]) -> Execution: ...
+
+    def pending_updates(self, resting: dict[int, dict[str, Any]]) -> dict[int, Execution]:
+        """For orders resting at the terminal (ticket → the order as instructed): those that
+        were filled, canceled or expired there since — a pending order's outcome comes later
+        than its instruction, and the connector must report it too."""
+        ...

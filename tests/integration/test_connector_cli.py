@@ -112,6 +112,13 @@ async def test_login_run_status_and_an_order_filled(
         filled = await order_in(stack, headers, placed.json()["id"], "filled", "rejected")
         assert filled["status"] == "filled", filled
         assert filled["events"][-1]["actor"].endswith(":desk1")
+        # a buy limit 1% over the simulated market (EURUSD ~1.085): it rests at the terminal,
+        # is filled on the connector's next look, and that later fill is reported too
+        limit = {**market(account="desk1"), "type": "limit", "price": 1.0958}
+        rested = await stack.http.post("/api/v1/orders", json=limit, headers=headers)
+        assert rested.status_code == 201, rested.text
+        done = await order_in(stack, headers, rested.json()["id"], "filled", "rejected")
+        assert [e["to"] for e in done["events"]][-2:] == ["accepted", "filled"], done
     finally:
         run.send_signal(signal.SIGINT)
         await asyncio.wait_for(run.wait(), 60)

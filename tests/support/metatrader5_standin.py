@@ -27,6 +27,8 @@ TRADE_RETCODE_REQUOTE, TRADE_RETCODE_REJECT = 10004, 10006
 TRADE_RETCODE_PLACED, TRADE_RETCODE_DONE, TRADE_RETCODE_DONE_PARTIAL = 10008, 10009, 10010
 TRADE_RETCODE_INVALID_VOLUME, TRADE_RETCODE_NO_MONEY = 10014, 10019
 RES_S_OK, RES_E_INVALID_PARAMS, RES_E_INTERNAL_FAIL = 1, -2, -10001
+ORDER_STATE_STARTED, ORDER_STATE_PLACED, ORDER_STATE_CANCELED = 0, 1, 2
+ORDER_STATE_PARTIAL, ORDER_STATE_FILLED, ORDER_STATE_REJECTED, ORDER_STATE_EXPIRED = 3, 4, 5, 6
 
 Tick = namedtuple("Tick", "time bid ask last volume time_msc flags volume_real")
 AccountInfo = namedtuple(
@@ -40,6 +42,17 @@ TradePosition = namedtuple(
     "TradePosition",
     "ticket time time_msc time_update time_update_msc type magic identifier reason volume"
     " price_open sl tp price_current swap profit symbol comment external_id",
+)
+TradeOrder = namedtuple(
+    "TradeOrder",
+    "ticket time_setup time_setup_msc time_done time_done_msc time_expiration type type_time"
+    " type_filling state magic position_id position_by_id reason volume_initial volume_current"
+    " price_open sl tp price_current price_stoplimit symbol comment external_id",
+)
+TradeDeal = namedtuple(
+    "TradeDeal",
+    "ticket order time time_msc type entry magic position_id reason volume price commission"
+    " swap profit fee symbol comment external_id",
 )
 OrderCheckResult = namedtuple(
     "OrderCheckResult",
@@ -75,6 +88,8 @@ def reset(ticks: dict[str, list[tuple[int, float, float]]], free_margin: float =
         ticks={s: sorted(v) for s, v in ticks.items()},
         positions={},
         orders={},
+        history={},
+        deals=[],
         free_margin=free_margin,
     )
 
@@ -194,7 +209,12 @@ def order_send(request: dict[str, Any]) -> Any:
         return None
     action = request["action"]
     if action == TRADE_ACTION_REMOVE:
-        if _state["orders"].pop(request["order"], None) is None:
+        removed = _state["orders"].pop(request["order"], None)
+        if removed is not None:
+            _state["history"][request["order"]] = _order(
+                request["order"], removed, ORDER_STATE_CANCELED, removed["volume"]
+            )
+        if removed is None:
             return OrderSendResult(
                 10013, 0, 0, 0.0, 0.0, 0.0, 0.0, "Invalid request", 0, 0, request
             )
@@ -261,4 +281,80 @@ def order_send(request: dict[str, Any]) -> Any:
         0,
         0,
         request,
+    )
+
+
+def _order(ticket: int, request: dict[str, Any], state: int, left: float) -> Any:
+    return TradeOrder(
+        ticket,
+        0,
+        0,
+        0,
+        0,
+        0,
+        request["type"],
+        0,
+        2,
+        state,
+        0,
+        ticket,
+        0,
+        0,
+        request["volume"],
+        left,
+        request["price"],
+        0.0,
+        0.0,
+        request["price"],
+        0.0,
+        request["symbol"],
+        request.get("comment", ""),
+        "",
+    )
+
+
+def orders_get(**kwargs: Any) -> Any:
+    if not _ready():
+        return None
+    return tuple(_order(t, r, ORDER_STATE_PLACED, r["volume"]) for t, r in _state["orders"].items())
+
+
+def history_orders_get(*args: Any, ticket: int | None = None, **kwargs: Any) -> Any:
+    if not _ready():
+        return None
+    found = _state["history"].get(ticket)
+    return () if found is None else (found,)
+
+
+def history_deals_get(*args: Any, position: int | None = None, **kwargs: Any) -> Any:
+    if not _ready():
+        return None
+    return tuple(d for d in _state["deals"] if position is None or d.position_id == position)
+
+
+def fill_pending(ticket: int, price: float) -> None:
+    """Test set-up: the market reaches a pending order and the terminal fills it."""
+    request = _state["orders"].pop(ticket)
+    _state["history"][ticket] = _order(ticket, request, ORDER_STATE_FILLED, 0.0)
+    _state["deals"].append(
+        TradeDeal(
+            ticket + 7,
+            ticket,
+            0,
+            0,
+            0,
+            0,
+            0,
+            ticket,
+            0,
+            request["volume"],
+            price,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            request["symbol"],
+            "",
+            "",
+        )
     )

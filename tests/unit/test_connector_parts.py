@@ -116,3 +116,25 @@ def test_every_instruction_outcome_is_reported_and_a_silent_terminal_trips(tmp_p
     asyncio.run(conn._instruction(replay))  # already executed once: no second report
     assert len(reports(conn)) == before
     assert conn.stats.instructions_refused == 2
+
+
+def test_a_resting_order_is_watched_durably_and_its_fill_reported_once(tmp_path: Path) -> None:
+    keys = KeyRing(SigningKey.generate())
+    conn = connector(tmp_path, SimulatorTerminal())
+    conn.guard = InstructionGuard(tmp_path / "seen.db", keys.public_key, "aitrading", "u1:t1")
+    order = {
+        "id": "r" * 32,
+        "symbol": "EURUSD",
+        "side": "buy",
+        "type": "limit",
+        "price": 10.0,
+        "volume": 0.1,
+    }
+    token = sign_instruction(keys, "aitrading", "u1:t1", InstructionKind.PLACE, order, 30).token
+    asyncio.run(conn._instruction(token))
+    assert [r["status"] for r in reports(conn)] == ["accepted"]
+    assert len(conn.outbox.resting()) == 1  # on disk: a restart keeps watching it
+    assert asyncio.run(conn.check_pending()) == 1
+    assert [r["status"] for r in reports(conn)] == ["accepted", "filled"]
+    assert conn.outbox.resting() == {}
+    assert asyncio.run(conn.check_pending()) == 0  # reported once

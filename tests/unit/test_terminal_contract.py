@@ -24,10 +24,19 @@ from tests.support import metatrader5_standin as standin
 
 T0 = 1_800_000_000_000
 Feed = Callable[[str, list[tuple[int, float, float]]], None]
+Fill = Callable[[int], None]
+
+
+MARKET_REACHES: dict[str, Fill] = {}  # how each terminal is made to fill a pending order
 
 
 @pytest.fixture(params=["mt5-standin", "simulator"])
 def terminal(request: pytest.FixtureRequest) -> Iterator[tuple[Terminal, Feed]]:
+    MARKET_REACHES["current"] = (
+        (lambda ticket: standin.fill_pending(ticket, 1.0999))
+        if request.param == "mt5-standin"
+        else (lambda ticket: None)  # the simulator fills when its price crosses the limit
+    )
     if request.param == "mt5-standin":
         standin.reset({"EURUSD": []})
         mt5 = MetaTrader5Terminal(1, "correct", "StandIn-Demo", module=standin)  # type: ignore[arg-type]
@@ -141,3 +150,19 @@ def test_the_mt5_adapter_reports_the_packages_errors() -> None:
     assert (no_money.status, no_money.retcode) == (ExecutionStatus.REJECTED, 10019)
     with pytest.raises(TerminalError, match="Invalid params"):
         mt5.ticks_from("NOSUCH", None, 10)
+
+
+def test_a_resting_order_filled_later_is_reported(terminal: tuple[Terminal, Feed]) -> None:
+    term, feed = terminal
+    feed("EURUSD", [(T0, 1.1, 1.1002)])
+    order = {**_order("limit"), "price": 10.0}  # a buy limit the simulated market crosses
+    placed = term.place(order)
+    assert placed.status is ExecutionStatus.ACCEPTED
+    assert placed.ticket is not None
+    MARKET_REACHES["current"](placed.ticket)
+    updates = term.pending_updates({placed.ticket: order})
+    assert list(updates) == [placed.ticket]
+    filled = updates[placed.ticket]
+    assert filled.status is ExecutionStatus.FILLED
+    assert filled.filled_volume == 0.1
+    assert filled.fill_price

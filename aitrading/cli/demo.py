@@ -82,8 +82,8 @@ def service_components(settings: Settings, login: DemoLoginHolder) -> list[Compo
     simulator = SimulatorComponent(
         f"ws://{host}:{ports.data_bridge_port}/api/v1/ingest",
         token,
+        settings,
         depends_on=("data-bridge", "trading-engine"),
-        settings=settings,
     )
     trader = DemoTrader(f"http://{host}:{ports.api_gateway_port}", login, "demo")
     return [database, bridge, engine, gateway, simulator, trader]

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.security.scopes import TokenScope
-
-if TYPE_CHECKING:
-    from aitrading.client.metatrader_connector.sim_terminal import SimulatedTerminal
 
 
 async def development_token(
@@ -46,55 +43,59 @@ async def development_token(
         await store.close()
 
 
+class NoLinkError(ConnectionError):
+    """No link reached data-bridge in time; the message has the links' last errors."""
+
+
 async def run_simulator(
+    settings: Settings,
     url: str,
     token: str,
     duration_s: float | None,
-    batch: bool,
     source: str,
+    trade: bool = True,
     report_every_s: float = 5.0,
-    quiet: bool = False,
-    settings: Settings | None = None,
+    connect_within_s: float = 15.0,
 ) -> int:
-    """Stream ticks; with `settings`, also execute the platform's order instructions."""
-    from aitrading.client.metatrader_connector.bridge_client import BridgeClient
-    from aitrading.client.metatrader_connector.sim_terminal import terminal_for
-    from aitrading.client.metatrader_connector.simulator import Simulator
+    """The simulated connector until `duration_s` (or Ctrl-C); the ticks acked."""
+    from aitrading.client.metatrader_connector.simulated_connector import (
+        run_market,
+        simulated_connector,
+    )
 
-    terminal: list[SimulatedTerminal] = []
+    async def bearer() -> str:
+        return token
 
-    async def on_order(instruction: str) -> None:
-        if terminal:
-            await terminal[0].on_order(instruction)
-
-    client = BridgeClient(url, token, source, on_order=on_order if settings else None)
-    await client.connect()
-    simulator = Simulator()
-    if settings is not None:
-        terminal.append(terminal_for(settings, client, simulator))
-        await terminal[0].send_state()
-    started = last_report = last = time.monotonic()
+    connector, terminal = simulated_connector(settings, url, bearer, source, trade)
+    await connector.start()
+    market = asyncio.create_task(run_market(terminal))
+    started = last_report = time.monotonic()
     try:
+        while not any(link.state.value == "connected" for link in connector.links):
+            if time.monotonic() - started > connect_within_s:
+                errors = {link.last_error for link in connector.links if link.last_error}
+                raise NoLinkError("; ".join(sorted(errors)) or "no answer")
+            await asyncio.sleep(0.1)
         while duration_s is None or time.monotonic() - started < duration_s:
-            await asyncio.sleep(0.05)
-            now = time.monotonic()
-            ticks = simulator.ticks_for(now - last)
-            last = now
-            if ticks:
-                await client.send_ticks(ticks, one_frame=batch)
-                if terminal:
-                    await terminal[0].check_resting()
-            if not quiet and now - last_report >= report_every_s:
-                last_report = now
-                stats = client.stats
+            await asyncio.sleep(0.1)
+            if time.monotonic() - last_report >= report_every_s:
+                last_report = time.monotonic()
+                status = connector.status()
                 console.print(
-                    f"mt5-sim: {stats.frames_sent} frames, {stats.ticks_acked} ticks "
-                    f"acked, {len(client.unacked)} in flight, errors {stats.errors}"
+                    f"mt5-sim: {connector.stats.ticks_acked} ticks acked,"
+                    f" {status['outbox_depth']} in the outbox,"
+                    f" {connector.stats.instructions_executed} orders executed"
                 )
-        await client.wait_acked(30)
+        for _ in range(300):  # up to 30 s: what was captured goes out before the end
+            if not any(f.kind == "ticks" for f in connector.outbox.pending()):
+                break
+            await asyncio.sleep(0.1)
     finally:
-        await client.close()
-    return client.stats.ticks_acked
+        market.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await market
+        await connector.stop()
+    return connector.stats.ticks_acked
 
 
 def mt5_sim(
@@ -104,24 +105,19 @@ def mt5_sim(
         None, envvar="AITRADING_MT5_TOKEN", help="access token; development mints one"
     ),
     duration: float | None = typer.Option(None, min=0.1, help="seconds; default: until Ctrl-C"),
-    batch: bool = typer.Option(True, help="send each interval's ticks as one `ticks` frame"),
     source: str = typer.Option("sim", help="terminal name, part of the tick source id"),
     trade: bool = typer.Option(
         True, help="execute the platform's signed order instructions like a terminal would"
     ),
 ) -> None:
-    """Simulated MT5 ticks (random walk, spreads, bursts) through the real protocol; with
-    --trade (default) it also executes order instructions (fills at the simulated price,
-    occasional requotes and rejections with MT5 retcodes) and reports positions."""
+    """A simulated MT5 terminal behind the real connector (durable outbox, 5 links): random-walk
+    ticks in; with --trade (default) signed order instructions executed (fills at the
+    simulated price, occasional requotes and rejections with MT5 retcodes) and reported."""
     settings = load_or_exit(config).settings
     target = url or f"ws://127.0.0.1:{settings.services.data_bridge_port}/api/v1/ingest"
     try:
         bearer = token or asyncio.run(development_token(settings, "mt5-sim"))
-        acked = asyncio.run(
-            run_simulator(
-                target, bearer, duration, batch, source, settings=settings if trade else None
-            )
-        )
+        acked = asyncio.run(run_simulator(settings, target, bearer, duration, source, trade))
     except (ConnectionError, OSError) as exc:
         err_console.print(f"mt5-sim: cannot stream to {target}: {exc}")
         raise typer.Exit(1) from None

@@ -18,6 +18,7 @@ and signed instructions back → validation → terminal → execution reports.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -82,6 +83,7 @@ class Link:
 class ConnectorStats:
     ticks_captured: int = 0
     frames_acked: int = 0
+    ticks_acked: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     instructions_refused: int = 0
     instructions_executed: int = 0
@@ -115,6 +117,9 @@ class Connector:
         )
         self.terminal_error = ""
         self._assigned: set[int] = set()
+        self._items: dict[int, int] = {}  # frame id -> ticks in it, while in flight
+        # every link of this connector receives each instruction: handle it once, quietly
+        self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
@@ -242,6 +247,7 @@ class Connector:
                         continue
                     link = connected[turn % len(connected)]
                     turn += 1
+                    self._items[frame.id] = frame.items if frame.kind == "ticks" else 0
                     if not await self._send(link, frame.id, frame.body):
                         break
             with contextlib.suppress(TimeoutError):
@@ -351,6 +357,7 @@ class Connector:
         self.outbox.ack(frame_id)
         self._assigned.discard(frame_id)
         self.stats.frames_acked += 1
+        self.stats.ticks_acked += self._items.pop(frame_id, 0)
 
     def _refused(self, link: Link, message: dict[str, Any]) -> None:
         seq = message.get("seq")
@@ -370,8 +377,11 @@ class Connector:
     # instructions -----------------------------------------------------------------------
 
     async def _instruction(self, token: str) -> None:
-        if self.guard is None:
+        if self.guard is None or token in self._recent:
             return
+        self._recent[token] = None
+        if len(self._recent) > 10_000:
+            self._recent.popitem(last=False)
         try:
             instruction = self.guard.admit(token)
         except InstructionRejectedError as exc:

@@ -1,4 +1,5 @@
-"""The MT5 simulator as a hub component: streams ticks to data-bridge while the demo runs."""
+"""The simulated connector as a hub component: ticks in and orders executed while the demo
+runs, through the same `Connector` a trading PC runs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-from aitrading.client.metatrader_connector.bridge_client import BridgeClient
-from aitrading.client.metatrader_connector.sim_terminal import SimulatedTerminal, terminal_for
-from aitrading.client.metatrader_connector.simulator import Simulator
+from aitrading.client.metatrader_connector.connector import Connector
+from aitrading.client.metatrader_connector.simulated_connector import (
+    run_market,
+    simulated_connector,
+)
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import Settings
 
@@ -22,71 +25,50 @@ class SimulatorComponent:
         self,
         url: str,
         token: Callable[[], Awaitable[str]],
+        settings: Settings,
         depends_on: tuple[str, ...] = ("data-bridge",),
-        settings: Settings | None = None,
+        source: str = "demo",
     ) -> None:
-        self._settings = settings  # given: also execute order instructions
-        self._terminal: SimulatedTerminal | None = None
-        self._simulator = Simulator()
         self.depends_on = depends_on
         self._url = url
         self._token = token
-        self._client: BridgeClient | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._settings = settings
+        self._source = source
+        self._connector: Connector | None = None
+        self._market: asyncio.Task[None] | None = None
         self._started = 0.0
-        self._error = ""
 
     async def start(self) -> None:
-        self._client = BridgeClient(self._url, await self._token(), "demo", on_order=self._on_order)
-        await self._client.connect()
-        if self._settings is not None:
-            self._terminal = terminal_for(self._settings, self._client, self._simulator)
-            await self._terminal.send_state()
+        self._connector, terminal = simulated_connector(
+            self._settings, self._url, self._token, self._source
+        )
+        await self._connector.start()
         self._started = time.monotonic()
-        self._task = asyncio.create_task(self._run(), name="mt5-sim")
-
-    async def _on_order(self, instruction: str) -> None:
-        if self._terminal is not None:
-            await self._terminal.on_order(instruction)
+        self._market = asyncio.create_task(run_market(terminal), name="mt5-sim-market")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._market is not None:
+            self._market.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._client is not None:
-            await self._client.wait_acked(5)
-            await self._client.close()
+                await self._market
+        if self._connector is not None:
+            await self._connector.stop()
 
     async def health(self) -> Health:
-        if self._client is None:
-            return Health.unhealthy("not connected")
-        if self._error:
-            return Health.unhealthy(self._error)
-        stats = self._client.stats
+        if self._connector is None:
+            return Health.unhealthy("not started")
+        status = self._connector.status()
+        stats = self._connector.stats
+        up = sum(1 for link in status["links"] if link["state"] == "connected")
         rate = stats.ticks_acked / max(time.monotonic() - self._started, 1e-9)
         detail = (
-            f"{stats.ticks_acked} ticks acked ({rate:.0f}/s), {len(self._client.unacked)} in flight"
+            f"{stats.ticks_acked} ticks acked ({rate:.0f}/s), {status['outbox_depth']} in the"
+            f" outbox, {up}/{len(status['links'])} links, {stats.instructions_executed} orders"
+            " executed"
         )
-        if stats.errors:
-            return Health.degraded(f"{detail}; errors {stats.errors}: {stats.last_error}")
+        if up == 0:
+            errors = {link["last_error"] for link in status["links"] if link["last_error"]}
+            return Health.unhealthy(f"no link to data-bridge: {'; '.join(errors) or detail}")
+        if stats.refused:
+            return Health.degraded(f"{detail}; refused {stats.refused}")
         return Health.healthy(detail)
-
-    async def _run(self) -> None:
-        simulator = self._simulator
-        assert self._client is not None
-        last = time.monotonic()
-        try:
-            while True:
-                await asyncio.sleep(0.05)
-                now = time.monotonic()
-                ticks = simulator.ticks_for(now - last)
-                last = now
-                if ticks:
-                    await self._client.send_ticks(ticks)
-                    if self._terminal is not None:
-                        await self._terminal.check_resting()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # reported through health; the demo keeps running
-            self._error = f"stream stopped: {type(exc).__name__}: {exc}"

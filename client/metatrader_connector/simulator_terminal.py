@@ -8,6 +8,7 @@ with a ticket, cancels them, and keeps netted positions and an account.
 from __future__ import annotations
 
 import itertools
+import random
 from typing import Any
 
 from aitrading.client.metatrader_connector.outbox import Cursor
@@ -15,12 +16,22 @@ from aitrading.client.metatrader_connector.simulator import Simulator
 from aitrading.client.metatrader_connector.terminal import Execution, TerminalTick
 from aitrading.core.market.execution_status import ExecutionStatus
 
-DONE, PLACED, INVALID = 10009, 10008, 10013
+DONE, PLACED, INVALID, REQUOTE, REJECT = 10009, 10008, 10013, 10004, 10006
 
 
 class SimulatorTerminal:
-    def __init__(self, simulator: Simulator | None = None, balance: float = 100_000.0) -> None:
+    def __init__(
+        self,
+        simulator: Simulator | None = None,
+        balance: float = 100_000.0,
+        requote_probability: float = 0.0,
+        reject_probability: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
         self.simulator = simulator or Simulator()
+        self._requote = requote_probability
+        self._reject = reject_probability
+        self._rng = random.Random(seed)  # noqa: S311 - simulation, not security
         self.history: dict[str, list[TerminalTick]] = {}
         self._tickets = itertools.count(60_000_001)
         self._resting: dict[int, dict[str, Any]] = {}
@@ -100,6 +111,11 @@ class SimulatorTerminal:
         price = self._price(order["symbol"], order["side"])
         if price is None:
             return Execution(ExecutionStatus.REJECTED, INVALID, "unknown symbol")
+        roll = self._rng.random()
+        if order["type"] == "market" and roll < self._requote:
+            return Execution(ExecutionStatus.REJECTED, REQUOTE, "requote")
+        if order["type"] == "market" and roll < self._requote + self._reject:
+            return Execution(ExecutionStatus.REJECTED, REJECT, "request rejected")
         ticket = next(self._tickets)
         if order["type"] != "market":
             self._resting[ticket] = order

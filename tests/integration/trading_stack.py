@@ -18,7 +18,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from aitrading.client.metatrader_connector.bridge_client import BridgeClient
-from aitrading.client.metatrader_connector.sim_terminal import SimulatedTerminal
 from aitrading.client.metatrader_connector.simulator import Simulator
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
 from aitrading.core.market.connector_channels import LatestAccounts
@@ -29,6 +28,7 @@ from aitrading.core.security.users import UserStore
 from aitrading.core.stores.clickhouse import ClickHouseStore
 from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
+from tests.support.bridge_executor import SimulatedTerminal
 
 from .conftest import env_for, free_port
 from .servers import serving

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aitrading.client.metatrader_connector.sim_terminal import (
+from aitrading.client.metatrader_connector.simulator import Simulator
+from aitrading.core.market.order_instructions import InstructionKind, sign_instruction
+from aitrading.core.security.jwt_manager import KeyRing, SigningKey
+from tests.support.bridge_executor import (
     TRADE_RETCODE_DONE,
     TRADE_RETCODE_REQUOTE,
     SimulatedTerminal,
 )
-from aitrading.client.metatrader_connector.simulator import Simulator
-from aitrading.core.market.order_instructions import InstructionKind, sign_instruction
-from aitrading.core.security.jwt_manager import KeyRing, SigningKey
 
 
 class RecordingClient:

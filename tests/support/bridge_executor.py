@@ -1,11 +1,12 @@
-"""A stand-in for an MT5 terminal's trading side: executes signed order instructions.
+"""A test-side executor of signed order instructions over a bare `BridgeClient`.
 
-It does what a terminal would with `order_send`: verifies the instruction (signature,
-audience, expiry), executes each order id at most once, fills market orders at the simulated
-price (or requotes/rejects now and then with the real MT5 retcodes), rests limit and stop
-orders until the price crosses them, cancels on request, keeps netted positions, and answers
-every instruction with an `execution_report` — then sends `positions` and `account_info`.
-It is what `make demo` and the tests run in place of a terminal on Windows.
+The order tests use it where they need a connector they can steer frame by frame (drop
+mid-order, answer for another connector); the product's connector is
+`client/metatrader_connector/connector.py`. Like a terminal with `order_send`, it verifies
+the instruction (signature, audience, expiry), executes each order id at most once, fills
+market orders at the simulated price (now and then a requote or rejection with the real MT5
+retcodes), rests limit and stop orders until the price crosses them, cancels on request,
+keeps netted positions, and answers every instruction with an `execution_report`.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class SimulatedTerminal:
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not security
+        self._rng = random.Random(self.seed)
 
     async def on_order(self, token: str) -> None:
         try:

@@ -137,11 +137,15 @@ class Connector:
         self._tasks.append(asyncio.create_task(self._pending_loop(), name="pending"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        pending = set(self._tasks)
+        for _ in range(3):  # a task that does not end when cancelled is cancelled again
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=5)
+            if not pending:
+                break
+        if pending:
+            _log.error("connector tasks did not stop: %s", [t.get_name() for t in pending])
         await asyncio.gather(*(self._close(link) for link in self.links))
         await asyncio.to_thread(self.terminal.disconnect)
 
@@ -341,8 +345,10 @@ class Connector:
                     task.add_done_callback(self._running.discard)
         finally:
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            # the heartbeat's own end (cancelled, or failed on a dead socket) must never
+            # replace what ends this link — a cancellation swallowed here kept the link
+            # reconnecting after stop(); gather hands back its outcome instead of raising it
+            await asyncio.gather(heartbeat, return_exceptions=True)
 
     async def _heartbeats(self, link: Link) -> None:
         while True:

@@ -193,6 +193,7 @@ def test_each_service_serves_tls13_only(
             httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=5)  # plaintext refused
 
 
+@pytest.mark.timeout(600)  # two TLS servers as processes, then two connectors: each step waits
 async def test_ticks_travel_over_wss_and_https_between_services(
     tls_env: dict[str, str], clickhouse: ClickHouseStore, tmp_path: Path
 ) -> None:

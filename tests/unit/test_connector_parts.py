@@ -5,6 +5,8 @@ pauses when full and resumes without loss, and instruction outcomes that are alw
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,38 @@ def test_a_resting_order_is_watched_durably_and_its_fill_reported_once(tmp_path:
     assert [r["status"] for r in reports(conn)] == ["accepted", "filled"]
     assert conn.outbox.resting() == {}
     assert asyncio.run(conn.check_pending()) == 0  # reported once
+
+
+class DeadSocket:
+    """A link whose socket died under the heartbeat: sends fail, nothing arrives."""
+
+    async def send(self, _: str) -> None:
+        raise ConnectionError("socket is gone")
+
+    def __aiter__(self) -> DeadSocket:
+        return self
+
+    async def __anext__(self) -> str:
+        await asyncio.Event().wait()  # nothing ever arrives
+        raise StopAsyncIteration
+
+
+def test_a_link_stops_when_cancelled_even_after_its_heartbeat_failed(tmp_path: Path) -> None:
+    """The heartbeat's failure must not replace the cancellation: it did, and a stopped
+    connector's link went on reconnecting (found by the wss test under CI load)."""
+    from aitrading.client.metatrader_connector.connector import Link
+    from aitrading.core.infrastructure.circuit_breaker import CircuitBreaker
+
+    async def scenario() -> bool:
+        conn = connector(tmp_path, SimulatorTerminal())
+        conn.options = dataclasses.replace(conn.options, heartbeat_s=0.01)
+        link = Link(0, CircuitBreaker())
+        link.ws = DeadSocket()
+        serving = asyncio.create_task(conn._serve(link))
+        await asyncio.sleep(0.1)  # the heartbeat has failed by now
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await serving
+        return serving.cancelled()
+
+    assert asyncio.run(scenario())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GROUP = "aitrading.io"
 VERSION = "v1alpha1"
@@ -35,6 +35,13 @@ class ServiceSpec(_Spec):
     replicas: int = Field(default=1, ge=0, le=50)
     resources: Resources = Resources()
     env: dict[str, str] = Field(default_factory=dict, description="extra AITRADING_* variables")
+    storage_size: str = Field(
+        default="2Gi",
+        pattern=_QUANTITY,
+        alias="storageSize",
+        description="volume claim per replica, for services whose data outlives a pod"
+        " (data-bridge's spool; database-service with ClickHouse embedded)",
+    )
 
 
 class Services(_Spec):
@@ -58,9 +65,27 @@ class DatabaseSpec(_Spec):
     )
 
 
+class ClickHouseSpec(DatabaseSpec):
+    """ClickHouse in one of three modes: a StatefulSet of the official server image (the
+    default), an external server (`externalSecret`), or `embedded`: the real engine through
+    chdb inside database-service, which then runs as one replica on its own volume claim
+    (small installs, and clusters where no ClickHouse image can be had)."""
+
+    embedded: bool = Field(
+        default=False,
+        description="chdb inside database-service (one replica, data on its volume claim)",
+    )
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> ClickHouseSpec:
+        if self.embedded and self.external_secret is not None:
+            raise ValueError("embedded and externalSecret exclude each other")
+        return self
+
+
 class Databases(_Spec):
     postgres: DatabaseSpec = Field(default_factory=DatabaseSpec)
-    clickhouse: DatabaseSpec = Field(default_factory=DatabaseSpec)
+    clickhouse: ClickHouseSpec = Field(default_factory=ClickHouseSpec)
     dragonfly: DatabaseSpec = Field(default_factory=DatabaseSpec)
     weaviate: DatabaseSpec = Field(default_factory=lambda: DatabaseSpec(enabled=False))
     arango: DatabaseSpec = Field(default_factory=lambda: DatabaseSpec(enabled=False))
@@ -85,7 +110,22 @@ class Logging(_Spec):
 
 
 class Security(_Spec):
-    jwt_key_secret: str = Field(default="aitrading-jwt", alias="jwtKeySecret", min_length=1)
+    jwt_key_secret: str | None = Field(
+        default=None,
+        alias="jwtKeySecret",
+        min_length=1,
+        max_length=253,
+        description="Secret with key.pem (Ed25519) signing user and service tokens; unset: the"
+        " operator generates <stack>-jwt once",
+    )
+    audit_key_secret: str | None = Field(
+        default=None,
+        alias="auditKeySecret",
+        min_length=1,
+        max_length=253,
+        description="Secret with key.pem (Ed25519) signing audit checkpoints; unset: the"
+        " operator generates <stack>-audit-key once",
+    )
     tls_secret: str | None = Field(
         default=None,
         alias="tlsSecret",
@@ -121,6 +161,12 @@ CEL_RULES: list[dict[str, str]] = [
         "rule": "!has(self.databases) || !has(self.databases.clickhouse) || "
         "self.databases.clickhouse.enabled || has(self.databases.clickhouse.externalSecret)",
         "message": "ClickHouse is required: enable it or give databases.clickhouse.externalSecret",
+    },
+    {
+        "rule": "!has(self.databases) || !has(self.databases.clickhouse) || "
+        "!has(self.databases.clickhouse.embedded) || !self.databases.clickhouse.embedded || "
+        "!has(self.databases.clickhouse.externalSecret)",
+        "message": "databases.clickhouse: embedded and externalSecret exclude each other",
     },
     {
         "rule": "!has(self.logging) || !has(self.logging.retentionDays) || "

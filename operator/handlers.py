@@ -17,6 +17,7 @@ from prometheus_client import Counter
 
 from aitrading.operator.crd_model import GROUP, PLURAL, VERSION, TradingStackSpec
 from aitrading.operator.reconcile import Applier, conditions, reconcile
+from aitrading.operator.stack_secrets import ROTATE_ANNOTATION
 
 _log = logging.getLogger(__name__)
 RECONCILES = Counter("aitrading_operator_reconciles", "Reconciles by outcome", ["outcome"])
@@ -42,15 +43,22 @@ def dynamic_client() -> Any:
     """The configured dynamic client, or one from in-cluster/kubeconfig credentials."""
     global _dynamic
     if _dynamic is None:  # built on first use, never at import
-        from kubernetes import config, dynamic
-        from kubernetes.client import api_client
-
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        _dynamic = dynamic.DynamicClient(api_client.ApiClient())  # type: ignore[no-untyped-call]
+        _dynamic = new_dynamic_client()
     return _dynamic
+
+
+def new_dynamic_client() -> Any:
+    """A dynamic client with its own, fresh discovery (the configured one's API client)."""
+    from kubernetes import config, dynamic
+    from kubernetes.client import api_client
+
+    if _dynamic is not None:
+        return dynamic.DynamicClient(_dynamic.client)  # type: ignore[no-untyped-call]
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return dynamic.DynamicClient(api_client.ApiClient())  # type: ignore[no-untyped-call]
 
 
 def _run(
@@ -71,7 +79,10 @@ def _run(
         # kopf runs sync handlers in worker threads; the shared dynamic client's discovery
         # cache is not thread-safe (KeyError: 'resources'), so reconciles take turns.
         with _RECONCILE_LOCK:
-            outcome = reconcile(_applier(), name, namespace, body["metadata"]["uid"], parsed)
+            rotation = (body["metadata"].get("annotations") or {}).get(ROTATE_ANNOTATION)
+            outcome = reconcile(
+                _applier(), name, namespace, body["metadata"]["uid"], parsed, rotation
+            )
     except Exception as exc:
         RECONCILES.labels("error").inc()
         from aitrading.operator.reconcile import Outcome

@@ -20,8 +20,9 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "delete"]},
     # cert-manager issues the certificates when it is installed
     {"apiGroups": ["cert-manager.io"], "resources": ["issuers", "certificates"], "verbs": APPLY},
-    # the stack's CA and per-service certificates: read to reuse, created once
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create"]},
+    # the stack's CA, certificates, signing keys and database credentials: read to reuse,
+    # created once; the signing keys replaced when the stack asks for a rotation
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": APPLY},

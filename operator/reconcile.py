@@ -16,6 +16,7 @@ from typing import Any
 from aitrading.operator.crd_model import GROUP, KIND, VERSION, TradingStackSpec
 from aitrading.operator.render import Manifest, cert_manager_objects, phases
 from aitrading.operator.service_certs import ensure_service_tls
+from aitrading.operator.stack_secrets import ensure_stack_secrets
 
 FIELD_MANAGER = "aitrading-operator"
 
@@ -87,16 +88,23 @@ def cert_manager_installed(dynamic: Any) -> bool:
 
 
 def reconcile(
-    applier: Applier, name: str, namespace: str, uid: str, spec: TradingStackSpec
+    applier: Applier,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: TradingStackSpec,
+    rotation: str | None = None,
 ) -> Outcome:
     owner = owner_reference(name, uid)
+    # The keys and database credentials the pods mount: generated once, reused after.
+    ensure_stack_secrets(applier.dynamic, name, namespace, owner, spec, rotation)
     # Certificates first: every service pod mounts its own. The spec's own Secret, else
     # cert-manager's when it is installed, else the operator's (created once, then reused).
     if spec.security.tls_secret is None and cert_manager_installed(applier.dynamic):
-        for manifest in cert_manager_objects(name, namespace):
+        for manifest in cert_manager_objects(name, namespace, spec):
             applier.apply(with_owner(manifest, owner))
     else:
-        ensure_service_tls(applier.dynamic, name, namespace, owner, spec.security.tls_secret)
+        ensure_service_tls(applier.dynamic, name, namespace, owner, spec)
     outcome = Outcome(phase="Progressing", ready=False)
     ordered = phases(name, namespace, spec)
     for index, phase in enumerate(ordered):

@@ -56,6 +56,17 @@ URL_ENV = {
 }
 
 
+# PostgreSQL roles: the image's superuser owns the schema (migrations only); services log in
+# as a member of aitrading_runtime, which cannot rewrite the audit log (decision 0004).
+POSTGRES_DATABASE = "aitrading"
+POSTGRES_OWNER = "aitrading_owner"
+POSTGRES_RUNTIME_LOGIN = "aitrading_app"
+DATA_DIR = "/var/lib/aitrading"
+EMBEDDED_CLICKHOUSE_DSN = f"chdb://{DATA_DIR}/clickhouse"
+DATABASE_TLS_MOUNT = "/var/run/secrets/aitrading/database-tls"
+KEY_MOUNT = "/var/run/secrets/aitrading"
+
+
 def labels(stack: str, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "aitrading",
@@ -94,6 +105,34 @@ def _databases(spec: TradingStackSpec) -> dict[str, DatabaseSpec]:
 
 
 TLS_MOUNT = "/var/run/secrets/aitrading/tls"
+
+
+def in_cluster_databases(spec: TradingStackSpec) -> list[str]:
+    """The databases this stack runs as its own StatefulSets."""
+    return [
+        db
+        for db, conf in _databases(spec).items()
+        if conf.enabled
+        and conf.external_secret is None
+        and not (db == "clickhouse" and spec.databases.clickhouse.embedded)
+    ]
+
+
+def jwt_key_secret(stack: str, spec: TradingStackSpec) -> str:
+    return spec.security.jwt_key_secret or f"{stack}-jwt"
+
+
+def audit_key_secret(stack: str, spec: TradingStackSpec) -> str:
+    return spec.security.audit_key_secret or f"{stack}-audit-key"
+
+
+def stateful_services(spec: TradingStackSpec) -> set[str]:
+    """Services whose data must outlive their pods: data-bridge's spool (what makes an ack
+    safe while database-service is away) and, with ClickHouse embedded, database-service."""
+    found = {"data-bridge"}
+    if spec.databases.clickhouse.embedded:
+        found.add("database-service")
+    return found
 
 
 def tls_secret_for(stack: str, spec: TradingStackSpec, service: str) -> str:
@@ -139,25 +178,107 @@ def config_map(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
 
 
 def _database_env(stack: str, spec: TradingStackSpec) -> list[dict[str, Any]]:
-    """Connection URLs: from the external Secret, or the in-cluster StatefulSet's Secret."""
-    env = []
+    """Connection URLs: from the external Secret, or the in-cluster StatefulSet's Secret
+    (with the credential a database takes apart from its URL)."""
+    env: list[dict[str, Any]] = []
     for db, conf in _databases(spec).items():
+        if db == "clickhouse" and spec.databases.clickhouse.embedded:
+            env.append({"name": URL_ENV[db], "value": EMBEDDED_CLICKHOUSE_DSN})
+            continue
         if not conf.enabled and conf.external_secret is None:
             continue
         secret = conf.external_secret or f"{stack}-{db}-connection"
         env.append(
             {"name": URL_ENV[db], "valueFrom": {"secretKeyRef": {"name": secret, "key": "url"}}}
         )
+        extra = {
+            "weaviate": ("AITRADING_WEAVIATE_API_KEY", "api-key"),
+            "arango": ("AITRADING_ARANGO_PASSWORD", "password"),
+        }.get(db)
+        if extra is not None and conf.external_secret is None:
+            env.append(
+                {"name": extra[0], "valueFrom": {"secretKeyRef": {"name": secret, "key": extra[1]}}}
+            )
     return env
 
 
+_RESTRICTED = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _migrate_container(stack: str, spec: TradingStackSpec, image: str) -> dict[str, Any]:
+    """database-service's init container: every schema to head as the owner, then the
+    runtime login the services use (its password from the connection Secret). Idempotent."""
+    env = _database_env(stack, spec)
+    mounts = [
+        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+        {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
+    ]
+    script = "aitrading db migrate"
+    postgres = spec.databases.postgres
+    if postgres.enabled and postgres.external_secret is None:
+        connection = f"{stack}-postgres-connection"
+        env.append(
+            {
+                "name": "AITRADING_POSTGRES_MIGRATION_DSN",
+                "valueFrom": {"secretKeyRef": {"name": connection, "key": "migration-url"}},
+            }
+        )
+        mounts.append({"name": "runtime-login", "mountPath": f"{KEY_MOUNT}/runtime-login"})
+        script += (
+            f" && aitrading db runtime-login {POSTGRES_RUNTIME_LOGIN} --password-stdin"
+            f" < {KEY_MOUNT}/runtime-login/runtime-password"
+        )
+    return {
+        "name": "migrate",
+        "image": image,
+        "command": ["/bin/sh", "-c", script],
+        "envFrom": [{"configMapRef": {"name": f"{stack}-config"}}],
+        "env": env,
+        "securityContext": _RESTRICTED,
+        "volumeMounts": mounts,
+    }
+
+
 def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str) -> Manifest:
+    """One service: a Deployment, or a StatefulSet with a volume claim per replica when its
+    data must outlive the pod (`stateful_services`)."""
     conf = _service_spec(spec, service)
     port = SERVICE_PORTS[service]
+    image = f"{spec.image}:{spec.version}"
     env = [{"name": k, "value": v} for k, v in sorted(conf.env.items())]
+    mounts = [
+        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+        {"name": "jwt", "mountPath": f"{KEY_MOUNT}/jwt", "readOnly": True},
+        {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
+    ]
+    volumes: list[dict[str, Any]] = [
+        # the root filesystem is read-only; temporary files go to the pod's own scratch space
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "jwt", "secret": {"secretName": jwt_key_secret(stack, spec)}},
+        {"name": "tls", "secret": {"secretName": tls_secret_for(stack, spec, service)}},
+    ]
+    if service == "api-gateway":  # the gateway signs the audit checkpoints
+        mounts.append({"name": "audit-key", "mountPath": f"{KEY_MOUNT}/audit", "readOnly": True})
+        volumes.append(
+            {"name": "audit-key", "secret": {"secretName": audit_key_secret(stack, spec)}}
+        )
+        env.append(
+            {
+                "name": "AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE",
+                "value": f"{KEY_MOUNT}/audit/key.pem",
+            }
+        )
     container = {
         "name": service,
-        "image": f"{spec.image}:{spec.version}",
+        "image": image,
         "args": ["serve", service],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": f"{stack}-config"}}],
@@ -165,6 +286,13 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
         "resources": {
             "requests": {"cpu": conf.resources.cpu, "memory": conf.resources.memory},
             "limits": {"cpu": conf.resources.cpu, "memory": conf.resources.memory},
+        },
+        # Liveness is judged only once the process has started: under a small CPU limit the
+        # imports alone can take longer than liveness would wait (up to 5 minutes here).
+        "startupProbe": {
+            "httpGet": {"path": "/health/live", "port": "http", "scheme": "HTTPS"},
+            "periodSeconds": 2,
+            "failureThreshold": 150,
         },
         "livenessProbe": {
             "httpGet": {"path": "/health/live", "port": "http", "scheme": "HTTPS"},
@@ -176,49 +304,61 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
             "periodSeconds": 5,
             "failureThreshold": 2,
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [
-            {"name": "data", "mountPath": "/var/lib/aitrading"},
-            {"name": "jwt", "mountPath": "/var/run/secrets/aitrading/jwt", "readOnly": True},
-            {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
-        ],
+        "securityContext": _RESTRICTED,
+        "volumeMounts": mounts,
     }
+    pod: dict[str, Any] = {
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": 10001},
+        # Kubernetes would inject <SERVICE>_SERVICE_PORT_… variables for every Service; with
+        # a stack named "aitrading" they look like our settings.
+        "enableServiceLinks": False,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if service == "database-service":
+        pod["initContainers"] = [_migrate_container(stack, spec, image)]
+        postgres = spec.databases.postgres
+        if postgres.enabled and postgres.external_secret is None:
+            volumes.append(
+                {
+                    "name": "runtime-login",
+                    "secret": {
+                        "secretName": f"{stack}-postgres-connection",
+                        "items": [{"key": "runtime-password", "path": "runtime-password"}],
+                    },
+                }
+            )
+    stateful = service in stateful_services(spec)
+    replicas = conf.replicas
+    if service == "database-service" and spec.databases.clickhouse.embedded:
+        replicas = min(replicas, 1)  # one process owns an embedded engine's files
+    body: dict[str, Any] = {
+        "replicas": 0 if spec.paused else replicas,
+        "selector": {"matchLabels": labels(stack, service)},
+        "template": {"metadata": {"labels": labels(stack, service)}, "spec": pod},
+    }
+    if stateful:
+        body["serviceName"] = f"{stack}-{service}"
+        body["podManagementPolicy"] = "Parallel"
+        body["volumeClaimTemplates"] = [_claim(stack, service, conf.storage_size, None)]
+    else:
+        volumes.append({"name": "data", "emptyDir": {}})
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": "StatefulSet" if stateful else "Deployment",
         "metadata": _meta(stack, namespace, service),
-        "spec": {
-            "replicas": 0 if spec.paused else conf.replicas,
-            "selector": {"matchLabels": labels(stack, service)},
-            "template": {
-                "metadata": {"labels": labels(stack, service)},
-                "spec": {
-                    "securityContext": {
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                        "fsGroup": 10001,
-                    },
-                    # Kubernetes would inject <SERVICE>_SERVICE_PORT_… variables for every
-                    # Service; with a stack named "aitrading" they look like our settings.
-                    "enableServiceLinks": False,
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "data", "emptyDir": {}},
-                        {"name": "jwt", "secret": {"secretName": spec.security.jwt_key_secret}},
-                        {
-                            "name": "tls",
-                            "secret": {"secretName": tls_secret_for(stack, spec, service)},
-                        },
-                    ],
-                },
-            },
-        },
+        "spec": body,
     }
+
+
+def _claim(stack: str, component: str, size: str, storage_class: str | None) -> Manifest:
+    claim: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
+    if storage_class:
+        claim["storageClassName"] = storage_class
+    return {"metadata": {"name": "data", "labels": labels(stack, component)}, "spec": claim}
 
 
 def service(
@@ -238,14 +378,69 @@ def service(
     }
 
 
+def _database_tls(stack: str, spec: TradingStackSpec, db: str) -> tuple[dict[str, Any], ...]:
+    """(container fields, pod fields) that make a database serve TLS 1.3 with its
+    certificate from the stack CA, the way its official image is configured."""
+    secret = {"name": "tls-secret", "secret": {"secretName": tls_secret_for(stack, spec, db)}}
+    cert, key = f"{DATABASE_TLS_MOUNT}/tls.crt", f"{DATABASE_TLS_MOUNT}/tls.key"
+    if db == "postgres":
+        # PostgreSQL insists that its key belongs to its own user with mode 0600 (a Secret
+        # volume is root's): an init container of the same image copies it for that user.
+        copy = {
+            "name": "tls-for-postgres",
+            "image": spec.databases.postgres.image or DATABASE_IMAGES["postgres"],
+            "command": [
+                "sh",
+                "-c",
+                f"install -o postgres -g postgres -m 0600 /tls-secret/tls.key {key} && "
+                f"install -o postgres -g postgres -m 0644 /tls-secret/tls.crt {cert}",
+            ],
+            "volumeMounts": [
+                {"name": "tls-secret", "mountPath": "/tls-secret", "readOnly": True},
+                {"name": "tls", "mountPath": DATABASE_TLS_MOUNT},
+            ],
+        }
+        container = {
+            "args": [
+                "-c",
+                "ssl=on",
+                "-c",
+                f"ssl_cert_file={cert}",
+                "-c",
+                f"ssl_key_file={key}",
+                "-c",
+                "ssl_min_protocol_version=TLSv1.3",
+            ],
+            "volumeMounts": [{"name": "tls", "mountPath": DATABASE_TLS_MOUNT}],
+        }
+        pod = {"initContainers": [copy], "volumes": [secret, {"name": "tls", "emptyDir": {}}]}
+        return container, pod
+    mount = {"name": "tls-secret", "mountPath": DATABASE_TLS_MOUNT, "readOnly": True}
+    env: list[dict[str, str]] = []
+    if db == "dragonfly":
+        env = [
+            {"name": "DFLY_tls", "value": "true"},
+            {"name": "DFLY_tls_cert_file", "value": cert},
+            {"name": "DFLY_tls_key_file", "value": key},
+        ]
+    return {"env": env, "volumeMounts": [mount]}, {"volumes": [secret]}
+
+
 def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) -> Manifest:
     conf = _databases(spec)[db]
-    claim: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": conf.storage_size}},
+    tls_container, tls_pod = _database_tls(stack, spec, db)
+    container: dict[str, Any] = {
+        "name": db,
+        "image": conf.image or DATABASE_IMAGES[db],
+        "ports": [{"name": "main", "containerPort": DATABASE_PORTS[db]}],
+        "envFrom": [{"secretRef": {"name": f"{stack}-{db}-credentials"}}],
+        "readinessProbe": {"tcpSocket": {"port": DATABASE_PORTS[db]}, "periodSeconds": 5},
+        **tls_container,
     }
-    if conf.storage_class:
-        claim["storageClassName"] = conf.storage_class
+    container["volumeMounts"] = [
+        {"name": "data", "mountPath": DATABASE_DATA[db]},
+        *tls_container.get("volumeMounts", []),
+    ]
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -256,33 +451,9 @@ def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) ->
             "selector": {"matchLabels": labels(stack, db)},
             "template": {
                 "metadata": {"labels": labels(stack, db)},
-                "spec": {
-                    "enableServiceLinks": False,
-                    "containers": [
-                        {
-                            "name": db,
-                            "image": conf.image or DATABASE_IMAGES[db],
-                            "ports": [{"name": "main", "containerPort": DATABASE_PORTS[db]}],
-                            "envFrom": [
-                                {
-                                    "secretRef": {
-                                        "name": f"{stack}-{db}-credentials",
-                                        "optional": True,
-                                    }
-                                }
-                            ],
-                            "volumeMounts": [{"name": "data", "mountPath": DATABASE_DATA[db]}],
-                            "readinessProbe": {
-                                "tcpSocket": {"port": DATABASE_PORTS[db]},
-                                "periodSeconds": 5,
-                            },
-                        }
-                    ],
-                },
+                "spec": {"enableServiceLinks": False, "containers": [container], **tls_pod},
             },
-            "volumeClaimTemplates": [
-                {"metadata": {"name": "data", "labels": labels(stack, db)}, "spec": claim}
-            ],
+            "volumeClaimTemplates": [_claim(stack, db, conf.storage_size, conf.storage_class)],
         },
     }
 
@@ -376,10 +547,9 @@ def network_policies(stack: str, namespace: str, spec: TradingStackSpec) -> list
             ["api-gateway", "data-bridge", "trading-engine", "logs-enforce"],
         )
     )
-    for db, conf in _databases(spec).items():
-        if conf.enabled and conf.external_secret is None:
-            users = sorted(s for s, dbs in SERVICE_DATABASES.items() if db in dbs)
-            policies.append(allow(db, DATABASE_PORTS[db], [*users, "logs-enforce"]))
+    for db in in_cluster_databases(spec):
+        users = sorted(s for s, dbs in SERVICE_DATABASES.items() if db in dbs)
+        policies.append(allow(db, DATABASE_PORTS[db], [*users, "logs-enforce"]))
     return policies
 
 
@@ -389,12 +559,11 @@ def phases(stack: str, namespace: str, spec: TradingStackSpec) -> list[list[Mani
         config_map(stack, namespace, spec),
         *network_policies(stack, namespace, spec),
     ]
-    for db, conf in _databases(spec).items():
-        if conf.enabled and conf.external_secret is None:
-            databases += [
-                stateful_set(stack, namespace, spec, db),
-                service(stack, namespace, db, DATABASE_PORTS[db], headless=True),
-            ]
+    for db in in_cluster_databases(spec):
+        databases += [
+            stateful_set(stack, namespace, spec, db),
+            service(stack, namespace, db, DATABASE_PORTS[db], headless=True),
+        ]
     owner = [
         deployment(stack, namespace, spec, "database-service"),
         service(stack, namespace, "database-service", 8008),
@@ -412,7 +581,12 @@ def render(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]
     return [m for phase in phases(stack, namespace, spec) for m in phase]
 
 
-def cert_manager_objects(stack: str, namespace: str) -> list[Manifest]:
+def certificate_holders(spec: TradingStackSpec) -> list[str]:
+    """Every component with its own certificate: the services and the in-cluster databases."""
+    return [*SERVICE_PORTS, *in_cluster_databases(spec)]
+
+
+def cert_manager_objects(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]:
     """When cert-manager is installed it issues the stack's certificates: a self-signed
     issuer makes the stack CA, a CA issuer signs one certificate per service into the same
     Secrets (`<stack>-<service>-tls`, with `ca.crt`) the operator would otherwise create."""
@@ -446,7 +620,7 @@ def cert_manager_objects(stack: str, namespace: str) -> list[Manifest]:
         ),
         issuer(f"{stack}-ca", {"ca": {"secretName": f"{stack}-ca"}}),
     ]
-    for service in SERVICE_PORTS:
+    for service in certificate_holders(spec):
         base = f"{stack}-{service}"
         objects.append(
             certificate(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -32,6 +34,36 @@ def ensure_crd(dynamic: Any) -> str:
     return str(applied.metadata.resourceVersion)
 
 
+def wait_until_served(new_dynamic: Callable[[], Any], timeout_s: float = 300.0) -> None:
+    """Block until the API server serves TradingStacks (CRD Established, and found by a fresh
+    discovery). kopf resolves its resources once at start: started right after the CRD was
+    created, it logged "Unresolved resources cannot be served" and ignored every
+    TradingStack until restarted (once in two cold starts on a real cluster)."""
+    from aitrading.operator.crd_model import GROUP, KIND, VERSION, crd_manifest
+
+    name = crd_manifest()["metadata"]["name"]
+    deadline = time.monotonic() + timeout_s
+    last = "not checked yet"
+    while time.monotonic() < deadline:
+        try:
+            dynamic = new_dynamic()
+            crds = dynamic.resources.get(
+                api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+            )
+            conditions = crds.get(name=name).to_dict().get("status", {}).get("conditions") or []
+            established = any(
+                c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+            )
+            if established:
+                dynamic.resources.get(api_version=f"{GROUP}/{VERSION}", kind=KIND)
+                return
+            last = "the CRD is not Established yet"
+        except Exception as exc:  # discovery not caught up yet: try again
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.5)
+    raise TimeoutError(f"TradingStacks were not served within {timeout_s:.0f} s: {last}")
+
+
 def run(
     connection: kopf.ConnectionInfo | None = None,
     stop_flag: threading.Event | None = None,
@@ -52,6 +84,7 @@ def run(
 
     dynamic = handlers.dynamic_client()
     ensure_crd(dynamic)
+    wait_until_served(handlers.new_dynamic_client)
     asyncio.run(
         kopf.operator(
             registry=registry,

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from aitrading.operator.render import SERVICE_PORTS, labels
+from aitrading.operator.crd_model import TradingStackSpec
+from aitrading.operator.render import certificate_holders, labels
 
 CA_DAYS = 3650
 CERT_DAYS = 825
@@ -130,11 +131,12 @@ def _secret(stack: str, namespace: str, name: str, component: str, data: dict[st
 
 
 def ensure_service_tls(
-    dynamic: Any, stack: str, namespace: str, owner: dict[str, Any], tls_secret: str | None
+    dynamic: Any, stack: str, namespace: str, owner: dict[str, Any], spec: TradingStackSpec
 ) -> list[str]:
-    """Create what is missing (the CA, then each service's certificate); returns the names of
-    the secrets created now. Nothing when the spec brings its own `tlsSecret`."""
-    if tls_secret is not None:
+    """Create what is missing (the CA, then each service's and in-cluster database's
+    certificate); returns the names of the secrets created now. Nothing when the spec brings
+    its own `tlsSecret`."""
+    if spec.security.tls_secret is not None:
         return []
     from kubernetes.dynamic.exceptions import NotFoundError
 
@@ -168,7 +170,7 @@ def ensure_service_tls(
     else:
         key_pem = base64.b64decode(ca["data"]["ca.key"])
         cert_pem = base64.b64decode(ca["data"]["ca.crt"])
-    for service in SERVICE_PORTS:
+    for service in certificate_holders(spec):
         name = service_secret_name(stack, service)
         if existing(name) is not None:
             continue

@@ -66,11 +66,13 @@ def runtime_login(
 async def _runtime_login(settings: Settings, name: str, password: str) -> None:
     import asyncpg
 
-    from aitrading.core.stores.postgres import postgres_dsn
+    from aitrading.core.infrastructure.config_manager import env_name
+    from aitrading.core.stores.postgres import connection_tls, postgres_dsn
 
     owner = settings.postgres.migration_dsn
     dsn = owner.get_secret_value() if owner is not None else postgres_dsn(settings)
-    conn = await asyncpg.connect(dsn)
+    setting = env_name("postgres.migration_dsn" if owner is not None else "postgres.dsn")
+    conn = await asyncpg.connect(dsn, ssl=connection_tls(dsn, settings, setting))
     try:
         quoted = '"' + name + '"'  # validated above: no quoting tricks possible
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name)

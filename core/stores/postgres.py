@@ -6,6 +6,7 @@ pool connects with TLS 1.3 and full certificate verification.
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -27,6 +28,20 @@ def postgres_dsn(settings: Settings) -> str:
     return EmbeddedPostgres(settings).dsn()
 
 
+def connection_tls(dsn: str, settings: Settings, setting: str) -> ssl.SSLContext | None:
+    """The TLS context a connection to `dsn` must use (TLS 1.3, verified against the
+    configured CA), or None on loopback without sslmode. Plaintext to a remote host is
+    refused, naming `setting`. Every PostgreSQL connection of the project goes through this:
+    the pool, the migrations and `db runtime-login`."""
+    parts = urlsplit(dsn)
+    sslmode = parse_qs(parts.query).get("sslmode", [""])[0]
+    encrypted = sslmode in _ENCRYPTED_SSLMODES
+    check_transport(host=parts.hostname, encrypted=encrypted, setting=setting, store="postgres")
+    if encrypted or not is_loopback(parts.hostname):
+        return client_context(TlsMaterial.from_settings(settings.security))
+    return None
+
+
 class PostgresStore:
     name = "postgres"
 
@@ -38,25 +53,13 @@ class PostgresStore:
     async def create(cls, settings: Settings) -> PostgresStore:
         pg = settings.postgres
         dsn = postgres_dsn(settings)
-        parts = urlsplit(dsn)
-        sslmode = parse_qs(parts.query).get("sslmode", [""])[0]
-        encrypted = sslmode in _ENCRYPTED_SSLMODES
-        check_transport(
-            host=parts.hostname,
-            encrypted=encrypted,
-            setting=env_name("postgres.dsn"),
-            store="postgres",
-        )
-        ssl = None
-        if encrypted or not is_loopback(parts.hostname):
-            ssl = client_context(TlsMaterial.from_settings(settings.security))
         pool = await asyncpg.create_pool(
             dsn,
             min_size=pg.pool_min_size,
             max_size=pg.pool_max_size,
             timeout=pg.connect_timeout_s,
             command_timeout=pg.connect_timeout_s * 6,
-            ssl=ssl,
+            ssl=connection_tls(dsn, settings, env_name("postgres.dsn")),
         )
         return cls(pool, pg.connect_timeout_s)
 

@@ -416,7 +416,8 @@ def test_the_operator_creates_the_stack_ca_and_service_certificates_once(
     def certificates() -> dict[str, str]:
         found = {}
         for item in secrets.get(namespace=namespace).to_dict()["items"]:
-            if item["metadata"]["name"].startswith("tls-"):
+            name = item["metadata"]["name"]
+            if name.startswith("tls-") and (name.endswith("-tls") or name == "tls-ca"):
                 owners = item["metadata"]["ownerReferences"]
                 assert [o["uid"] for o in owners] == [body["metadata"]["uid"]]
                 found[item["metadata"]["name"]] = (
@@ -425,9 +426,77 @@ def test_the_operator_creates_the_stack_ca_and_service_certificates_once(
         return found
 
     first = certificates()
-    assert set(first) == {"tls-ca"} | {f"tls-{s}-tls" for s in SERVICE_PORTS}
+    databases = {"tls-postgres-tls", "tls-clickhouse-tls", "tls-dragonfly-tls"}
+    assert set(first) == {"tls-ca"} | {f"tls-{s}-tls" for s in SERVICE_PORTS} | databases
     reconcile(applier, "tls", namespace, body["metadata"]["uid"], spec)
     assert certificates() == first
+
+
+def test_the_operator_generates_the_stacks_keys_and_credentials_once_and_rotates_keys(
+    dynamic: Any, operator_kube: Any, namespace: str
+) -> None:
+    """As its own ServiceAccount: signing keys and each database's credentials/connection
+    pair appear on the first reconcile, are reused by the next, and only the keys change when
+    the stack's rotate-keys annotation does. Nothing of them reaches the stack's status."""
+    import base64
+
+    from kubernetes import dynamic as kdynamic
+
+    from aitrading.operator.stack_secrets import StackSecretError, ensure_stack_secrets
+
+    body = create(dynamic, namespace, {"version": "1.0.0"}, name="keys").to_dict()
+    spec = TradingStackSpec.model_validate(body["spec"])
+    applier = Applier(kdynamic.DynamicClient(operator_kube))
+    owner = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TradingStack",
+        "name": "keys",
+        "uid": body["metadata"]["uid"],
+        "controller": True,
+    }
+    secrets = dynamic.resources.get(api_version="v1", kind="Secret")
+    wanted = {
+        "keys-jwt",
+        "keys-audit-key",
+        *(
+            f"keys-{db}-{kind}"
+            for db in ("postgres", "clickhouse", "dragonfly")
+            for kind in ("credentials", "connection")
+        ),
+    }
+
+    def contents() -> dict[str, dict[str, str]]:
+        found = {}
+        for item in secrets.get(namespace=namespace).to_dict()["items"]:
+            if item["metadata"]["name"] in wanted:
+                assert [o["uid"] for o in item["metadata"]["ownerReferences"]] == [owner["uid"]]
+                found[item["metadata"]["name"]] = item["data"]
+        return found
+
+    reconcile(applier, "keys", namespace, owner["uid"], spec)
+    first = contents()
+    assert set(first) == wanted
+    pg = base64.b64decode(first["keys-postgres-credentials"]["POSTGRES_PASSWORD"]).decode()
+    assert pg in base64.b64decode(first["keys-postgres-connection"]["migration-url"]).decode()
+    reconcile(applier, "keys", namespace, owner["uid"], spec)
+    assert contents() == first  # reused, not rewritten
+
+    written = ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, "2026-12")
+    assert sorted(written) == ["keys-audit-key", "keys-jwt"]
+    rotated = contents()
+    assert rotated["keys-jwt"] != first["keys-jwt"]
+    assert rotated["keys-audit-key"] != first["keys-audit-key"]
+    assert {k: v for k, v in rotated.items() if "-key" not in k and "jwt" not in k} == {
+        k: v for k, v in first.items() if "-key" not in k and "jwt" not in k
+    }
+    assert ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, "2026-12") == []
+
+    # half a pair: the operator refuses to invent a password the database does not know
+    secrets.delete(name="keys-dragonfly-connection", namespace=namespace)
+    with pytest.raises(StackSecretError, match="keys-dragonfly-connection is missing"):
+        ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, "2026-12")
+    status = json.dumps(stacks(dynamic).get(name="keys", namespace=namespace).to_dict())
+    assert pg not in status
 
 
 def _minimal_crd(kind: str, plural: str) -> dict[str, Any]:
@@ -514,7 +583,7 @@ def test_the_operator_creates_its_crd_on_a_cold_start_as_its_service_account(
     """No CRD at all (installed without Helm's crds/, or deleted): the operator brings it."""
     from kubernetes import dynamic as kdynamic
 
-    from aitrading.operator.run import ensure_crd
+    from aitrading.operator.run import ensure_crd, wait_until_served
 
     crds = dynamic.resources.get(
         api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
@@ -535,3 +604,10 @@ def test_the_operator_creates_its_crd_on_a_cold_start_as_its_service_account(
         time.sleep(0.2)
     ensure_crd(kdynamic.DynamicClient(operator_kube))
     assert crds.get(name=name).metadata.name == name
+    # kopf resolves its resources once: it starts only when they are served, so a fresh
+    # discovery right after finds TradingStacks (no retry here).
+    wait_until_served(lambda: kdynamic.DynamicClient(operator_kube))
+    found = kdynamic.DynamicClient(operator_kube).resources.get(
+        api_version=f"{GROUP}/{VERSION}", kind="TradingStack"
+    )
+    assert found.kind == "TradingStack"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -10,13 +11,22 @@ from pydantic import ValidationError
 
 from aitrading.operator.crd_model import TradingStackSpec, crd_manifest
 from aitrading.operator.generate_crd import rendered
-from aitrading.operator.render import phases, render
+from aitrading.operator.render import SERVICE_PORTS, phases, render
 
 ROOT = Path(__file__).parents[2]
 
 
 def spec(**changes: object) -> TradingStackSpec:
     return TradingStackSpec.model_validate({"version": "1.2.3", **changes})
+
+
+def _service_workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        o
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet")
+        and o["metadata"]["labels"]["app.kubernetes.io/component"] in SERVICE_PORTS
+    ]
 
 
 def test_committed_generated_files_match_their_sources() -> None:
@@ -41,7 +51,7 @@ def test_crd_has_short_name_status_printer_columns_and_cel_rules() -> None:
     schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert schema["required"] == ["version"]
     assert schema["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete"]
-    assert len(schema["x-kubernetes-validations"]) == 3
+    assert len(schema["x-kubernetes-validations"]) == 4
     assert "$ref" not in str(schema)  # structural: no references
 
 
@@ -133,7 +143,7 @@ def test_services_talk_https_with_mounted_certificates() -> None:
     ):
         assert config[variable].startswith("https://s-"), variable
     assert config["AITRADING_SECURITY_TLS_CERT_FILE"].startswith("/var/run/secrets/aitrading/tls")
-    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+    for deployment in _service_workloads(objects):
         pod = deployment["spec"]["template"]["spec"]
         service = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         volumes = {v["name"]: v for v in pod["volumes"]}
@@ -141,7 +151,7 @@ def test_services_talk_https_with_mounted_certificates() -> None:
         container = pod["containers"][0]
         assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     own = render("s", "ns", spec(security={"tlsSecret": "corp-tls"}))
-    for deployment in (o for o in own if o["kind"] == "Deployment"):
+    for deployment in _service_workloads(own):
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         assert volumes["tls"]["secret"]["secretName"] == "corp-tls"
 
@@ -180,9 +190,10 @@ def test_every_deployment_runs_a_service_the_cli_can_serve() -> None:
     from aitrading.cli.serve_cmd import Service
 
     served = {
-        tuple(o["spec"]["template"]["spec"]["containers"][0]["args"])
+        tuple(o["spec"]["template"]["spec"]["containers"][0].get("args", ()))
         for o in render("s", "ns", spec())
-        if o["kind"] == "Deployment"
+        if o["kind"] in ("Deployment", "StatefulSet")
+        and o["metadata"]["labels"]["app.kubernetes.io/component"] in SERVICE_PORTS
     }
     assert served == {("serve", s.value) for s in Service}
 
@@ -199,3 +210,101 @@ def test_the_trading_engine_is_reached_by_the_gateway_and_the_bridge_only() -> N
         for rule in policy["spec"]["ingress"][0]["from"]
     ]
     assert sorted(sources) == ["api-gateway", "data-bridge"]
+
+
+def _workload(objects: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    return next(
+        o
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet")
+        and o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    )
+
+
+def test_the_spool_lives_on_a_volume_claim_per_bridge_replica() -> None:
+    """An ack given while database-service is away is only as safe as the spool: on an
+    emptyDir it went with the pod."""
+    bridge = _workload(
+        render("s", "ns", spec(services={"dataBridge": {"replicas": 2}})), "data-bridge"
+    )
+    assert bridge["kind"] == "StatefulSet"
+    assert bridge["spec"]["replicas"] == 2
+    assert [c["metadata"]["name"] for c in bridge["spec"]["volumeClaimTemplates"]] == ["data"]
+    pod = bridge["spec"]["template"]["spec"]
+    assert "data" not in {v["name"] for v in pod["volumes"]}  # the claim, not an emptyDir
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["data"] == "/var/lib/aitrading"  # data_dir: the spool is data-bridge/spool
+
+
+def test_embedded_clickhouse_runs_inside_one_database_service_on_its_claim() -> None:
+    embedded = spec(
+        databases={"clickhouse": {"embedded": True}},
+        services={"databaseService": {"replicas": 3}},
+    )
+    objects = render("s", "ns", embedded)
+    assert not any(o["metadata"]["name"] == "s-clickhouse" for o in objects)
+    owner = _workload(objects, "database-service")
+    assert owner["kind"] == "StatefulSet"
+    assert owner["spec"]["replicas"] == 1
+    env = {e["name"]: e for e in owner["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AITRADING_CLICKHOUSE_DSN"]["value"] == "chdb:///var/lib/aitrading/clickhouse"
+    # a StatefulSet of the server otherwise, with its connection from the operator's Secret
+    server = render("s", "ns", spec())
+    assert _workload(server, "clickhouse")["kind"] == "StatefulSet"
+    assert _workload(server, "database-service")["kind"] == "Deployment"
+    with pytest.raises(ValidationError):
+        spec(databases={"clickhouse": {"embedded": True, "externalSecret": "ch"}}).model_dump()
+
+
+def test_the_crd_refuses_embedded_with_an_external_clickhouse() -> None:
+    rules = crd_manifest()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]["x-kubernetes-validations"]
+    assert any("embedded and externalSecret" in r["message"] for r in rules)
+
+
+def test_databases_serve_tls_13_with_their_own_certificates_and_credentials() -> None:
+    objects = render("s", "ns", spec())
+    postgres = _workload(objects, "postgres")
+    pod = postgres["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "ssl=on" in args
+    assert "ssl_min_protocol_version=TLSv1.3" in args
+    secrets = {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}
+    assert secrets["tls-secret"] == "s-postgres-tls"
+    # the key is handed to the server's own user with mode 0600, as PostgreSQL demands
+    assert "-m 0600" in pod["initContainers"][0]["command"][-1]
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "s-postgres-credentials"}}]
+    dragonfly = _workload(objects, "dragonfly")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "DFLY_tls", "value": "true"} in dragonfly["env"]
+    assert dragonfly["envFrom"] == [{"secretRef": {"name": "s-dragonfly-credentials"}}]
+
+
+def test_database_service_migrates_then_makes_the_runtime_login_first() -> None:
+    owner = _workload(render("s", "ns", spec()), "database-service")
+    init = owner["spec"]["template"]["spec"]["initContainers"][0]
+    script = init["command"][-1]
+    assert script.startswith("aitrading db migrate && aitrading db runtime-login aitrading_app")
+    env = {e["name"]: e for e in init["env"]}
+    assert env["AITRADING_POSTGRES_MIGRATION_DSN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "s-postgres-connection",
+        "key": "migration-url",
+    }
+    # the services themselves never see the owner's DSN
+    for workload in _service_workloads(render("s", "ns", spec())):
+        names = {e["name"] for e in workload["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert "AITRADING_POSTGRES_MIGRATION_DSN" not in names
+
+
+def test_services_mount_the_operators_keys_unless_the_spec_brings_them() -> None:
+    gateway = _workload(render("s", "ns", spec()), "api-gateway")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v["secret"]["secretName"] for v in gateway["volumes"] if "secret" in v}
+    assert volumes["jwt"] == "s-jwt"
+    assert volumes["audit-key"] == "s-audit-key"
+    env = {e["name"]: e.get("value") for e in gateway["containers"][0]["env"]}
+    assert env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"].endswith("/audit/key.pem")
+    own = spec(security={"jwtKeySecret": "corp-jwt", "auditKeySecret": "corp-audit"})
+    gateway = _workload(render("s", "ns", own), "api-gateway")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v["secret"]["secretName"] for v in gateway["volumes"] if "secret" in v}
+    assert volumes["jwt"] == "corp-jwt"
+    assert volumes["audit-key"] == "corp-audit"

@@ -12,10 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aitrading.core.infrastructure.config_manager import Settings
-from aitrading.core.security.db_security_manager import TlsMaterial, client_context
-from aitrading.core.security.tls import is_loopback
-from aitrading.core.stores.postgres import postgres_dsn
+from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.stores.postgres import connection_tls, postgres_dsn
 
 HERE = Path(__file__).parent
 
@@ -44,11 +42,13 @@ def alembic_config() -> Config:
 def _engine_args(settings: Settings) -> tuple[str, dict[str, Any]]:
     owner = settings.postgres.migration_dsn  # the schema owner, when it is a separate role
     dsn = owner.get_secret_value() if owner is not None else postgres_dsn(settings)
+    setting = env_name("postgres.migration_dsn" if owner is not None else "postgres.dsn")
     parts = urlsplit(dsn)
     url = urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, "", ""))
     connect_args: dict[str, Any] = {}
-    if "sslmode=" in parts.query or not is_loopback(parts.hostname):
-        connect_args["ssl"] = client_context(TlsMaterial.from_settings(settings.security))
+    tls = connection_tls(dsn, settings, setting)
+    if tls is not None:
+        connect_args["ssl"] = tls
     return url, connect_args
 
 

@@ -1,0 +1,251 @@
+"""What users do: `helm install` the chart, `kubectl apply` a TradingStack, wait for Ready.
+
+The chart installs the operator from the image built from the Dockerfile; the operator runs as
+its own ServiceAccount, generates the stack's keys, database credentials and certificates, and
+brings up PostgreSQL and the Redis-protocol store (the local stand-ins of the official images,
+scripts/build-test-images.sh) with TLS, database-service with ClickHouse embedded (no
+ClickHouse image can be had here) and data-bridge with its spool on a volume claim. Nothing
+is prepared by hand but the namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import IMAGE, REPO, Cluster
+
+HELM = Path(os.environ.get("AITRADING_HELM", REPO / ".cache/bin/helm"))
+POSTGRES_IMAGE = os.environ.get(
+    "AITRADING_E2E_POSTGRES_IMAGE", "localhost/aitrading-test/postgres:15"
+)
+DRAGONFLY_IMAGE = os.environ.get(
+    "AITRADING_E2E_DRAGONFLY_IMAGE", "localhost/aitrading-test/dragonfly:redis7"
+)
+STACK = "trading"
+READY_WITHIN_S = 1200  # generous: first pods unpack a 500 MB image on a loaded 2-core node
+
+pytestmark = pytest.mark.skipif(not HELM.is_file(), reason=f"no helm at {HELM}: make helm-bin")
+
+
+def _helm(cluster: Cluster, *args: str) -> str:
+    import subprocess
+
+    result = subprocess.run(
+        [str(HELM), "--kubeconfig", str(cluster.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def _stack(namespace: str) -> dict[str, Any]:
+    repository, _, tag = IMAGE.rpartition(":")
+    small = {"cpu": "250m", "memory": "768Mi"}
+    return {
+        "apiVersion": "aitrading.io/v1alpha1",
+        "kind": "TradingStack",
+        "metadata": {"name": STACK, "namespace": namespace},
+        "spec": {
+            "image": repository,
+            "version": tag,
+            "databases": {
+                "postgres": {"image": POSTGRES_IMAGE, "storageSize": "1Gi"},
+                "dragonfly": {"image": DRAGONFLY_IMAGE, "storageSize": "1Gi"},
+                "clickhouse": {"embedded": True},
+            },
+            "services": {
+                "apiGateway": {"resources": small},
+                "dataBridge": {"resources": small, "storageSize": "1Gi"},
+                "tradingEngine": {"resources": small},
+                "databaseService": {
+                    "resources": {"cpu": "400m", "memory": "1536Mi"},
+                    "storageSize": "2Gi",
+                },
+            },
+        },
+    }
+
+
+def _explain(cluster: Cluster, namespace: str) -> str:
+    """What a failed wait shows: the stack's status, the pods, the operator's last words and
+    the logs of every pod that is not ready."""
+    parts = [
+        cluster.kubectl("-n", namespace, "get", "ts,pods,pvc", "-o", "wide", check=False).stdout,
+        json.dumps(
+            cluster.get("-n", namespace, "ts", STACK).get("status", {}), indent=1
+        )[:4000],
+        cluster.kubectl(
+            "-n", namespace, "logs", "deploy/e2e-operator", "--tail=40", check=False
+        ).stdout,
+    ]
+    for pod in cluster.get("-n", namespace, "pods")["items"]:
+        statuses = pod.get("status", {}).get("containerStatuses") or []
+        if statuses and all(s.get("ready") for s in statuses):
+            continue
+        name = pod["metadata"]["name"]
+        parts.append(
+            cluster.kubectl("-n", namespace, "describe", "pod", name, check=False).stdout[-2500:]
+        )
+        parts.append(
+            cluster.kubectl(
+                "-n", namespace, "logs", name, "--all-containers", "--tail=30", check=False
+            ).stdout
+        )
+    return "\n".join(parts)
+
+
+def _ready(cluster: Cluster, namespace: str) -> bool:
+    found = cluster.kubectl("-n", namespace, "get", "ts", STACK, "-o", "json", check=False)
+    if found.returncode != 0:
+        return False
+    conditions = json.loads(found.stdout).get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+@pytest.fixture(scope="module")
+def stack(cluster: Cluster) -> str:
+    namespace = cluster.namespace("e2e-stack")
+    repository, _, tag = IMAGE.rpartition(":")
+    _helm(
+        cluster,
+        "install",
+        "e2e",
+        str(REPO / "charts/aitrading"),
+        "-n",
+        namespace,
+        "--set",
+        f"image.repository={repository}",
+        "--set",
+        f"image.tag={tag}",
+    )
+    cluster.kubectl(
+        "-n", namespace, "rollout", "status", "deploy/e2e-operator", "--timeout=600s"
+    )
+    cluster.apply(json.dumps(_stack(namespace)), namespace)
+    cluster.wait_until(
+        "the TradingStack to be Ready",
+        lambda: _ready(cluster, namespace),
+        timeout=READY_WITHIN_S,
+        explain=lambda: _explain(cluster, namespace),
+    )
+    return namespace
+
+
+def test_the_operator_runs_as_its_own_service_account(cluster: Cluster, stack: str) -> None:
+    pods = cluster.get(
+        "-n", stack, "pods", "-l", "app.kubernetes.io/component=operator"
+    )["items"]
+    assert [p["spec"]["serviceAccountName"] for p in pods] == ["e2e-operator"]
+    # the ServiceAccount may not do what the operator does not need
+    denied = cluster.kubectl(
+        "auth",
+        "can-i",
+        "delete",
+        "secrets",
+        "-n",
+        stack,
+        f"--as=system:serviceaccount:{stack}:e2e-operator",
+        check=False,
+    )
+    assert denied.stdout.strip() == "no"
+
+
+def test_every_default_component_runs_and_kubectl_get_ts_shows_ready(
+    cluster: Cluster, stack: str
+) -> None:
+    status = cluster.get("-n", stack, "ts", STACK)["status"]
+    assert status["phase"] == "Ready"
+    components = status["components"]
+    assert set(components) == {
+        "postgres",
+        "dragonfly",
+        "database-service",
+        "data-bridge",
+        "trading-engine",
+        "api-gateway",
+    }
+    assert all(c["ready"] for c in components.values()), components
+    table = cluster.kubectl("-n", stack, "get", "ts", STACK).stdout
+    assert table.split("\n")[1].split()[1] == "True", table
+
+
+def test_the_stack_made_its_own_secrets_and_shows_none_of_them(
+    cluster: Cluster, stack: str
+) -> None:
+    import base64
+
+    names = {s["metadata"]["name"] for s in cluster.get("-n", stack, "secrets")["items"]}
+    for wanted in (
+        f"{STACK}-jwt",
+        f"{STACK}-audit-key",
+        f"{STACK}-postgres-credentials",
+        f"{STACK}-postgres-connection",
+        f"{STACK}-dragonfly-credentials",
+        f"{STACK}-dragonfly-connection",
+        f"{STACK}-ca",
+        f"{STACK}-postgres-tls",
+    ):
+        assert wanted in names, wanted
+    secret = cluster.get("-n", stack, "secret", f"{STACK}-postgres-credentials")
+    password = base64.b64decode(secret["data"]["POSTGRES_PASSWORD"]).decode()
+    shown = json.dumps(cluster.get("-n", stack, "ts", STACK)) + cluster.kubectl(
+        "-n", stack, "logs", "deploy/e2e-operator", check=False
+    ).stdout
+    assert password not in shown
+
+
+def test_the_bridge_spool_and_the_embedded_clickhouse_live_on_bound_claims(
+    cluster: Cluster, stack: str
+) -> None:
+    claims = {
+        c["metadata"]["name"]: c["status"].get("phase")
+        for c in cluster.get("-n", stack, "pvc")["items"]
+    }
+    assert claims[f"data-{STACK}-data-bridge-0"] == "Bound", claims
+    assert claims[f"data-{STACK}-database-service-0"] == "Bound", claims
+    assert claims[f"data-{STACK}-postgres-0"] == "Bound", claims
+
+
+def test_postgres_takes_only_tls_13_with_the_stack_ca(cluster: Cluster, stack: str) -> None:
+    """From database-service's pod: the server's certificate verifies against the stack CA
+    under its Service name, and a TLS 1.2-only client is refused."""
+    probe = r"""
+import socket, ssl, struct, sys
+host = sys.argv[1]
+def starttls(ctx):
+    raw = socket.create_connection((host, 5432), timeout=10)
+    raw.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
+    assert raw.recv(1) == b"S"
+    return ctx.wrap_socket(raw, server_hostname=host)
+ctx = ssl.create_default_context(cafile="/var/run/secrets/aitrading/tls/ca.crt")
+print(starttls(ctx).version())
+old = ssl.create_default_context(cafile="/var/run/secrets/aitrading/tls/ca.crt")
+old.maximum_version = ssl.TLSVersion.TLSv1_2
+try:
+    starttls(old)
+    print("tls1.2 accepted")
+except ssl.SSLError:
+    print("tls1.2 refused")
+"""
+    answer = cluster.kubectl(
+        "-n",
+        stack,
+        "exec",
+        f"{STACK}-database-service-0",
+        "-c",
+        "database-service",
+        "--",
+        "python3",
+        "-c",
+        probe,
+        f"{STACK}-postgres.{stack}.svc",
+    )
+    assert answer.stdout.split() == ["TLSv1.3", "tls1.2", "refused"], answer.stdout

@@ -153,7 +153,9 @@ def create_app(
 
     hub.register(_Breakers())
     for name, url in upstreams.urls.items():
-        hub.register(UpstreamHealth(name, url, critical=name == "database-service"))
+        hub.register(
+            UpstreamHealth(name, url, critical=name == "database-service", verify=upstreams.tls)
+        )
     chains = ChainRegistry(upstreams.urls.get("database-service"), identity, upstreams.tls)
 
     @asynccontextmanager

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -298,3 +299,44 @@ async def _connector_over_wss(port: int, ca: Path, token: str, tmp_path: Path, d
     assert outcomes["pinned"][0] > 0, outcomes
     assert outcomes["foreign"][0] == 0
     assert all("CERTIFICATE_VERIFY_FAILED" in e for e in outcomes["foreign"][1]), outcomes
+
+
+@pytest.mark.timeout(600)  # four TLS servers as processes, each waited for
+def test_the_gateway_is_ready_with_every_upstream_over_https(
+    tls_env: dict[str, str], clickhouse: ClickHouseStore, tmp_path: Path
+) -> None:
+    """As in Kubernetes: every peer at an https:// URL. The gateway's readiness probes of its
+    upstreams trust the stack's CA like its proxied requests do (with the system CAs they
+    failed, and the gateway never became ready in a pod)."""
+    del clickhouse
+    ca = Path(tls_env["AITRADING_SECURITY_TLS_CA_FILE"])
+    ports = {
+        name: int(tls_env[f"AITRADING_SERVICES_{name.upper().replace('-', '_')}_PORT"])
+        for name in ("database-service", "data-bridge", "trading-engine", "api-gateway")
+    }
+    env = {
+        **tls_env,
+        "AITRADING_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'clickhouse'}",
+        **{
+            f"AITRADING_SERVICES_{name.upper().replace('-', '_')}_URL": f"https://127.0.0.1:{port}"
+            for name, port in ports.items()
+            if name != "api-gateway"
+        },
+    }
+    with (
+        serve("database-service", env, ports["database-service"], ca, tmp_path / "dbs.log"),
+        serve("data-bridge", env, ports["data-bridge"], ca, tmp_path / "bridge.log"),
+        serve("trading-engine", env, ports["trading-engine"], ca, tmp_path / "engine.log"),
+        serve("api-gateway", env, ports["api-gateway"], ca, tmp_path / "gw.log") as gateway,
+    ):
+        answer: dict[str, Any] = {}
+        deadline = time.monotonic() + 120  # generous: health is checked every 2 s
+        while time.monotonic() < deadline:
+            answer = httpx.get(f"{gateway}/health/ready", verify=trusting(ca), timeout=10).json()
+            upstreams = {k: v for k, v in answer["components"].items() if k.startswith("upstream:")}
+            if len(upstreams) == 3 and all(v["status"] == "healthy" for v in upstreams.values()):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"the gateway's upstreams never became healthy: {answer}")
+        assert answer["status"] == "healthy", answer

@@ -43,10 +43,7 @@ def login_file(settings: Settings) -> Path:
 
 async def ensure_demo_login(settings: Settings) -> DemoLogin:
     """The demo user (pro plan), created on the first start and reused after."""
-    from aitrading.core.security.subscription_validator import (
-        DEFAULT_PLANS,
-        SubscriptionValidator,
-    )
+    from aitrading.core.security.subscription_validator import SubscriptionValidator
     from aitrading.core.security.users import UserStore
     from aitrading.core.stores.postgres import PostgresStore
     from aitrading.core.stores.redis_store import RedisStore
@@ -59,8 +56,6 @@ async def ensure_demo_login(settings: Settings) -> DemoLogin:
     redis = RedisStore.create(settings)
     try:
         validator = SubscriptionValidator(postgres.pool, redis.client)
-        for plan in DEFAULT_PLANS.values():
-            await validator.upsert_plan(plan)
         password = secrets.token_urlsafe(18)
         users = UserStore(postgres.pool)
         existing = await postgres.pool.fetchval("SELECT id FROM users WHERE email = $1", DEMO_EMAIL)
@@ -69,14 +64,8 @@ async def ensure_demo_login(settings: Settings) -> DemoLogin:
             user_id = str(existing)
         else:
             user_id = (await users.create(DEMO_EMAIL, password)).id
-        await validator.set_subscription(
-            {
-                "user_id": user_id,
-                "plan_id": "pro",
-                "status": "active",
-                "current_period_end": dt.datetime.now(dt.UTC) + dt.timedelta(days=3650),
-            }
-        )
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)
+        await validator.subscribe(user_id, "pro", until)
     finally:
         await postgres.close()
         await redis.close()

@@ -1,9 +1,10 @@
-"""`aitrading users create|api-key`: accounts for people and machine clients."""
+"""`aitrading users create|api-key|subscribe`: accounts for people and machine clients."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -63,6 +64,41 @@ def api_key(
         raise typer.Exit(2) from None
     settings = load_or_exit(config).settings
     print(asyncio.run(_api_key(settings, user_id, name, scopes)))
+
+
+@app.command()
+def subscribe(
+    user_id: str = typer.Argument(..., help="the user (as `users create` printed it)"),
+    plan: str = typer.Option(..., help="free | basic | pro | enterprise, or a stored plan id"),
+    days: int = typer.Option(30, min=1, max=36500, help="the paid period from now"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Give a user an active subscription on a plan (what decides symbols, limits and
+    whether they may place orders)."""
+    import datetime as dt
+
+    settings = load_or_exit(config).settings
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+    try:
+        asyncio.run(_subscribe(settings, user_id, plan, until))
+    except ValueError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(2) from None
+    console.print(f"{user_id}: {plan} until {until:%Y-%m-%d}")
+
+
+async def _subscribe(settings: Settings, user_id: str, plan: str, until: Any) -> None:
+    from aitrading.core.security.subscription_validator import SubscriptionValidator
+    from aitrading.core.stores.postgres import PostgresStore
+    from aitrading.core.stores.redis_store import RedisStore
+
+    postgres = await PostgresStore.create(settings)
+    redis = RedisStore.create(settings)
+    try:
+        await SubscriptionValidator(postgres.pool, redis.client).subscribe(user_id, plan, until)
+    finally:
+        await postgres.close()
+        await redis.close()
 
 
 async def _create(settings: Settings, email: str, password: str, role: str) -> str:

@@ -256,6 +256,26 @@ class SubscriptionValidator:
         await self._changed(sub.user_id, version, sub.status.value)
         return sub.model_copy(update={"entitlement_version": version})
 
+    async def subscribe(self, user_id: str, plan_id: str, until: dt.datetime) -> Subscription:
+        """An active subscription on `plan_id` until `until`; a built-in plan (DEFAULT_PLANS)
+        that the database does not hold yet is stored first. What `aitrading users subscribe`
+        and the demo login do."""
+        known = await self._pool.fetchval("SELECT 1 FROM subscription_plans WHERE id = $1", plan_id)
+        if known is None:
+            if plan_id not in DEFAULT_PLANS:
+                raise ValueError(
+                    f"no plan {plan_id!r}; built in: {', '.join(sorted(DEFAULT_PLANS))}"
+                )
+            await self.upsert_plan(DEFAULT_PLANS[plan_id])
+        return await self.set_subscription(
+            {
+                "user_id": user_id,
+                "plan_id": plan_id,
+                "status": "active",
+                "current_period_end": until,
+            }
+        )
+
     async def entitlements(self, user_id: str) -> Effective:
         """Process cache, then Redis, then PostgreSQL."""
         local = self._local.get(user_id)

@@ -79,9 +79,7 @@ def _explain(cluster: Cluster, namespace: str) -> str:
     the logs of every pod that is not ready."""
     parts = [
         cluster.kubectl("-n", namespace, "get", "ts,pods,pvc", "-o", "wide", check=False).stdout,
-        json.dumps(
-            cluster.get("-n", namespace, "ts", STACK).get("status", {}), indent=1
-        )[:4000],
+        json.dumps(cluster.get("-n", namespace, "ts", STACK).get("status", {}), indent=1)[:4000],
         cluster.kubectl(
             "-n", namespace, "logs", "deploy/e2e-operator", "--tail=40", check=False
         ).stdout,
@@ -126,9 +124,7 @@ def stack(cluster: Cluster) -> str:
         "--set",
         f"image.tag={tag}",
     )
-    cluster.kubectl(
-        "-n", namespace, "rollout", "status", "deploy/e2e-operator", "--timeout=600s"
-    )
+    cluster.kubectl("-n", namespace, "rollout", "status", "deploy/e2e-operator", "--timeout=600s")
     cluster.apply(json.dumps(_stack(namespace)), namespace)
     cluster.wait_until(
         "the TradingStack to be Ready",
@@ -140,9 +136,7 @@ def stack(cluster: Cluster) -> str:
 
 
 def test_the_operator_runs_as_its_own_service_account(cluster: Cluster, stack: str) -> None:
-    pods = cluster.get(
-        "-n", stack, "pods", "-l", "app.kubernetes.io/component=operator"
-    )["items"]
+    pods = cluster.get("-n", stack, "pods", "-l", "app.kubernetes.io/component=operator")["items"]
     assert [p["spec"]["serviceAccountName"] for p in pods] == ["e2e-operator"]
     # the ServiceAccount may not do what the operator does not need
     denied = cluster.kubectl(
@@ -196,9 +190,10 @@ def test_the_stack_made_its_own_secrets_and_shows_none_of_them(
         assert wanted in names, wanted
     secret = cluster.get("-n", stack, "secret", f"{STACK}-postgres-credentials")
     password = base64.b64decode(secret["data"]["POSTGRES_PASSWORD"]).decode()
-    shown = json.dumps(cluster.get("-n", stack, "ts", STACK)) + cluster.kubectl(
-        "-n", stack, "logs", "deploy/e2e-operator", check=False
-    ).stdout
+    shown = (
+        json.dumps(cluster.get("-n", stack, "ts", STACK))
+        + cluster.kubectl("-n", stack, "logs", "deploy/e2e-operator", check=False).stdout
+    )
     assert password not in shown
 
 

@@ -22,7 +22,7 @@ from aitrading.core.security.subscription_validator import (
     SubscriptionValidator,
     Tier,
 )
-from aitrading.core.stores.postgres import PostgresStore
+from aitrading.core.stores.postgres import PostgresStore, postgres_dsn
 from aitrading.core.stores.redis_store import RedisStore, redis_url
 
 pytestmark = pytest.mark.integration
@@ -164,3 +164,49 @@ async def test_watcher_drops_the_local_copy(
         assert (await other.entitlements(user)).tier is Tier.ENTERPRISE
     finally:
         await watcher.stop()
+
+
+async def test_users_subscribe_gives_a_plan_from_the_command_line(
+    settings: Settings, postgres: PostgresStore
+) -> None:
+    """How a platform operator lets a user trade: `users create`, then `users subscribe`.
+    A plan the database does not hold yet is one of the built-in ones or an error."""
+    from aitrading.services.database_service.schema.postgres import migrate
+
+    await migrate(settings)
+    env = {
+        "AITRADING_POSTGRES_DSN": postgres_dsn(settings),
+        "AITRADING_REDIS_URL": redis_url(settings),
+        "AITRADING_DATA_DIR": str(settings.data_dir),
+    }
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        import os
+
+        return subprocess.run(
+            [sys.executable, "-m", "aitrading", "users", *args],
+            input=stdin,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    email = f"sub-{uuid.uuid4().hex[:6]}@example.com"
+    made = cli("create", "--email", email, "--password-stdin", stdin="a long enough password")
+    assert made.returncode == 0, made.stderr
+    user_id = made.stdout.split()[1]
+    given = cli("subscribe", user_id, "--plan", "pro", "--days", "7")
+    assert given.returncode == 0, given.stderr
+    assert given.stdout.startswith(f"{user_id}: pro until ")
+    unknown = cli("subscribe", user_id, "--plan", "platinum")
+    assert unknown.returncode == 2
+    assert "no plan 'platinum'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+    row = await postgres.pool.fetchrow(
+        "SELECT plan_id, status FROM subscriptions WHERE user_id = $1", user_id
+    )
+    assert row is not None
+    assert (row["plan_id"], row["status"]) == ("pro", "active")

@@ -17,6 +17,7 @@ from aitrading.client.metatrader_connector.simulator import DEFAULT_SYMBOLS
 from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
 from aitrading.client.security.instruction_guard import InstructionGuard
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.security.db_security_manager import TlsMaterial, client_context
 
 STEP_S = 0.05
 
@@ -49,6 +50,11 @@ def simulated_connector(
             connections=connections,
             symbols=tuple(m.symbol for m in DEFAULT_SYMBOLS),
             capture_interval_s=STEP_S,
+            # wss:// is verified against the configured CA (security.tls_ca_file: the stack's
+            # own in Kubernetes), else the system's
+            ssl_context=client_context(TlsMaterial.from_settings(settings.security))
+            if url.startswith("wss://")
+            else None,
         ),
         terminal,
         Outbox(folder / "outbox.db"),

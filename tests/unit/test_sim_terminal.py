@@ -4,7 +4,11 @@ requotes and rejections with the real retcodes."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aitrading.client.metatrader_connector.simulator import Simulator
 from aitrading.core.market.order_instructions import InstructionKind, sign_instruction
@@ -80,3 +84,41 @@ def test_requotes_carry_the_mt5_retcode() -> None:
         ("rejected", TRADE_RETCODE_REQUOTE)
     ]
     assert sim.positions == {}
+
+
+def test_the_simulated_connector_verifies_wss_against_the_configured_ca(tmp_path: Path) -> None:
+    """In a cluster the gateway's certificate comes from the stack's CA: mt5-sim must trust
+    that CA (security.tls_ca_file), not only the system's."""
+    from aitrading.client.metatrader_connector.simulated_connector import simulated_connector
+    from aitrading.core.infrastructure.config_manager import load_settings
+    from aitrading.operator.service_certs import new_ca
+
+    key = tmp_path / "jwt.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(new_ca("t")[1])
+    settings = load_settings(
+        environ={
+            "AITRADING_DATA_DIR": str(tmp_path),
+            "AITRADING_SECURITY_JWT_KEY_FILE": str(key),
+            "AITRADING_SECURITY_TLS_CA_FILE": str(ca),
+        }
+    ).settings
+
+    async def token() -> str:
+        return "t"
+
+    secure, _ = simulated_connector(settings, "wss://gw.example:8000/api/v1/ingest", token, "a")
+    context = secure.options.ssl_context
+    assert context is not None
+    assert [c["subject"] for c in context.get_ca_certs()] == [
+        ((("commonName", "aitrading t CA"),),)
+    ]
+    plain, _ = simulated_connector(settings, "ws://127.0.0.1:8001/api/v1/ingest", token, "b")
+    assert plain.options.ssl_context is None

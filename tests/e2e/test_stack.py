@@ -244,3 +244,140 @@ except ssl.SSLError:
         f"{STACK}-postgres.{stack}.svc",
     )
     assert answer.stdout.split() == ["TLSv1.3", "tls1.2", "refused"], answer.stdout
+
+
+TRADER = r"""
+import json, os, subprocess, sys, time
+import httpx
+
+gateway, api_key, email, password = sys.argv[1:5]
+http = httpx.Client(base_url=gateway, verify="/tls/ca.crt", timeout=30)
+token = http.post("/auth/connector-token", headers={"x-api-key": api_key})
+token.raise_for_status()
+sim = subprocess.Popen(
+    ["aitrading", "mt5-sim", "--url", gateway.replace("https://", "wss://") + "/api/v1/ingest",
+     "--token", token.json()["access_token"], "--duration", "240", "--source", "e2e"],
+    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+)
+out = {}
+try:
+    login = http.post("/auth/token", json={"email": email, "password": password})
+    login.raise_for_status()
+    auth = {"authorization": "Bearer " + login.json()["access_token"]}
+    deadline = time.monotonic() + 180
+    ticks = []
+    while time.monotonic() < deadline and len(ticks) < 5:
+        answer = http.get("/api/v1/market/ticks", headers=auth,
+                          params={"symbol": "EURUSD", "start": 0, "end": 9999999999999})
+        ticks = answer.json().get("ticks", []) if answer.status_code == 200 else []
+        time.sleep(1)
+    out["ticks"] = len(ticks)
+    out["tick_source"] = ticks[0]["source"] if ticks else None
+    # the simulated terminal requotes (10004) and rejects (10006) now and then, as MT5 does:
+    # up to five orders, each ending in a defined state, until one is filled
+    out["orders"] = []
+    for attempt in range(5):
+        order = {"client_order_id": f"e2e-{attempt}", "account": "e2e", "symbol": "EURUSD",
+                 "side": "buy", "type": "market", "volume": 0.1}
+        placed = http.post("/api/v1/orders", json=order, headers=auth)
+        body = placed.json()
+        until = time.monotonic() + 120
+        open_states = ("initialized", "submitted", "accepted")
+        while time.monotonic() < until and body.get("status") in open_states:
+            time.sleep(1)
+            body = http.get(f"/api/v1/orders/{body['id']}", headers=auth).json()
+        fields = ("status", "filled_volume", "ticket", "retcode")
+        out["orders"].append({"placed": placed.status_code, **{k: body.get(k) for k in fields}})
+        if body.get("status") == "filled":
+            break
+finally:
+    sim.terminate()
+    out["sim"] = sim.communicate(timeout=60)[0][-1500:]
+print(json.dumps(out))
+"""
+
+
+def _in_gateway(cluster: Cluster, namespace: str, command: str, stdin: str | None = None) -> str:
+    """An `aitrading` command in the gateway's pod: the stack's own settings and stores."""
+    answer = cluster.kubectl(
+        "-n",
+        namespace,
+        "exec",
+        "-i",
+        f"deploy/{STACK}-api-gateway",
+        "--",
+        "sh",
+        "-c",
+        command,
+        input=stdin,
+    )
+    return answer.stdout
+
+
+def test_ticks_go_in_and_out_through_the_gateway_and_an_order_is_filled(
+    cluster: Cluster, stack: str
+) -> None:
+    """A simulated MT5 connector streams over wss:// through the gateway's Service; a trader
+    reads the ticks back through it and places an order the connector fills."""
+    import secrets
+
+    from tests.e2e.manifests import as_list, container, obj, pod_spec
+
+    email, password = "trader@example.com", secrets.token_urlsafe(18)
+    made = _in_gateway(
+        cluster, stack, f"aitrading users create --email {email} --password-stdin", password
+    )
+    user_id = made.split()[1]
+    _in_gateway(cluster, stack, f"aitrading users subscribe {user_id} --plan pro")
+    api_key = _in_gateway(
+        cluster, stack, f"aitrading users api-key {user_id} --name e2e --scope ingest"
+    ).strip()
+    client = obj(
+        "v1",
+        "Pod",
+        "trader",
+        pod_spec(
+            container(
+                command=["sleep", "3600"],
+                env={
+                    "AITRADING_DATA_DIR": "/tmp/sim",
+                    "AITRADING_SECURITY_JWT_KEY_FILE": "/keys/key.pem",
+                    "AITRADING_SECURITY_TLS_CA_FILE": "/tls/ca.crt",
+                },
+                mounts={"tls": "/tls", "keys": "/keys"},
+            ),
+            {
+                # the stack CA (any service's Secret carries it) and, for the simulated
+                # terminal's instruction checks, the stack's key ring
+                "tls": {"secret": {"secretName": f"{STACK}-api-gateway-tls"}},
+                "keys": {"secret": {"secretName": f"{STACK}-jwt"}},
+            },
+        ),
+    )
+    cluster.apply(as_list(client), stack)
+    cluster.kubectl("-n", stack, "wait", "--for=condition=Ready", "pod/trader", "--timeout=600s")
+    gateway = f"https://{STACK}-api-gateway.{stack}.svc:8000"
+    answer = cluster.kubectl(
+        "-n",
+        stack,
+        "exec",
+        "trader",
+        "--",
+        "python3",
+        "-c",
+        TRADER,
+        gateway,
+        api_key,
+        email,
+        password,
+        timeout=600,
+    )
+    result = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert result["ticks"] >= 5, result
+    assert result["tick_source"] == f"{user_id}:e2e", result
+    orders = result["orders"]
+    assert all(o["placed"] == 201 for o in orders), result
+    assert all(o["status"] in ("filled", "rejected") for o in orders), result  # none left open
+    assert orders[-1]["status"] == "filled", result
+    assert orders[-1]["retcode"] == 10009, result
+    assert orders[-1]["ticket"], result

@@ -18,6 +18,8 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch"]},
     {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": APPLY},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "delete"]},
+    # StatefulSet pods that cannot start block a fixed spec for ever: replaced (stuck_pods.py)
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]},
     # cert-manager issues the certificates when it is installed
     {"apiGroups": ["cert-manager.io"], "resources": ["issuers", "certificates"], "verbs": APPLY},
     # the stack's CA, certificates, signing keys and database credentials: read to reuse,

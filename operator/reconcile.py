@@ -17,6 +17,7 @@ from aitrading.operator.crd_model import GROUP, KIND, VERSION, TradingStackSpec
 from aitrading.operator.render import Manifest, cert_manager_objects, phases
 from aitrading.operator.service_certs import ensure_service_tls
 from aitrading.operator.stack_secrets import ensure_stack_secrets
+from aitrading.operator.stuck_pods import replace_stuck_pods
 
 FIELD_MANAGER = "aitrading-operator"
 
@@ -112,6 +113,8 @@ def reconcile(
         for manifest in phase:
             live = applier.apply(with_owner(manifest, owner))
             outcome.applied += 1
+            if manifest["kind"] == "StatefulSet":
+                replace_stuck_pods(applier.dynamic, live)
             ready, detail = is_ready(live)
             component = manifest["metadata"]["labels"]["app.kubernetes.io/component"]
             if manifest["kind"] in ("Deployment", "StatefulSet"):

@@ -416,14 +416,50 @@ def _database_tls(stack: str, spec: TradingStackSpec, db: str) -> tuple[dict[str
         pod = {"initContainers": [copy], "volumes": [secret, {"name": "tls", "emptyDir": {}}]}
         return container, pod
     mount = {"name": "tls-secret", "mountPath": DATABASE_TLS_MOUNT, "readOnly": True}
-    env: list[dict[str, str]] = []
     if db == "dragonfly":
         env = [
             {"name": "DFLY_tls", "value": "true"},
             {"name": "DFLY_tls_cert_file", "value": cert},
             {"name": "DFLY_tls_key_file", "value": key},
         ]
-    return {"env": env, "volumeMounts": [mount]}, {"volumes": [secret]}
+        return {"env": env, "volumeMounts": [mount]}, {"volumes": [secret]}
+    if db == "clickhouse":
+        # the official image reads config.d/*.xml: HTTPS on 8443 with the stack certificate
+        config = {"name": "tls-config", "configMap": {"name": f"{stack}-clickhouse-tls"}}
+        mounts = [
+            mount,
+            {
+                "name": "tls-config",
+                "mountPath": "/etc/clickhouse-server/config.d/tls.xml",
+                "subPath": "tls.xml",
+                "readOnly": True,
+            },
+        ]
+        return {"volumeMounts": mounts}, {"volumes": [secret, config]}
+    # Weaviate and ArangoDB as configured here serve plaintext, which the services refuse
+    # outside loopback in production: run them externally behind TLS (externalSecret).
+    return {}, {}
+
+
+def clickhouse_tls_config(stack: str, namespace: str) -> Manifest:
+    cert, key = f"{DATABASE_TLS_MOUNT}/tls.crt", f"{DATABASE_TLS_MOUNT}/tls.key"
+    xml = (
+        "<clickhouse>\n"
+        "  <https_port>8443</https_port>\n"
+        "  <openSSL><server>\n"
+        f"    <certificateFile>{cert}</certificateFile>\n"
+        f"    <privateKeyFile>{key}</privateKeyFile>\n"
+        "    <verificationMode>none</verificationMode>\n"
+        "    <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1,tlsv1_2</disableProtocols>\n"
+        "  </server></openSSL>\n"
+        "</clickhouse>\n"
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(stack, namespace, "clickhouse", f"{stack}-clickhouse-tls"),
+        "data": {"tls.xml": xml},
+    }
 
 
 def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) -> Manifest:
@@ -559,6 +595,8 @@ def phases(stack: str, namespace: str, spec: TradingStackSpec) -> list[list[Mani
         config_map(stack, namespace, spec),
         *network_policies(stack, namespace, spec),
     ]
+    if "clickhouse" in in_cluster_databases(spec):
+        databases.append(clickhouse_tls_config(stack, namespace))
     for db in in_cluster_databases(spec):
         databases += [
             stateful_set(stack, namespace, spec, db),
@@ -581,9 +619,13 @@ def render(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]
     return [m for phase in phases(stack, namespace, spec) for m in phase]
 
 
+TLS_DATABASES = ("postgres", "dragonfly", "clickhouse")
+
+
 def certificate_holders(spec: TradingStackSpec) -> list[str]:
-    """Every component with its own certificate: the services and the in-cluster databases."""
-    return [*SERVICE_PORTS, *in_cluster_databases(spec)]
+    """Every component with its own certificate: the services and the in-cluster databases
+    that serve TLS."""
+    return [*SERVICE_PORTS, *(db for db in in_cluster_databases(spec) if db in TLS_DATABASES)]
 
 
 def cert_manager_objects(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]:

@@ -100,11 +100,11 @@ def database_secrets(stack: str, namespace: str, db: str) -> tuple[dict[str, str
                 "AUTHENTICATION_APIKEY_USERS": "aitrading",
                 "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "false",
             },
-            {"url": f"https://{host}:{port}", "api-key": owner},
+            {"url": f"http://{host}:{port}", "api-key": owner},
         )
     return (
         {"ARANGO_ROOT_PASSWORD": owner},
-        {"url": f"https://{host}:{port}", "password": owner},
+        {"url": f"http://{host}:{port}", "password": owner},
     )
 
 

@@ -3,9 +3,10 @@
 The StatefulSets and Services are the operator's own renderings (`operator/render.py`) with
 only the image names changed to the local stand-ins (scripts/build-test-images.sh): the
 credentials come from the `<stack>-<db>-credentials` Secret as the official images read them
-(POSTGRES_PASSWORD, DFLY_requirepass), data lives on the claim local-path provisions, and a
-client in a pod of the project's image connects through the Service by DNS name, is refused
-with a wrong password, and finds its data again after the database pod is deleted.
+(POSTGRES_PASSWORD, DFLY_requirepass), each serves TLS 1.3 with its certificate from the
+stack CA, data lives on the claim local-path provisions, and a client in a pod of the
+project's image connects through the Service by DNS name (verifying the certificate), is
+refused with a wrong password, and finds its data again after the database pod is deleted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pytest
 
 from aitrading.operator.crd_model import TradingStackSpec
 from aitrading.operator.render import DATABASE_PORTS, service, stateful_set
+from aitrading.operator.service_certs import new_ca, service_certificate
+from aitrading.operator.stack_secrets import database_secrets
 from tests.e2e.conftest import REPO, Cluster
 from tests.e2e.manifests import as_list, container, obj, pod_spec
 
@@ -34,14 +37,16 @@ DRAGONFLY_IMAGE = os.environ.get(
 STACK = "e2e"
 
 CLIENT = r"""
-import asyncio, json, sys
+import asyncio, json, ssl, sys
 import asyncpg, redis.asyncio as redis
 
 async def main(ns, pg_password, df_password, action):
     out = {}
     dsn = f"postgresql://postgres:{pg_password}@e2e-postgres.{ns}.svc:5432/postgres"
+    tls = ssl.create_default_context(cafile="/tls/ca.crt")
+    tls.minimum_version = ssl.TLSVersion.TLSv1_3
     try:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        conn = await asyncpg.connect(dsn, timeout=10, ssl=tls)
         if action == "write":
             await conn.execute("CREATE TABLE IF NOT EXISTS kept (v text)")
             await conn.execute("INSERT INTO kept VALUES ('tick')")
@@ -51,7 +56,8 @@ async def main(ns, pg_password, df_password, action):
     except Exception as exc:
         out["postgres_error"] = type(exc).__name__
     r = redis.Redis(host=f"e2e-dragonfly.{ns}.svc", port=6379, password=df_password,
-                    socket_timeout=10)
+                    socket_timeout=10, ssl=True, ssl_ca_certs="/tls/ca.crt",
+                    ssl_min_version=ssl.TLSVersion.TLSv1_3)
     try:
         if action == "write":
             await r.set("kept", "tick")
@@ -90,13 +96,29 @@ def test_postgres_and_dragonfly_images_behind_the_operators_manifests(cluster: C
             },
         }
     )
+    # what the operator would generate: credentials, and a certificate per database from the
+    # stack CA (both databases serve TLS 1.3 only)
+    ca_key, ca_cert = new_ca(STACK)
     objects = [
         _secret(f"{STACK}-postgres-credentials", {"POSTGRES_PASSWORD": pg_password}),
         _secret(f"{STACK}-dragonfly-credentials", {"DFLY_requirepass": df_password}),
+        _secret("client-ca", {"ca.crt": ca_cert.decode()}),
     ]
     for db in ("postgres", "dragonfly"):
+        key, cert = service_certificate(ca_key, ca_cert, STACK, ns, db)
+        objects.append(
+            _secret(
+                f"{STACK}-{db}-tls",
+                {"tls.crt": cert.decode(), "tls.key": key.decode(), "ca.crt": ca_cert.decode()},
+            )
+        )
         objects += [stateful_set(STACK, ns, spec, db), service(STACK, ns, db, DATABASE_PORTS[db])]
-    objects.append(obj("v1", "Pod", "client", pod_spec(container(command=["sleep", "infinity"]))))
+    client = container(command=["sleep", "infinity"], mounts={"ca": "/tls"})
+    objects.append(
+        obj(
+            "v1", "Pod", "client", pod_spec(client, {"ca": {"secret": {"secretName": "client-ca"}}})
+        )
+    )
     cluster.apply(as_list(*objects), ns)
     for db in ("postgres", "dragonfly"):
         cluster.kubectl(
@@ -155,8 +177,11 @@ def test_the_weaviate_image_behind_the_operators_manifests(cluster: Cluster) -> 
         }
     )
     client = obj("v1", "Pod", "client", pod_spec(container(command=["sleep", "infinity"])))
+    # the credentials exactly as the operator generates them: API-key auth, no anonymous access
+    credentials, connection = database_secrets(STACK, ns, "weaviate")
     cluster.apply(
         as_list(
+            _secret(f"{STACK}-weaviate-credentials", credentials),
             stateful_set(STACK, ns, spec, "weaviate"),
             service(STACK, ns, "weaviate", DATABASE_PORTS["weaviate"]),
             client,
@@ -173,16 +198,19 @@ def test_the_weaviate_image_behind_the_operators_manifests(cluster: Cluster) -> 
         return _get(cluster, ns, f"{url}/v1/.well-known/ready", check=False).returncode == 0
 
     cluster.wait_until("weaviate to answer ready", ready, explain=cluster.describe(ns, "pod"))
-    meta = _get(cluster, ns, f"{url}/v1/meta")
+    assert _get(cluster, ns, f"{url}/v1/meta", check=False).returncode != 0  # 401: no key
+    meta = _get(cluster, ns, f"{url}/v1/meta", api_key=connection["api-key"])
     assert json.loads(meta.stdout)["version"].startswith("1.35"), meta.stdout
 
 
-def _get(cluster: Cluster, ns: str, url: str, check: bool = True) -> Any:
+def _get(cluster: Cluster, ns: str, url: str, check: bool = True, api_key: str = "") -> Any:
     """GET `url` from inside the client pod (the body on stdout)."""
     fetch = (
         "import urllib.request, sys;"
-        " print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+        " headers = {'Authorization': 'Bearer ' + sys.argv[2]} if sys.argv[2] else {};"
+        " request = urllib.request.Request(sys.argv[1], headers=headers);"
+        " print(urllib.request.urlopen(request, timeout=10).read().decode())"
     )
     return cluster.kubectl(
-        "-n", ns, "exec", "client", "--", "python3", "-c", fetch, url, check=check
+        "-n", ns, "exec", "client", "--", "python3", "-c", fetch, url, api_key, check=check
     )

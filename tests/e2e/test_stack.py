@@ -340,6 +340,8 @@ def test_ticks_go_in_and_out_through_the_gateway_and_an_order_is_filled(
             container(
                 command=["sleep", "3600"],
                 env={
+                    # a terminal's side, not a stack process: no stores of its own
+                    "AITRADING_ENVIRONMENT": "development",
                     "AITRADING_DATA_DIR": "/tmp/sim",
                     "AITRADING_SECURITY_JWT_KEY_FILE": "/keys/key.pem",
                     "AITRADING_SECURITY_TLS_CA_FILE": "/tls/ca.crt",

@@ -19,14 +19,14 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project \
-        --extra operator --extra weaviate --extra arango
+        --extra operator --extra weaviate --extra arango --extra chdb
 
 # --- the project itself: a wheel built from the source, installed into the same venv
 FROM deps AS build
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable \
-        --extra operator --extra weaviate --extra arango
+        --extra operator --extra weaviate --extra arango --extra chdb
 
 # --- runtime: slim, non-root, read-only root filesystem friendly
 FROM ${PYTHON_IMAGE} AS runtime

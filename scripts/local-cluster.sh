@@ -299,6 +299,16 @@ EOF
 }
 
 # --- up ----------------------------------------------------------------------------------------
+# Every image tarball of .cache/images into the node's containerd (what `kind load` does):
+# at `up`, and again after `make image` while the node runs (`local-cluster.sh load`).
+load_images() {
+    local tarball
+    for tarball in "$IMG"/*.tar; do
+        ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import --no-unpack "$tarball" >/dev/null
+        log "image imported: $(basename "$tarball")"
+    done
+}
+
 up() {
     [ "$(id -u)" = 0 ] || { echo "the local cluster needs root (network namespace, containerd, kubelet)" >&2; exit 1; }
     local b
@@ -337,11 +347,7 @@ up() {
     wait_for "kube-apiserver ready" 120 kube-apiserver kubectl_ get --raw /readyz
     wait_for "containerd ready" 60 containerd ctr --address "$STATE/containerd/containerd.sock" version
 
-    local tarball
-    for tarball in "$IMG"/*.tar; do
-        ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import --no-unpack "$tarball" >/dev/null
-        log "image imported: $(basename "$tarball")"
-    done
+    load_images
 
     start_daemon kube-controller-manager "$BIN/kube-controller-manager" \
         --kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -439,7 +445,8 @@ status() {
 
 case "${1:-}" in
     up) up ;;
+    load) load_images ;;
     down) down ;;
     status) status ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status|load" >&2; exit 2 ;;
 esac

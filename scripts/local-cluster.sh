@@ -89,7 +89,8 @@ cert() {  # name subject [sans]: a P-256 key and a certificate signed by the clu
         -days 2 -sha256 -extfile "$dir/$name.ext" -out "$dir/$name.crt" 2>/dev/null
 }
 
-kubeconfig() {  # name cert: a kubeconfig for that client certificate
+kubeconfig() {  # name cert: a kubeconfig for that client certificate (owner-only, as kubectl wants)
+    install -m 0600 /dev/null "$STATE/$1.kubeconfig"
     cat >"$STATE/$1.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
@@ -123,7 +124,7 @@ make_pki() {
     openssl ecparam -name prime256v1 -genkey -noout -out "$dir/sa.key" 2>/dev/null
     openssl ec -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
     kubeconfig admin admin
-    cp "$STATE/admin.kubeconfig" "$STATE/kubeconfig"
+    install -m 0600 "$STATE/admin.kubeconfig" "$STATE/kubeconfig"
     kubeconfig controller-manager controller-manager
     kubeconfig scheduler scheduler
     kubeconfig kube-proxy kube-proxy

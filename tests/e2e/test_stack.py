@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ READY_WITHIN_S = 1200  # generous: first pods unpack a 500 MB image on a loaded 
 pytestmark = pytest.mark.skipif(not HELM.is_file(), reason=f"no helm at {HELM}: make helm-bin")
 
 
-def _helm(cluster: Cluster, *args: str) -> str:
+def _helm(cluster: Cluster, *args: str, check: bool = True) -> str:
     import subprocess
 
     result = subprocess.run(
@@ -42,7 +43,7 @@ def _helm(cluster: Cluster, *args: str) -> str:
         timeout=600,
         check=False,
     )
-    assert result.returncode == 0, result.stderr + result.stdout
+    assert result.returncode == 0 or not check, result.stderr + result.stdout
     return result.stdout
 
 
@@ -109,8 +110,18 @@ def _ready(cluster: Cluster, namespace: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack(cluster: Cluster) -> str:
+def stack(cluster: Cluster) -> Iterator[str]:
     namespace = cluster.namespace("e2e-stack")
+    try:
+        yield _install(cluster, namespace)
+    finally:
+        # What a user does to remove it: the stack first (the operator lets it go), then the
+        # release, whose ClusterRole would otherwise outlive the namespace.
+        cluster.kubectl("-n", namespace, "delete", "ts", "--all", "--timeout=300s", check=False)
+        _helm(cluster, "uninstall", "e2e", "-n", namespace, "--wait", check=False)
+
+
+def _install(cluster: Cluster, namespace: str) -> str:
     repository, _, tag = IMAGE.rpartition(":")
     _helm(
         cluster,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from pathlib import Path
 
@@ -43,6 +44,12 @@ async def development_token(
         await store.close()
 
 
+async def _stop_market(market: asyncio.Task[None]) -> None:
+    market.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await market
+
+
 class NoLinkError(ConnectionError):
     """No link reached data-bridge in time; the message has the links' last errors."""
 
@@ -67,6 +74,13 @@ async def run_simulator(
         return token
 
     connector, terminal = simulated_connector(settings, url, bearer, source, trade)
+    # SIGTERM (a container's stop, a service manager) and Ctrl-C end the run the way the
+    # duration does: what was captured still goes out, and the final count is printed.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(signum, stopping.set)
     await connector.start()
     market = asyncio.create_task(run_market(terminal))
     started = last_report = time.monotonic()
@@ -76,7 +90,9 @@ async def run_simulator(
                 errors = {link.last_error for link in connector.links if link.last_error}
                 raise NoLinkError("; ".join(sorted(errors)) or "no answer")
             await asyncio.sleep(0.1)
-        while duration_s is None or time.monotonic() - started < duration_s:
+        while not stopping.is_set() and (
+            duration_s is None or time.monotonic() - started < duration_s
+        ):
             await asyncio.sleep(0.1)
             if time.monotonic() - last_report >= report_every_s:
                 last_report = time.monotonic()
@@ -86,14 +102,18 @@ async def run_simulator(
                     f" {status['outbox_depth']} in the outbox,"
                     f" {connector.stats.instructions_executed} orders executed"
                 )
-        for _ in range(300):  # up to 30 s: what was captured goes out before the end
+        # The market stops first, so nothing new is captured; then up to 30 s for what was
+        # captured to be acked (the count printed is then every tick the terminal produced).
+        await _stop_market(market)
+        for _ in range(300):
             if not any(f.kind == "ticks" for f in connector.outbox.pending()):
                 break
             await asyncio.sleep(0.1)
     finally:
-        market.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await market
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        await _stop_market(market)
         await connector.stop()
     return connector.stats.ticks_acked
 

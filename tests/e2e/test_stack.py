@@ -394,3 +394,152 @@ def test_ticks_go_in_and_out_through_the_gateway_and_an_order_is_filled(
     assert orders[-1]["status"] == "filled", result
     assert orders[-1]["retcode"] == 10009, result
     assert orders[-1]["ticket"], result
+
+
+COUNT_STORED = r"""
+import json, sys
+import httpx
+from aitrading.client.metatrader_connector.simulator import DEFAULT_SYMBOLS
+
+gateway, email, password, source = sys.argv[1:5]
+http = httpx.Client(base_url=gateway, verify="/tls/ca.crt", timeout=60)
+login = http.post("/auth/token", json={"email": email, "password": password})
+login.raise_for_status()
+auth = {"authorization": "Bearer " + login.json()["access_token"]}
+total, keys = 0, set()
+for symbol in (m.symbol for m in DEFAULT_SYMBOLS):
+    cursor = None
+    while True:
+        params = {"symbol": symbol, "start": 0, "end": 9999999999999, "limit": 10000}
+        if cursor:
+            params["cursor"] = cursor
+        page = http.get("/api/v1/market/ticks", headers=auth, params=params)
+        page.raise_for_status()
+        body = page.json()
+        for tick in body["ticks"]:
+            if tick["source"] == source:
+                total += 1
+                keys.add((tick["symbol"], tick["time_msc"], tick["sequence"]))
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+print(json.dumps({"stored": total, "distinct": len(keys)}))
+"""
+
+
+def _trader_exec(cluster: Cluster, namespace: str, *args: str, timeout: float = 600) -> str:
+    return cluster.kubectl("-n", namespace, "exec", "trader", "--", *args, timeout=timeout).stdout
+
+
+def _delete_pods_and_wait(cluster: Cluster, namespace: str, *pods: str) -> None:
+    """Delete pods at once while ticks stream; wait until each is replaced and ready."""
+    before = {pod: cluster.get("-n", namespace, "pod", pod)["metadata"]["uid"] for pod in pods}
+    cluster.kubectl("-n", namespace, "delete", "pod", *pods, "--wait=false")
+
+    def replaced() -> bool:
+        for pod, uid in before.items():
+            found = cluster.kubectl("-n", namespace, "get", "pod", pod, "-o", "json", check=False)
+            if found.returncode != 0:
+                return False
+            current = json.loads(found.stdout)
+            ready = any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in current["status"].get("conditions") or []
+            )
+            if current["metadata"]["uid"] == uid or not ready:
+                return False
+        return True
+
+    cluster.wait_until(
+        f"{', '.join(pods)} replaced and ready",
+        replaced,
+        timeout=900,
+        explain=lambda: _explain(cluster, namespace),
+    )
+
+
+def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack: str) -> None:
+    """While a connector streams: delete a data-bridge pod, the database-service pod and the
+    PostgreSQL pod. Afterwards every acked tick is stored exactly once, and the stack is Ready
+    again by itself."""
+    import secrets
+
+    email, password = "drill@example.com", secrets.token_urlsafe(18)
+    made = _in_gateway(
+        cluster, stack, f"aitrading users create --email {email} --password-stdin", password
+    )
+    user_id = made.split()[1]
+    _in_gateway(cluster, stack, f"aitrading users subscribe {user_id} --plan pro")
+    api_key = _in_gateway(
+        cluster, stack, f"aitrading users api-key {user_id} --name drill --scope ingest"
+    ).strip()
+    gateway = f"https://{STACK}-api-gateway.{stack}.svc:8000"
+    # the connector runs in the background of the trader pod (test_ticks_… made it); a token
+    # lives 10 minutes, longer than the drills
+    token = _trader_exec(
+        cluster,
+        stack,
+        "python3",
+        "-c",
+        "import httpx, sys; print(httpx.post(sys.argv[1] + '/auth/connector-token',"
+        " headers={'x-api-key': sys.argv[2]}, verify='/tls/ca.crt').json()['access_token'])",
+        gateway,
+        api_key,
+    ).strip()
+    url = gateway.replace("https://", "wss://") + "/api/v1/ingest"
+    _trader_exec(
+        cluster,
+        stack,
+        "sh",
+        "-c",
+        f"nohup aitrading mt5-sim --url {url} --token {token} --no-trade --source drill"
+        " > /tmp/drill.log 2>&1 & echo $! > /tmp/drill.pid",
+    )
+
+    def acked() -> int:
+        log = _trader_exec(cluster, stack, "cat", "/tmp/drill.log")
+        counts = [int(line.split()[1]) for line in log.splitlines() if " ticks acked" in line]
+        return counts[-1] if counts else 0
+
+    cluster.wait_until("ticks to be acked", lambda: acked() > 100, timeout=300)
+    # database-service away: the bridge acks from its spool; the bridge pod goes too, and its
+    # successor replays the spool from the same volume claim
+    _delete_pods_and_wait(cluster, stack, f"{STACK}-database-service-0", f"{STACK}-data-bridge-0")
+    _delete_pods_and_wait(cluster, stack, f"{STACK}-postgres-0")
+    during = acked()
+    cluster.wait_until("ticks acked after the drills", lambda: acked() > during + 100, timeout=600)
+    # stop the connector: it drains what it captured, then prints the final count
+    _trader_exec(cluster, stack, "sh", "-c", "kill -INT $(cat /tmp/drill.pid)")
+    cluster.wait_until(
+        "the connector to finish",
+        lambda: (
+            "ticks acked" in _trader_exec(cluster, stack, "tail", "-n", "1", "/tmp/drill.log")
+            and "in the outbox"
+            not in _trader_exec(cluster, stack, "tail", "-n", "1", "/tmp/drill.log")
+        ),
+        timeout=300,
+    )
+    final = acked()
+    cluster.wait_until(
+        "the TradingStack to be Ready again",
+        lambda: _ready(cluster, stack),
+        timeout=900,
+        explain=lambda: _explain(cluster, stack),
+    )
+    counted = json.loads(
+        _trader_exec(
+            cluster,
+            stack,
+            "python3",
+            "-c",
+            COUNT_STORED,
+            gateway,
+            email,
+            password,
+            f"{user_id}:drill",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    assert counted["distinct"] == counted["stored"], counted  # nothing stored twice
+    assert counted["stored"] == final, (counted, final)  # every acked tick stored

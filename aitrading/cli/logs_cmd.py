@@ -102,7 +102,6 @@ async def _policies(settings: Settings) -> dict[str, RetentionPolicy]:
 
 
 async def _enforce(settings: Settings) -> EnforcementReport:
-    import redis
 
     from aitrading.core.logging.retention_policy_manager import enforce as run
     from aitrading.core.logging.tiered_log_storage import (
@@ -112,12 +111,12 @@ async def _enforce(settings: Settings) -> EnforcementReport:
         WarmTier,
     )
     from aitrading.core.stores.clickhouse import ClickHouseStore
-    from aitrading.core.stores.redis_store import redis_url
+    from aitrading.core.stores.redis_store import sync_client
     from aitrading.services.database_service.schema import clickhouse as schema
 
     policies = await _policies(settings)
     store = await ClickHouseStore.create(settings)
-    client = redis.Redis.from_url(redis_url(settings))
+    client = sync_client(settings)
     try:
         await schema.migrate(store, settings.clickhouse.tick_ttl_days)
         storage = TieredLogStorage(
@@ -130,17 +129,16 @@ async def _enforce(settings: Settings) -> EnforcementReport:
 
 
 async def _costs(settings: Settings, monthly_gb: float) -> CostReport:
-    import redis
 
     from aitrading.core.logging.compression_probe import measure
     from aitrading.core.logging.cost_analytics import estimate, reference_daily_gb
     from aitrading.core.stores.clickhouse import ClickHouseStore
-    from aitrading.core.stores.redis_store import redis_url
+    from aitrading.core.stores.redis_store import sync_client
     from aitrading.services.database_service.schema import clickhouse as schema
 
     policies = await _policies(settings)
     store = await ClickHouseStore.create(settings)
-    client = redis.Redis.from_url(redis_url(settings))
+    client = sync_client(settings)
     try:
         await schema.migrate(store, settings.clickhouse.tick_ttl_days)
         ratios = await asyncio.to_thread(measure, client, store)

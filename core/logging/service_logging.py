@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import redis
-
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.trace_context import current_request_id, current_trace
 from aitrading.core.logging.optimized_log_router import (
@@ -22,7 +20,7 @@ from aitrading.core.logging.optimized_log_router import (
     install,
 )
 from aitrading.core.logging.tiered_log_storage import HotTier
-from aitrading.core.stores.redis_store import redis_url
+from aitrading.core.stores.redis_store import sync_client
 
 
 def request_context() -> tuple[str, str]:
@@ -32,7 +30,7 @@ def request_context() -> tuple[str, str]:
 
 
 def start_service_logging(settings: Settings, service: str, stdout: bool = True) -> LogRouter:
-    client = redis.Redis.from_url(redis_url(settings), socket_timeout=2, socket_connect_timeout=2)
+    client = sync_client(settings, timeout_s=2)
     sinks: dict[str, Sink] = {"hot": HotTier(client)}
     if stdout:
         sinks["stdout"] = StdoutSink()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import redis
 import redis.asyncio as aioredis
 
 from aitrading.core.infrastructure.central_hub import Health
@@ -24,6 +25,31 @@ def redis_url(settings: Settings) -> str:
     return EmbeddedRedis(settings).url()
 
 
+def _checked(settings: Settings) -> tuple[str, dict[str, object]]:
+    """The URL and its TLS keyword arguments; plaintext to a remote host is refused."""
+    url = redis_url(settings)
+    parts = urlsplit(url)
+    encrypted = parts.scheme == "rediss"
+    check_transport(
+        host=parts.hostname, encrypted=encrypted, setting=env_name("redis.url"), store="redis"
+    )
+    extra: dict[str, object] = {}
+    if encrypted:
+        extra = redis_ssl_kwargs(TlsMaterial.from_settings(settings.security))
+    return url, extra
+
+
+def sync_client(settings: Settings, timeout_s: float | None = None) -> redis.Redis:
+    """A blocking client with the same checks and TLS as the pool: for the log router's hot
+    tier (a logging thread) and the CLI's log commands. Built by hand, they skipped the
+    stack's CA and could not reach a TLS-only store in Kubernetes."""
+    url, extra = _checked(settings)
+    timeout = timeout_s if timeout_s is not None else settings.redis.socket_timeout_s
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, **extra
+    )
+
+
 class RedisStore:
     name = "redis"
 
@@ -34,15 +60,7 @@ class RedisStore:
     @classmethod
     def create(cls, settings: Settings) -> RedisStore:
         conf = settings.redis
-        url = redis_url(settings)
-        parts = urlsplit(url)
-        encrypted = parts.scheme == "rediss"
-        check_transport(
-            host=parts.hostname, encrypted=encrypted, setting=env_name("redis.url"), store="redis"
-        )
-        extra: dict[str, object] = {}
-        if encrypted:
-            extra = redis_ssl_kwargs(TlsMaterial.from_settings(settings.security))
+        url, extra = _checked(settings)
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=conf.max_connections,

@@ -212,3 +212,24 @@ def test_redis_refuses_a_client_capped_at_tls12(tls_redis: str, pki: dict[str, P
         modern.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
         assert tls.version() == "TLSv1.3"
+
+
+def test_the_log_shippers_blocking_client_uses_the_same_tls(
+    tls_redis: str, pki: dict[str, Path]
+) -> None:
+    """The hot log tier's client (every service's log router) and the log CLI reach a
+    TLS-only store with the configured CA; built by hand they trusted only the system CAs."""
+    from aitrading.core.stores.redis_store import sync_client
+
+    settings = load_settings(
+        environ={"AITRADING_REDIS_URL": tls_redis, "AITRADING_SECURITY_TLS_CA_FILE": str(pki["ca"])}
+    ).settings
+    client = sync_client(settings, timeout_s=5)
+    try:
+        assert client.ping() is True
+        assert client.connection_pool.connection_kwargs["ssl_min_version"] is ssl.TLSVersion.TLSv1_3
+    finally:
+        client.close()
+    remote = load_settings(environ={"AITRADING_REDIS_URL": "redis://10.1.2.3:6379/0"}).settings
+    with pytest.raises(Exception, match="AITRADING_REDIS_URL"):
+        sync_client(remote)  # plaintext to a remote host is refused before any connection

@@ -142,6 +142,16 @@ class Security(_Spec):
 
 class TradingStackSpec(_Spec):
     image: str = Field(default="ghcr.io/aitrading/aitrading", min_length=1)
+    image_registry: str | None = Field(
+        default=None,
+        alias="imageRegistry",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-zA-Z0-9._/-]+)?$",
+        description="for air-gapped clusters: every image (services, databases) is pulled from"
+        " this registry instead, keeping its path (postgres:17.2 becomes"
+        " <registry>/library/postgres:17.2)",
+    )
     version: str = Field(min_length=1, max_length=128, description="image tag")
     services: Services = Field(default_factory=Services)
     databases: Databases = Field(default_factory=Databases)

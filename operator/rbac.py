@@ -29,6 +29,7 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": APPLY},
     {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": APPLY},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": APPLY},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": APPLY},
     # kopf peering (one active operator replica)
     {

@@ -107,6 +107,27 @@ def _databases(spec: TradingStackSpec) -> dict[str, DatabaseSpec]:
 TLS_MOUNT = "/var/run/secrets/aitrading/tls"
 
 
+def with_registry(image: str, registry: str | None) -> str:
+    """`image` pulled from `registry` with its repository path kept, Docker Hub's short names
+    spelled out (`postgres:17.2` → `<registry>/library/postgres:17.2`)."""
+    if registry is None:
+        return image
+    first, _, rest = image.partition("/")
+    has_domain = bool(rest) and ("." in first or ":" in first or first == "localhost")
+    path = rest if has_domain else image
+    if "/" not in path:
+        path = f"library/{path}"
+    return f"{registry.rstrip('/')}/{path}"
+
+
+def app_image(spec: TradingStackSpec) -> str:
+    return with_registry(f"{spec.image}:{spec.version}", spec.image_registry)
+
+
+def database_image(spec: TradingStackSpec, db: str) -> str:
+    return with_registry(_databases(spec)[db].image or DATABASE_IMAGES[db], spec.image_registry)
+
+
 def in_cluster_databases(spec: TradingStackSpec) -> list[str]:
     """The databases this stack runs as its own StatefulSets."""
     return [
@@ -251,7 +272,7 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
     data must outlive the pod (`stateful_services`)."""
     conf = _service_spec(spec, service)
     port = SERVICE_PORTS[service]
-    image = f"{spec.image}:{spec.version}"
+    image = app_image(spec)
     env = [{"name": k, "value": v} for k, v in sorted(conf.env.items())]
     mounts = [
         {"name": "data", "mountPath": DATA_DIR},
@@ -309,6 +330,20 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
     }
     pod: dict[str, Any] = {
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": 10001},
+        # replicas of one service on different nodes where the cluster has them
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": labels(stack, service)},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        },
         # Kubernetes would inject <SERVICE>_SERVICE_PORT_… variables for every Service; with
         # a stack named "aitrading" they look like our settings.
         "enableServiceLinks": False,
@@ -361,6 +396,17 @@ def _claim(stack: str, component: str, size: str, storage_class: str | None) -> 
     return {"metadata": {"name": "data", "labels": labels(stack, component)}, "spec": claim}
 
 
+def disruption_budget(stack: str, namespace: str, component: str) -> Manifest:
+    """At most one replica of a service evicted at a time (a drain, an upgrade of the node);
+    with one replica it never blocks a drain."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(stack, namespace, component),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels(stack, component)}},
+    }
+
+
 def service(
     stack: str, namespace: str, component: str, port: int, headless: bool = False
 ) -> Manifest:
@@ -388,7 +434,7 @@ def _database_tls(stack: str, spec: TradingStackSpec, db: str) -> tuple[dict[str
         # volume is root's): an init container of the same image copies it for that user.
         copy = {
             "name": "tls-for-postgres",
-            "image": spec.databases.postgres.image or DATABASE_IMAGES["postgres"],
+            "image": database_image(spec, "postgres"),
             "command": [
                 "sh",
                 "-c",
@@ -467,7 +513,7 @@ def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) ->
     tls_container, tls_pod = _database_tls(stack, spec, db)
     container: dict[str, Any] = {
         "name": db,
-        "image": conf.image or DATABASE_IMAGES[db],
+        "image": database_image(spec, db),
         "ports": [{"name": "main", "containerPort": DATABASE_PORTS[db]}],
         "envFrom": [{"secretRef": {"name": f"{stack}-{db}-credentials"}}],
         "readinessProbe": {"tcpSocket": {"port": DATABASE_PORTS[db]}, "periodSeconds": 5},
@@ -497,7 +543,7 @@ def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) ->
 def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
     job_container = {
         "name": "logs-enforce",
-        "image": f"{spec.image}:{spec.version}",
+        "image": app_image(spec),
         "args": ["logs", "enforce"],
         "envFrom": [{"configMapRef": {"name": f"{stack}-config"}}],
         "env": _database_env(stack, spec),
@@ -605,12 +651,14 @@ def phases(stack: str, namespace: str, spec: TradingStackSpec) -> list[list[Mani
     owner = [
         deployment(stack, namespace, spec, "database-service"),
         service(stack, namespace, "database-service", 8008),
+        disruption_budget(stack, namespace, "database-service"),
     ]
     rest: list[Manifest] = []
     for svc in ("data-bridge", "trading-engine", "api-gateway"):
         rest += [
             deployment(stack, namespace, spec, svc),
             service(stack, namespace, svc, SERVICE_PORTS[svc]),
+            disruption_budget(stack, namespace, svc),
         ]
     return [databases, owner, rest, [retention_cron_job(stack, namespace, spec)]]
 

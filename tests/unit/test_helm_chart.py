@@ -127,3 +127,27 @@ def test_chart_renders_each_example_as_its_stack(example: Path) -> None:
 def test_production_values_pass_lint() -> None:
     result = helm("lint", str(CHART), "-f", str(CHART / "values-production.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_global_image_registry_reaches_the_operator_and_the_stack() -> None:
+    result = helm(
+        "template",
+        "prod",
+        str(CHART),
+        "--kube-version",
+        "1.31.0",
+        "--set",
+        "stack.enabled=true",
+        "--set",
+        "global.imageRegistry=mirror.corp:5000",
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    operator = next(o for o in objects if o["kind"] == "Deployment")
+    image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith("mirror.corp:5000/aitrading/aitrading:")
+    stack = next(o for o in objects if o["kind"] == "TradingStack")
+    assert TradingStackSpec.model_validate(stack["spec"]).image_registry == "mirror.corp:5000"
+    refused = helm("lint", str(CHART), "--set", "global.imageRegistry=not a registry")
+    assert refused.returncode != 0
+    assert "imageRegistry" in refused.stdout + refused.stderr

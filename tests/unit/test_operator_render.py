@@ -79,6 +79,7 @@ def test_every_rendered_object_validates_against_kubernetes_1_31_strict() -> Non
         "CronJob",
         "Deployment",
         "NetworkPolicy",
+        "PodDisruptionBudget",
         "Service",
         "StatefulSet",
     ]
@@ -92,7 +93,7 @@ def test_rollout_order_and_external_databases() -> None:
     first = {(o["kind"], o["metadata"]["name"]) for o in ordered[0]}
     assert ("StatefulSet", "s-clickhouse") in first
     assert ("StatefulSet", "s-postgres") not in first  # external: no StatefulSet
-    assert [o["metadata"]["name"] for o in ordered[1]] == ["s-database-service"] * 2
+    assert [o["metadata"]["name"] for o in ordered[1]] == ["s-database-service"] * 3
     assert ordered[3][0]["kind"] == "CronJob"
     dbs = ordered[1][0]["spec"]["template"]["spec"]["containers"][0]
     assert {
@@ -125,6 +126,7 @@ def test_rbac_covers_exactly_what_is_rendered() -> None:
         "StatefulSet": "statefulsets",
         "CronJob": "cronjobs",
         "NetworkPolicy": "networkpolicies",
+        "PodDisruptionBudget": "poddisruptionbudgets",
     }
     full = spec(databases={"weaviate": {"enabled": True}, "arango": {"enabled": True}})
     for obj in render("s", "ns", full):
@@ -308,3 +310,51 @@ def test_services_mount_the_operators_keys_unless_the_spec_brings_them() -> None
     volumes = {v["name"]: v["secret"]["secretName"] for v in gateway["volumes"] if "secret" in v}
     assert volumes["jwt"] == "corp-jwt"
     assert volumes["audit-key"] == "corp-audit"
+
+
+def test_services_spread_over_nodes_with_a_disruption_budget_each() -> None:
+    objects = render("s", "ns", spec(services={"apiGateway": {"replicas": 2}}))
+    gateway = _workload(objects, "api-gateway")
+    assert gateway["spec"]["replicas"] == 2
+    term = gateway["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    budgets = {
+        o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "PodDisruptionBudget"
+    }
+    assert set(budgets) == {f"s-{service}" for service in SERVICE_PORTS}
+    assert budgets["s-api-gateway"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize(
+    ("image", "mirrored"),
+    [
+        ("postgres:17.2", "mirror.corp:5000/library/postgres:17.2"),
+        ("semitechnologies/weaviate:1.35.2", "mirror.corp:5000/semitechnologies/weaviate:1.35.2"),
+        (
+            "docker.dragonflydb.io/dragonflydb/dragonfly:v1",
+            "mirror.corp:5000/dragonflydb/dragonfly:v1",
+        ),
+        ("localhost/aitrading-test/postgres:15", "mirror.corp:5000/aitrading-test/postgres:15"),
+    ],
+)
+def test_a_registry_override_keeps_each_images_path(image: str, mirrored: str) -> None:
+    from aitrading.operator.render import with_registry
+
+    assert with_registry(image, "mirror.corp:5000") == mirrored
+    assert with_registry(image, None) == image
+
+
+def test_every_image_of_a_stack_comes_from_its_registry() -> None:
+    objects = render("s", "ns", spec(imageRegistry="mirror.corp"))
+    images = [
+        c["image"]
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet")
+        for c in o["spec"]["template"]["spec"]["containers"]
+        + o["spec"]["template"]["spec"].get("initContainers", [])
+    ]
+    assert images
+    assert all(i.startswith("mirror.corp/") for i in images), images
+    assert "mirror.corp/aitrading/aitrading:1.2.3" in images

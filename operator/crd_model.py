@@ -101,6 +101,12 @@ class Retention(_Spec):
 
 class Logging(_Spec):
     retention_days: Retention = Field(default_factory=Retention, alias="retentionDays")
+    cold_storage_size: str = Field(
+        default="10Gi",
+        pattern=_QUANTITY,
+        alias="coldStorageSize",
+        description="volume claim of the cold log tier (compressed files)",
+    )
     enforce_schedule: str = Field(
         default="17 * * * *",
         alias="enforceSchedule",

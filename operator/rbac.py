@@ -17,7 +17,8 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch"]},
     {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": APPLY},
-    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "delete"]},
+    # the cold log tier's claim is applied; claims are deleted under deletionPolicy Delete
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": APPLY},
     # StatefulSet pods that cannot start block a fixed spec for ever: replaced (stuck_pods.py)
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]},
     # cert-manager issues the certificates when it is installed

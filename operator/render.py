@@ -540,11 +540,31 @@ def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) ->
     }
 
 
+def retention_args(spec: TradingStackSpec) -> list[str]:
+    days = spec.logging.retention_days.model_dump()
+    return [a for level, n in days.items() for a in ("--retention", f"{level.upper()}={n}")]
+
+
+def logs_claim(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
+    """The cold log tier's volume (zstd files per day, level and service), kept by the
+    retention CronJob's runs; deleted with the stack only under deletionPolicy Delete."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(stack, namespace, "logs-enforce", f"{stack}-logs"),
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": spec.logging.cold_storage_size}},
+        },
+    }
+
+
 def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
     job_container = {
         "name": "logs-enforce",
         "image": app_image(spec),
-        "args": ["logs", "enforce"],
+        # the spec's retention days, over the policies stored in PostgreSQL
+        "args": ["logs", "enforce", *retention_args(spec)],
         "envFrom": [{"configMapRef": {"name": f"{stack}-config"}}],
         "env": _database_env(stack, spec),
         "securityContext": {
@@ -554,7 +574,10 @@ def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Ma
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/aitrading"}],
+        "volumeMounts": [
+            {"name": "data", "mountPath": "/var/lib/aitrading"},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+        ],
     }
     return {
         "apiVersion": "batch/v1",
@@ -575,7 +598,14 @@ def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Ma
                             "restartPolicy": "OnFailure",
                             "enableServiceLinks": False,
                             "containers": [job_container],
-                            "volumes": [{"name": "data", "emptyDir": {}}],
+                            # the cold tier's files outlive the job's pod
+                            "volumes": [
+                                {
+                                    "name": "data",
+                                    "persistentVolumeClaim": {"claimName": f"{stack}-logs"},
+                                },
+                                {"name": "tmp", "emptyDir": {}},
+                            ],
                         },
                     },
                 }
@@ -660,7 +690,8 @@ def phases(stack: str, namespace: str, spec: TradingStackSpec) -> list[list[Mani
             service(stack, namespace, svc, SERVICE_PORTS[svc]),
             disruption_budget(stack, namespace, svc),
         ]
-    return [databases, owner, rest, [retention_cron_job(stack, namespace, spec)]]
+    retention = [logs_claim(stack, namespace, spec), retention_cron_job(stack, namespace, spec)]
+    return [databases, owner, rest, retention]
 
 
 def render(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]:

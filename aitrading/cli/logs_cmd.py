@@ -24,12 +24,41 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Log retention and cost analytics.", no_args_is_help=True)
 
 
+def parse_retention(values: list[str]) -> dict[str, int]:
+    """`LEVEL=DAYS` pairs (e.g. `INFO=30`) → {level: days}; a clear error for anything else."""
+    days: dict[str, int] = {}
+    for value in values:
+        level, sep, number = value.partition("=")
+        if not sep or not number.isdigit() or not 1 <= int(number) <= 3650:
+            raise typer.BadParameter(f"{value!r}: use LEVEL=DAYS with 1 to 3650 days, e.g. INFO=30")
+        days[level.upper()] = int(number)
+    return days
+
+
 @app.command()
-def enforce(config: Path | None = ConfigOption) -> None:
+def enforce(
+    retention: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--retention",
+        help="LEVEL=DAYS, repeatable: total days kept for that level, over the stored policy"
+        " (the operator passes the TradingStack's logging.retentionDays)",
+    ),
+    config: Path | None = ConfigOption,
+) -> None:
     """Migrate by age, apply TTL per level, delete expired cold files, trim hot (idempotent)."""
+    from aitrading.core.logging.retention_policy_manager import (
+        DEFAULT_POLICIES,
+        with_retention_days,
+    )
+
+    days = parse_retention(retention)
+    try:
+        with_retention_days(dict(DEFAULT_POLICIES), days)  # refuse bad levels before any I/O
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     settings = load_or_exit(config).settings
     try:
-        report = asyncio.run(_enforce(settings))
+        report = asyncio.run(_enforce(settings, days))
     except Exception as exc:
         err_console.print(f"[red]enforce failed:[/] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from None
@@ -101,9 +130,10 @@ async def _policies(settings: Settings) -> dict[str, RetentionPolicy]:
         await store.close()
 
 
-async def _enforce(settings: Settings) -> EnforcementReport:
+async def _enforce(settings: Settings, days: dict[str, int]) -> EnforcementReport:
 
     from aitrading.core.logging.retention_policy_manager import enforce as run
+    from aitrading.core.logging.retention_policy_manager import with_retention_days
     from aitrading.core.logging.tiered_log_storage import (
         ColdTier,
         HotTier,
@@ -114,7 +144,7 @@ async def _enforce(settings: Settings) -> EnforcementReport:
     from aitrading.core.stores.redis_store import sync_client
     from aitrading.services.database_service.schema import clickhouse as schema
 
-    policies = await _policies(settings)
+    policies = with_retention_days(await _policies(settings), days)
     store = await ClickHouseStore.create(settings)
     client = sync_client(settings)
     try:

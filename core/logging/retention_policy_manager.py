@@ -54,6 +54,28 @@ DEFAULT_POLICIES: dict[str, RetentionPolicy] = {
 }
 
 
+def with_retention_days(
+    policies: dict[str, RetentionPolicy], days: dict[str, int]
+) -> dict[str, RetentionPolicy]:
+    """The policies with the total days per level that a TradingStack's
+    `logging.retentionDays` sets (the operator passes them to the CronJob); warm days and hot
+    hours are shortened where they would exceed the new total."""
+    unknown = sorted(set(days) - set(LEVELS))
+    if unknown:
+        raise ValueError(f"unknown log level(s): {', '.join(unknown)}; levels: {', '.join(LEVELS)}")
+    result = dict(policies)
+    for level, total in days.items():
+        base = policies.get(level, DEFAULT_POLICIES[level])
+        warm = min(base.warm_days, total)
+        result[level] = RetentionPolicy(
+            level=level,
+            hot_hours=min(base.hot_hours, warm * 24),
+            warm_days=warm,
+            retention_days=total,
+        )
+    return result
+
+
 def ages(policies: dict[str, RetentionPolicy]) -> TierAges:
     return TierAges(
         hot_hours={lvl: float(p.hot_hours) for lvl, p in policies.items()},

@@ -79,6 +79,7 @@ def test_every_rendered_object_validates_against_kubernetes_1_31_strict() -> Non
         "CronJob",
         "Deployment",
         "NetworkPolicy",
+        "PersistentVolumeClaim",
         "PodDisruptionBudget",
         "Service",
         "StatefulSet",
@@ -94,7 +95,7 @@ def test_rollout_order_and_external_databases() -> None:
     assert ("StatefulSet", "s-clickhouse") in first
     assert ("StatefulSet", "s-postgres") not in first  # external: no StatefulSet
     assert [o["metadata"]["name"] for o in ordered[1]] == ["s-database-service"] * 3
-    assert ordered[3][0]["kind"] == "CronJob"
+    assert [o["kind"] for o in ordered[3]] == ["PersistentVolumeClaim", "CronJob"]
     dbs = ordered[1][0]["spec"]["template"]["spec"]["containers"][0]
     assert {
         "name": "AITRADING_POSTGRES_DSN",
@@ -127,6 +128,7 @@ def test_rbac_covers_exactly_what_is_rendered() -> None:
         "CronJob": "cronjobs",
         "NetworkPolicy": "networkpolicies",
         "PodDisruptionBudget": "poddisruptionbudgets",
+        "PersistentVolumeClaim": "persistentvolumeclaims",
     }
     full = spec(databases={"weaviate": {"enabled": True}, "arango": {"enabled": True}})
     for obj in render("s", "ns", full):
@@ -358,3 +360,17 @@ def test_every_image_of_a_stack_comes_from_its_registry() -> None:
     assert images
     assert all(i.startswith("mirror.corp/") for i in images), images
     assert "mirror.corp/aitrading/aitrading:1.2.3" in images
+
+
+def test_the_retention_job_enforces_the_specs_days_and_keeps_cold_files_on_a_claim() -> None:
+    objects = render("s", "ns", spec(logging={"retentionDays": {"debug": 3, "critical": 400}}))
+    job = next(o for o in objects if o["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[:2] == ["logs", "enforce"]
+    pairs = dict(a.split("=") for a in args[3::2])
+    assert pairs == {"DEBUG": "3", "INFO": "30", "WARNING": "90", "ERROR": "180", "CRITICAL": "400"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "s-logs"
+    claim = next(o for o in objects if o["kind"] == "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == "s-logs"

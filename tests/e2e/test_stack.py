@@ -530,26 +530,29 @@ def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack:
         explain=lambda: _explain(cluster, stack),
     )
     # "Afterwards": the bridge replays its spool into database-service at its own pace
-    counted: dict[str, int] = {}
+    counted: dict[str, Any] = {}
 
     def all_stored() -> bool:
-        counted.update(
-            json.loads(
-                _trader_exec(
-                    cluster,
-                    stack,
-                    "python3",
-                    "-c",
-                    COUNT_STORED,
-                    gateway,
-                    email,
-                    password,
-                    f"{user_id}:drill",
-                )
-                .strip()
-                .splitlines()[-1]
-            )
+        answer = cluster.kubectl(
+            "-n",
+            stack,
+            "exec",
+            "trader",
+            "--",
+            "python3",
+            "-c",
+            COUNT_STORED,
+            gateway,
+            email,
+            password,
+            f"{user_id}:drill",
+            check=False,
+            timeout=600,
         )
+        if answer.returncode != 0:  # the gateway may still be settling (readiness, endpoints)
+            counted["last_error"] = answer.stderr[-300:]
+            return False
+        counted.update(json.loads(answer.stdout.strip().splitlines()[-1]))
         assert counted["distinct"] == counted["stored"], counted  # nothing stored twice
         assert counted["stored"] <= final, (counted, final)
         return counted["stored"] == final

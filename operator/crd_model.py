@@ -115,29 +115,25 @@ class Logging(_Spec):
     )
 
 
+def _secret_ref(alias: str, description: str) -> Any:
+    """An optional Secret name in the spec: the user's own, or unset for the operator's."""
+    return Field(default=None, alias=alias, min_length=1, max_length=253, description=description)
+
+
 class Security(_Spec):
-    jwt_key_secret: str | None = Field(
-        default=None,
-        alias="jwtKeySecret",
-        min_length=1,
-        max_length=253,
-        description="Secret with key.pem (Ed25519) signing user and service tokens; unset: the"
+    jwt_key_secret: str | None = _secret_ref(
+        "jwtKeySecret",
+        "Secret with key.pem (Ed25519) signing user and service tokens; unset: the"
         " operator generates <stack>-jwt once",
     )
-    audit_key_secret: str | None = Field(
-        default=None,
-        alias="auditKeySecret",
-        min_length=1,
-        max_length=253,
-        description="Secret with key.pem (Ed25519) signing audit checkpoints; unset: the"
+    audit_key_secret: str | None = _secret_ref(
+        "auditKeySecret",
+        "Secret with key.pem (Ed25519) signing audit checkpoints; unset: the"
         " operator generates <stack>-audit-key once",
     )
-    tls_secret: str | None = Field(
-        default=None,
-        alias="tlsSecret",
-        min_length=1,
-        max_length=253,
-        description="Secret with tls.crt, tls.key and ca.crt whose certificate names every"
+    tls_secret: str | None = _secret_ref(
+        "tlsSecret",
+        "Secret with tls.crt, tls.key and ca.crt whose certificate names every"
         " service (<stack>-<service>.<namespace>.svc); unset: the operator creates a CA and"
         " one certificate per service",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aitrading.core.security.tls import postgres_server_tls_args
 from aitrading.operator.crd_model import DatabaseSpec, ServiceSpec, TradingStackSpec
 
 Manifest = dict[str, Any]
@@ -447,16 +448,7 @@ def _database_tls(stack: str, spec: TradingStackSpec, db: str) -> tuple[dict[str
             ],
         }
         container = {
-            "args": [
-                "-c",
-                "ssl=on",
-                "-c",
-                f"ssl_cert_file={cert}",
-                "-c",
-                f"ssl_key_file={key}",
-                "-c",
-                "ssl_min_protocol_version=TLSv1.3",
-            ],
+            "args": postgres_server_tls_args(cert, key),
             "volumeMounts": [{"name": "tls", "mountPath": DATABASE_TLS_MOUNT}],
         }
         pod = {"initContainers": [copy], "volumes": [secret, {"name": "tls", "emptyDir": {}}]}

@@ -37,3 +37,18 @@ def check_transport(*, host: str | None, encrypted: bool, setting: str, store: s
         f"{store}: refusing a plaintext connection to {host!r}; TLS 1.3 is required outside "
         f"loopback. Use an encrypted URL in {setting} (https://, rediss://, or sslmode=require)."
     )
+
+
+def postgres_server_tls_args(cert: str, key: str) -> list[str]:
+    """PostgreSQL server arguments for TLS 1.3 only with this certificate: the embedded
+    server's and the operator's StatefulSet's, one rule."""
+    return [
+        "-c",
+        "ssl=on",
+        "-c",
+        f"ssl_cert_file={cert}",
+        "-c",
+        f"ssl_key_file={key}",
+        "-c",
+        "ssl_min_protocol_version=TLSv1.3",
+    ]

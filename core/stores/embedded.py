@@ -26,6 +26,7 @@ import psutil
 
 from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.security.tls import postgres_server_tls_args
 
 POSTGRES_SYSTEM_USER = "aitrading-pg"
 
@@ -315,16 +316,7 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam(run_as)
             for path in (target, cert, key):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        return [
-            "-c",
-            "ssl=on",
-            "-c",
-            f"ssl_cert_file={cert}",
-            "-c",
-            f"ssl_key_file={key}",
-            "-c",
-            "ssl_min_protocol_version=TLSv1.3",
-        ]
+        return postgres_server_tls_args(str(cert), str(key))
 
     def _grant(self, user: str, pwfile: Path) -> None:
         """Let the system user reach and own what PostgreSQL needs (we run as root here)."""

@@ -328,6 +328,20 @@ def _in_gateway(cluster: Cluster, namespace: str, command: str, stdin: str | Non
     return answer.stdout
 
 
+def _trading_user(cluster: Cluster, namespace: str, email: str, password: str) -> tuple[str, str]:
+    """What a platform operator does for a new trader, with the stack's own CLI: the user, a
+    pro plan and an API key for the trader's MT5 connector. (user id, API key)"""
+    made = _in_gateway(
+        cluster, namespace, f"aitrading users create --email {email} --password-stdin", password
+    )
+    user_id = made.split()[1]
+    _in_gateway(cluster, namespace, f"aitrading users subscribe {user_id} --plan pro")
+    api_key = _in_gateway(
+        cluster, namespace, f"aitrading users api-key {user_id} --name mt5 --scope ingest"
+    ).strip()
+    return user_id, api_key
+
+
 def test_ticks_go_in_and_out_through_the_gateway_and_an_order_is_filled(
     cluster: Cluster, stack: str
 ) -> None:
@@ -338,14 +352,7 @@ def test_ticks_go_in_and_out_through_the_gateway_and_an_order_is_filled(
     from tests.e2e.manifests import as_list, container, obj, pod_spec
 
     email, password = "trader@example.com", secrets.token_urlsafe(18)
-    made = _in_gateway(
-        cluster, stack, f"aitrading users create --email {email} --password-stdin", password
-    )
-    user_id = made.split()[1]
-    _in_gateway(cluster, stack, f"aitrading users subscribe {user_id} --plan pro")
-    api_key = _in_gateway(
-        cluster, stack, f"aitrading users api-key {user_id} --name e2e --scope ingest"
-    ).strip()
+    user_id, api_key = _trading_user(cluster, stack, email, password)
     client = obj(
         "v1",
         "Pod",
@@ -468,14 +475,7 @@ def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack:
     import secrets
 
     email, password = "drill@example.com", secrets.token_urlsafe(18)
-    made = _in_gateway(
-        cluster, stack, f"aitrading users create --email {email} --password-stdin", password
-    )
-    user_id = made.split()[1]
-    _in_gateway(cluster, stack, f"aitrading users subscribe {user_id} --plan pro")
-    api_key = _in_gateway(
-        cluster, stack, f"aitrading users api-key {user_id} --name drill --scope ingest"
-    ).strip()
+    user_id, api_key = _trading_user(cluster, stack, email, password)
     gateway = f"https://{STACK}-api-gateway.{stack}.svc:8000"
     # the connector runs in the background of the trader pod (test_ticks_… made it); a token
     # lives 10 minutes, longer than the drills

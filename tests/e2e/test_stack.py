@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,6 @@ pytestmark = pytest.mark.skipif(not HELM.is_file(), reason=f"no helm at {HELM}: 
 
 
 def _helm(cluster: Cluster, *args: str, check: bool = True) -> str:
-    import subprocess
-
     result = subprocess.run(
         [str(HELM), "--kubeconfig", str(cluster.kubeconfig), *args],
         capture_output=True,
@@ -380,21 +379,7 @@ def test_ticks_go_in_and_out_through_the_gateway_and_an_order_is_filled(
     cluster.apply(as_list(client), stack)
     cluster.kubectl("-n", stack, "wait", "--for=condition=Ready", "pod/trader", "--timeout=600s")
     gateway = f"https://{STACK}-api-gateway.{stack}.svc:8000"
-    answer = cluster.kubectl(
-        "-n",
-        stack,
-        "exec",
-        "trader",
-        "--",
-        "python3",
-        "-c",
-        TRADER,
-        gateway,
-        api_key,
-        email,
-        password,
-        timeout=600,
-    )
+    answer = _in_trader(cluster, stack, "python3", "-c", TRADER, gateway, api_key, email, password)
     result = json.loads(answer.stdout.strip().splitlines()[-1])
     assert result["ticks"] >= 5, result
     assert result["tick_source"] == f"{user_id}:e2e", result
@@ -437,8 +422,15 @@ print(json.dumps({"stored": total, "distinct": len(keys)}))
 """
 
 
-def _trader_exec(cluster: Cluster, namespace: str, *args: str, timeout: float = 600) -> str:
-    return cluster.kubectl("-n", namespace, "exec", "trader", "--", *args, timeout=timeout).stdout
+def _in_trader(
+    cluster: Cluster, namespace: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A command in the trader pod (the MT5 side: its CA, the simulated terminal)."""
+    return cluster.kubectl("-n", namespace, "exec", "trader", "--", *args, timeout=600, check=check)
+
+
+def _trader_exec(cluster: Cluster, namespace: str, *args: str) -> str:
+    return _in_trader(cluster, namespace, *args).stdout
 
 
 def _delete_pods_and_wait(cluster: Cluster, namespace: str, *pods: str) -> None:
@@ -533,21 +525,11 @@ def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack:
     counted: dict[str, Any] = {}
 
     def all_stored() -> bool:
-        answer = cluster.kubectl(
-            "-n",
+        answer = _in_trader(
+            cluster,
             stack,
-            "exec",
-            "trader",
-            "--",
-            "python3",
-            "-c",
-            COUNT_STORED,
-            gateway,
-            email,
-            password,
-            f"{user_id}:drill",
+            *("python3", "-c", COUNT_STORED, gateway, email, password, f"{user_id}:drill"),
             check=False,
-            timeout=600,
         )
         if answer.returncode != 0:  # the gateway may still be settling (readiness, endpoints)
             counted["last_error"] = answer.stderr[-300:]

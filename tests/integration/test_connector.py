@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +21,7 @@ from aitrading.client.metatrader_connector.outbox import Outbox
 from aitrading.core.infrastructure.circuit_breaker import BreakerState
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
 from tests.support.file_terminal import FileTerminal, append_ticks
+from tests.support.stored_ticks import stored_ticks
 
 from .conftest import env_for, free_port
 from .servers import serving
@@ -31,23 +31,7 @@ REPO = Path(__file__).parents[2]
 
 
 async def stored_bids(dbs: str, symbol: str) -> Counter[float]:
-    bids: Counter[float] = Counter()
-    cursor = None
-    async with httpx.AsyncClient(base_url=dbs, timeout=20) as http:
-        while True:
-            params: dict[str, Any] = {
-                "symbol": symbol,
-                "start": 0,
-                "end": 4_000_000_000_000,
-                "limit": 10_000,
-            }
-            if cursor:
-                params["cursor"] = cursor
-            page = (await http.get("/api/v1/ticks", params=params)).json()
-            bids.update(t["bid"] for t in page["ticks"])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return bids
+    return Counter(t["bid"] for t in await stored_ticks(dbs, symbol))
 
 
 async def wait_stored(

@@ -10,37 +10,22 @@ import sys
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from aitrading.client.metatrader_connector.simulator import DEFAULT_SYMBOLS
+from tests.support.stored_ticks import stored_ticks
 
 pytestmark = pytest.mark.integration
 
 
 async def _stored(dbs: str, source: str) -> tuple[int, int]:
-    total, keys = 0, set()
-    async with httpx.AsyncClient(base_url=dbs, timeout=30) as http:
-        for symbol in (m.symbol for m in DEFAULT_SYMBOLS):
-            cursor = None
-            while True:
-                params: dict[str, Any] = {
-                    "symbol": symbol,
-                    "start": 0,
-                    "end": 9_999_999_999_999,
-                    "limit": 10_000,
-                }
-                if cursor:
-                    params["cursor"] = cursor
-                body = (await http.get("/api/v1/ticks", params=params)).json()
-                for tick in body["ticks"]:
-                    if tick["source"].endswith(f":{source}"):
-                        total += 1
-                        keys.add((tick["symbol"], tick["time_msc"], tick["sequence"]))
-                cursor = body.get("next_cursor")
-                if not cursor:
-                    break
-    return total, len(keys)
+    ticks = [
+        t
+        for symbol in (m.symbol for m in DEFAULT_SYMBOLS)
+        for t in await stored_ticks(dbs, symbol)
+        if t["source"].endswith(f":{source}")
+    ]
+    return len(ticks), len({(t["symbol"], t["time_msc"], t["sequence"]) for t in ticks})
 
 
 @pytest.mark.timeout(300)

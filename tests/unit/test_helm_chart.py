@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -24,6 +25,16 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(HELM), *args], capture_output=True, text=True, check=False, timeout=120
     )
+
+
+def rendered_with_stack(*values: str) -> list[dict[str, Any]]:
+    """The chart's objects with its TradingStack enabled, for Kubernetes 1.31."""
+    result = helm(
+        "template", "prod", str(CHART), "--kube-version", "1.31.0",
+        "--set", "stack.enabled=true", *values,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [o for o in yaml.safe_load_all(result.stdout) if o]
 
 
 def test_lint_passes() -> None:
@@ -103,19 +114,7 @@ def test_chart_renders_each_example_as_its_stack(example: Path) -> None:
 
     spec = yaml.safe_load(example.read_text())["spec"]
     spec.pop("version", None)  # the chart sets the version from the image tag
-    result = helm(
-        "template",
-        "prod",
-        str(CHART),
-        "--kube-version",
-        "1.31.0",
-        "--set",
-        "stack.enabled=true",
-        "--set-json",
-        f"stack.spec={json.dumps(spec)}",
-    )
-    assert result.returncode == 0, result.stderr
-    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    objects = rendered_with_stack("--set-json", f"stack.spec={json.dumps(spec)}")
     stack = next(o for o in objects if o["kind"] == "TradingStack")
     parsed = TradingStackSpec.model_validate(stack["spec"])
     from aitrading.operator.render import render
@@ -130,19 +129,7 @@ def test_production_values_pass_lint() -> None:
 
 
 def test_a_global_image_registry_reaches_the_operator_and_the_stack() -> None:
-    result = helm(
-        "template",
-        "prod",
-        str(CHART),
-        "--kube-version",
-        "1.31.0",
-        "--set",
-        "stack.enabled=true",
-        "--set",
-        "global.imageRegistry=mirror.corp:5000",
-    )
-    assert result.returncode == 0, result.stderr
-    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    objects = rendered_with_stack("--set", "global.imageRegistry=mirror.corp:5000")
     operator = next(o for o in objects if o["kind"] == "Deployment")
     image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.startswith("mirror.corp:5000/aitrading/aitrading:")

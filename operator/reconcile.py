@@ -43,6 +43,11 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
 
 
 def with_owner(manifest: Manifest, owner: dict[str, Any]) -> Manifest:
+    """The manifest owned by the stack, so that the garbage collector removes it with the
+    stack — except volume claims: their data follows `deletionPolicy` (kept under Retain,
+    deleted by the operator's finalizer under Delete), like the StatefulSets' claims."""
+    if manifest["kind"] == "PersistentVolumeClaim":
+        return manifest
     body = {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
     return body
 

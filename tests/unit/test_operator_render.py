@@ -374,3 +374,14 @@ def test_the_retention_job_enforces_the_specs_days_and_keeps_cold_files_on_a_cla
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "s-logs"
     claim = next(o for o in objects if o["kind"] == "PersistentVolumeClaim")
     assert claim["metadata"]["name"] == "s-logs"
+
+
+def test_volume_claims_are_not_owned_by_the_stack() -> None:
+    """Owned, the garbage collector would delete the cold log tier with the stack even under
+    deletionPolicy Retain (the e2e deletion test found it)."""
+    from aitrading.operator.reconcile import owner_reference, with_owner
+
+    owner = owner_reference("s", "uid-1")
+    for manifest in render("s", "ns", spec()):
+        owned = "ownerReferences" in with_owner(manifest, owner)["metadata"]
+        assert owned == (manifest["kind"] != "PersistentVolumeClaim"), manifest["kind"]

@@ -149,6 +149,7 @@ def test_reconcile_builds_the_stack_in_order_and_repairs_drift(
     third = reconcile(applier, "prod", namespace, uid, spec)
     assert "phase 3" in third.message
     _mark_ready(dynamic, namespace, "Deployment")
+    _mark_ready(dynamic, namespace, "StatefulSet")  # data-bridge: its spool on a claim
     done = reconcile(applier, "prod", namespace, uid, spec)
     assert done.ready, done.message
     assert done.phase == "Ready"
@@ -170,14 +171,14 @@ def test_reconcile_builds_the_stack_in_order_and_repairs_drift(
     deployments.delete(name="prod-api-gateway", namespace=namespace)
     deployments.patch(
         body={"spec": {"replicas": 7}},
-        name="prod-data-bridge",
+        name="prod-trading-engine",
         namespace=namespace,
         content_type="application/merge-patch+json",
     )
     reconcile(applier, "prod", namespace, uid, spec)
     children = _children(dynamic, namespace)
     assert ("Deployment", "prod-api-gateway") in children
-    assert children[("Deployment", "prod-data-bridge")]["spec"]["replicas"] == 1
+    assert children[("Deployment", "prod-trading-engine")]["spec"]["replicas"] == 1
 
     # a spec edit reaches the children
     edited = spec.model_copy(update={"version": "1.1.0"})

@@ -332,15 +332,23 @@ async def test_a_restarted_engine_resumes_from_postgres(
 ) -> None:
     """Orders placed while no connector is online survive an engine restart, even when the
     instruction queue itself was lost: the new engine queues them again from PostgreSQL."""
-    stack = await make_stack(start_engine=False)
+    # What is tested is the resume, not the instruction's lifetime: a generous one, so that a
+    # slow machine cannot expire the order first (it did once in CI).
+    stack = await make_stack(start_engine=False, AITRADING_TRADING_ENGINE_INSTRUCTION_TTL_S="600")
     await seen_before(redis_store, trader["pro"]["id"], "t6")
     headers = await bearer(stack, trader["pro"]["email"])
     user = trader["pro"]["id"]
     async with serving(stack.engine_app(), stack.ports["te"]):
+        # a recent price for the risk check, from another account's connector, which then
+        # leaves (alone, this test was denied by the price band: it relied on earlier tests)
+        feed, _ = await connect_terminal(
+            stack, await connector_token(stack, trader["connector_key"]), "t6-feed"
+        )
+        await feed.close()
         placed = (
             await stack.http.post("/api/v1/orders", json=market(account="t6"), headers=headers)
         ).json()
-        assert placed["status"] == "submitted"
+        assert placed["status"] == "submitted", (placed["denied_by"], placed["reason"])
     await redis_store.client.delete(INSTRUCTIONS + f"{user}:t6")  # the queue is gone too
     async with serving(stack.engine_app(), stack.ports["te"]):
         client, terminal = await connect_terminal(

@@ -48,6 +48,11 @@ SERVICE_DATABASES = {
     "data-bridge": ("postgres", "dragonfly"),
     "trading-engine": ("postgres", "dragonfly"),
 }
+# the credential a database takes apart from its URL: (variable, key in the connection Secret)
+CREDENTIAL_ENV = {
+    "weaviate": ("AITRADING_WEAVIATE_API_KEY", "api-key"),
+    "arango": ("AITRADING_ARANGO_PASSWORD", "password"),
+}
 URL_ENV = {
     "postgres": "AITRADING_POSTGRES_DSN",
     "clickhouse": "AITRADING_CLICKHOUSE_DSN",
@@ -65,6 +70,8 @@ POSTGRES_RUNTIME_LOGIN = "aitrading_app"
 DATA_DIR = "/var/lib/aitrading"
 EMBEDDED_CLICKHOUSE_DSN = f"chdb://{DATA_DIR}/clickhouse"
 DATABASE_TLS_MOUNT = "/var/run/secrets/aitrading/database-tls"
+DATABASE_CERT = f"{DATABASE_TLS_MOUNT}/tls.crt"
+DATABASE_KEY = f"{DATABASE_TLS_MOUNT}/tls.key"
 KEY_MOUNT = "/var/run/secrets/aitrading"
 
 
@@ -213,10 +220,7 @@ def _database_env(stack: str, spec: TradingStackSpec) -> list[dict[str, Any]]:
         env.append(
             {"name": URL_ENV[db], "valueFrom": {"secretKeyRef": {"name": secret, "key": "url"}}}
         )
-        extra = {
-            "weaviate": ("AITRADING_WEAVIATE_API_KEY", "api-key"),
-            "arango": ("AITRADING_ARANGO_PASSWORD", "password"),
-        }.get(db)
+        extra = CREDENTIAL_ENV.get(db)
         if extra is not None and conf.external_secret is None:
             env.append(
                 {"name": extra[0], "valueFrom": {"secretKeyRef": {"name": secret, "key": extra[1]}}}
@@ -243,8 +247,7 @@ def _migrate_container(stack: str, spec: TradingStackSpec, image: str) -> dict[s
         {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
     ]
     script = "aitrading db migrate"
-    postgres = spec.databases.postgres
-    if postgres.enabled and postgres.external_secret is None:
+    if "postgres" in in_cluster_databases(spec):
         connection = f"{stack}-postgres-connection"
         env.append(
             {
@@ -353,8 +356,7 @@ def deployment(stack: str, namespace: str, spec: TradingStackSpec, service: str)
     }
     if service == "database-service":
         pod["initContainers"] = [_migrate_container(stack, spec, image)]
-        postgres = spec.databases.postgres
-        if postgres.enabled and postgres.external_secret is None:
+        if "postgres" in in_cluster_databases(spec):
             volumes.append(
                 {
                     "name": "runtime-login",
@@ -429,7 +431,7 @@ def _database_tls(stack: str, spec: TradingStackSpec, db: str) -> tuple[dict[str
     """(container fields, pod fields) that make a database serve TLS 1.3 with its
     certificate from the stack CA, the way its official image is configured."""
     secret = {"name": "tls-secret", "secret": {"secretName": tls_secret_for(stack, spec, db)}}
-    cert, key = f"{DATABASE_TLS_MOUNT}/tls.crt", f"{DATABASE_TLS_MOUNT}/tls.key"
+    cert, key = DATABASE_CERT, DATABASE_KEY
     if db == "postgres":
         # PostgreSQL insists that its key belongs to its own user with mode 0600 (a Secret
         # volume is root's): an init container of the same image copies it for that user.
@@ -480,7 +482,7 @@ def _database_tls(stack: str, spec: TradingStackSpec, db: str) -> tuple[dict[str
 
 
 def clickhouse_tls_config(stack: str, namespace: str) -> Manifest:
-    cert, key = f"{DATABASE_TLS_MOUNT}/tls.crt", f"{DATABASE_TLS_MOUNT}/tls.key"
+    cert, key = DATABASE_CERT, DATABASE_KEY
     xml = (
         "<clickhouse>\n"
         "  <https_port>8443</https_port>\n"
@@ -559,15 +561,9 @@ def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Ma
         "args": ["logs", "enforce", *retention_args(spec)],
         "envFrom": [{"configMapRef": {"name": f"{stack}-config"}}],
         "env": _database_env(stack, spec),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _RESTRICTED,
         "volumeMounts": [
-            {"name": "data", "mountPath": "/var/lib/aitrading"},
+            {"name": "data", "mountPath": DATA_DIR},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
         ],
     }

@@ -57,7 +57,12 @@ def stuck_pods(stateful_set: dict[str, Any], pods: list[dict[str, Any]]) -> list
 
 
 def replace_stuck_pods(dynamic: Any, live: dict[str, Any]) -> list[str]:
-    """Delete the stuck pods of one live StatefulSet; returns their names."""
+    """Delete the stuck pods of one live StatefulSet; returns their names. Pods are listed
+    only while a rollout is under way (two revisions): the drift timer reconciles every 30 s
+    and a settled StatefulSet has no out-of-date pod to find."""
+    status = live.get("status") or {}
+    if status.get("updateRevision") in (None, status.get("currentRevision")):
+        return []
     namespace = live["metadata"]["namespace"]
     selector = ",".join(f"{k}={v}" for k, v in live["spec"]["selector"]["matchLabels"].items())
     api = dynamic.resources.get(api_version="v1", kind="Pod")

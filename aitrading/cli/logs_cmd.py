@@ -25,12 +25,17 @@ app = typer.Typer(help="Log retention and cost analytics.", no_args_is_help=True
 
 
 def parse_retention(values: list[str]) -> dict[str, int]:
-    """`LEVEL=DAYS` pairs (e.g. `INFO=30`) → {level: days}; a clear error for anything else."""
+    """`LEVEL=DAYS` pairs (e.g. `INFO=30`) → {level: days}; a clear error for anything else,
+    before any store is touched."""
+    from aitrading.core.logging.records import LEVELS
+
     days: dict[str, int] = {}
     for value in values:
         level, sep, number = value.partition("=")
         if not sep or not number.isdigit() or not 1 <= int(number) <= 3650:
             raise typer.BadParameter(f"{value!r}: use LEVEL=DAYS with 1 to 3650 days, e.g. INFO=30")
+        if level.upper() not in LEVELS:
+            raise typer.BadParameter(f"{value!r}: unknown log level; levels: {', '.join(LEVELS)}")
         days[level.upper()] = int(number)
     return days
 
@@ -46,16 +51,7 @@ def enforce(
     config: Path | None = ConfigOption,
 ) -> None:
     """Migrate by age, apply TTL per level, delete expired cold files, trim hot (idempotent)."""
-    from aitrading.core.logging.retention_policy_manager import (
-        DEFAULT_POLICIES,
-        with_retention_days,
-    )
-
     days = parse_retention(retention)
-    try:
-        with_retention_days(dict(DEFAULT_POLICIES), days)  # refuse bad levels before any I/O
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
     settings = load_or_exit(config).settings
     try:
         report = asyncio.run(_enforce(settings, days))

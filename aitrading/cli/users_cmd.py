@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -75,8 +75,6 @@ def subscribe(
 ) -> None:
     """Give a user an active subscription on a plan (what decides symbols, limits and
     whether they may place orders)."""
-    import datetime as dt
-
     settings = load_or_exit(config).settings
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     try:
@@ -87,7 +85,7 @@ def subscribe(
     console.print(f"{user_id}: {plan} until {until:%Y-%m-%d}")
 
 
-async def _subscribe(settings: Settings, user_id: str, plan: str, until: Any) -> None:
+async def _subscribe(settings: Settings, user_id: str, plan: str, until: dt.datetime) -> None:
     from aitrading.core.security.subscription_validator import SubscriptionValidator
     from aitrading.core.stores.postgres import PostgresStore
     from aitrading.core.stores.redis_store import RedisStore

@@ -259,7 +259,10 @@ class SubscriptionValidator:
     async def subscribe(self, user_id: str, plan_id: str, until: dt.datetime) -> Subscription:
         """An active subscription on `plan_id` until `until`; a built-in plan (DEFAULT_PLANS)
         that the database does not hold yet is stored first. What `aitrading users subscribe`
-        and the demo login do."""
+        and the demo login do. An unknown user is refused (the table has no foreign key: a
+        mistyped id would otherwise be stored silently and grant nothing)."""
+        if await self._pool.fetchval("SELECT 1 FROM users WHERE id = $1", user_id) is None:
+            raise ValueError(f"no user {user_id!r} (users create prints the id)")
         known = await self._pool.fetchval("SELECT 1 FROM subscription_plans WHERE id = $1", plan_id)
         if known is None:
             if plan_id not in DEFAULT_PLANS:

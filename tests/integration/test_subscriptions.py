@@ -204,6 +204,10 @@ async def test_users_subscribe_gives_a_plan_from_the_command_line(
     assert unknown.returncode == 2
     assert "no plan 'platinum'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+    nobody = cli("subscribe", "u_nobody", "--plan", "pro")
+    assert nobody.returncode == 2, nobody.stderr
+    assert "no user 'u_nobody'" in nobody.stderr
+    assert "Traceback" not in nobody.stderr
 
     row = await postgres.pool.fetchrow(
         "SELECT plan_id, status FROM subscriptions WHERE user_id = $1", user_id

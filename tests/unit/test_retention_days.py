@@ -26,6 +26,8 @@ def test_the_command_line_form_is_checked_before_anything_runs() -> None:
     for bad in ("INFO", "INFO=0", "INFO=ten", "INFO=4000"):
         with pytest.raises(typer.BadParameter, match="LEVEL=DAYS"):
             parse_retention([bad])
+    with pytest.raises(typer.BadParameter, match="unknown log level"):
+        parse_retention(["LOUD=3"])
     result = CliRunner().invoke(app, ["enforce", "--retention", "LOUD=3"])
     assert result.exit_code == 2
     assert "unknown log level" in result.output

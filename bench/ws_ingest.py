@@ -2,10 +2,11 @@
 
 database-service and data-bridge run as their own processes (as in production), on the same
 2 cores as this load generator. Measured:
-- acked ticks/s with batched frames (1,000 ticks per frame, pipelined);
+- acked ticks/s with batched frames (1,000 ticks per frame, pipelined), and the rate at which
+  they reached ClickHouse (until the bridge's delivered count caught up with its journal);
 - acked frames/s with one tick per frame (pipelined);
 - tick → subscriber latency p50/p99 over loopback (ticks paced at 200/s).
-An ack means stored in ClickHouse or fsynced to the spool; the run checks at the end that
+An ack means fsynced to the bridge's journal (decision 0007); the run checks at the end that
 ClickHouse holds every acked tick. Baseline in the same run: heartbeat round trips/s on the
 same connection (the transport and ack path with no storage).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -32,6 +34,7 @@ BATCH = 1000
 SINGLE_FRAMES = 20_000
 WINDOW = 4096  # frames in flight, as a connector that keeps every frame until acked may
 LATENCY_TICKS = 1000
+_COUNTER = re.compile(r"^aitrading_data_bridge_ticks_(journaled|delivered)_total (\S+)$", re.M)
 
 
 class Connector:
@@ -116,7 +119,11 @@ async def main() -> None:
             ).settings
             token = await development_token(config, "bench")
             ingest = f"ws://127.0.0.1:{bridge_port}/api/v1/ingest"
-            results = await measure(ingest, f"ws://127.0.0.1:{bridge_port}/api/v1/stream", token)
+            bridge = f"http://127.0.0.1:{bridge_port}"
+            results = await measure(
+                ingest, f"ws://127.0.0.1:{bridge_port}/api/v1/stream", token, bridge
+            )
+            await wait_delivered(bridge)
             stored = await stored_count(f"http://127.0.0.1:{dbs_port}")
         finally:
             for process in processes:
@@ -131,6 +138,7 @@ async def main() -> None:
         results["heartbeats_per_s"],
         "heartbeat round trips/s on the same connection (no storage)",
         goal_batched_ticks_per_s=100_000,
+        batched_stored_ticks_per_s=round(results["batched_stored_per_s"], 1),
         single_tick_frames_per_s=round(results["single_frames_per_s"], 1),
         goal_single_frames_per_s=20_000,
         subscriber_latency_ms_p50=round(results["p50_ms"], 3),
@@ -141,7 +149,24 @@ async def main() -> None:
     )
 
 
-async def measure(ingest: str, stream: str, token: str) -> dict[str, float]:
+async def journal_counts(bridge: str) -> dict[str, float]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        text = (await http.get(f"{bridge}/metrics")).text
+    return {kind: float(value) for kind, value in _COUNTER.findall(text)}
+
+
+async def wait_delivered(bridge: str) -> None:
+    """Until the bridge has handed everything it journaled (= acked) to database-service."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        counts = await journal_counts(bridge)
+        if counts.get("delivered", -1.0) >= counts.get("journaled", 0.0):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("data-bridge never delivered its journal")
+
+
+async def measure(ingest: str, stream: str, token: str, bridge: str) -> dict[str, float]:
     ws = await connect(ingest, token, "bench")
     connector = Connector(ws)
     now = int(time.time() * 1000) - 120_000  # inside the bridge's clock-skew window
@@ -160,6 +185,8 @@ async def measure(ingest: str, stream: str, token: str) -> dict[str, float]:
         await connector.send({"type": "ticks", "ticks": frame}, BATCH)
     await connector.done.wait()
     batched = connector.acked_ticks / (time.perf_counter() - started)
+    await wait_delivered(bridge)
+    batched_stored = connector.acked_ticks / (time.perf_counter() - started)
 
     acked_before = connector.acked_ticks
     started = time.perf_counter()
@@ -174,6 +201,7 @@ async def measure(ingest: str, stream: str, token: str) -> dict[str, float]:
     return {
         "heartbeats_per_s": heartbeats,
         "batched_ticks_per_s": batched,
+        "batched_stored_per_s": batched_stored,
         "single_frames_per_s": single,
         "acked_total": connector.acked_ticks,
         "p50_ms": statistics.median(latencies),

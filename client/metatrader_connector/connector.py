@@ -121,6 +121,9 @@ class Connector:
         # every link of this connector receives each instruction: handle it once, quietly
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._wake = asyncio.Event()
+        self._acked_ids: list[int] = []  # acked, not yet forgotten by the outbox
+        self._unavailable: dict[int, int] = {}  # frame id -> `unavailable` answers so far
+        self._forget = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._rng = random.Random()  # noqa: S311 - jitter, not security
@@ -135,6 +138,7 @@ class Connector:
         self._tasks.append(asyncio.create_task(self._dispatch_loop(), name="dispatch"))
         self._tasks.append(asyncio.create_task(self._account_loop(), name="account"))
         self._tasks.append(asyncio.create_task(self._pending_loop(), name="pending"))
+        self._tasks.append(asyncio.create_task(self._forget_loop(), name="forget-acked"))
 
     async def stop(self) -> None:
         pending = set(self._tasks)
@@ -147,6 +151,7 @@ class Connector:
         if pending:
             _log.error("connector tasks did not stop: %s", [t.get_name() for t in pending])
         await asyncio.gather(*(self._close(link) for link in self.links))
+        await self._forget_acked()
         await asyncio.to_thread(self.terminal.disconnect)
 
     @staticmethod
@@ -360,10 +365,31 @@ class Connector:
         frame_id = link.in_flight.pop(seq, None)
         if frame_id is None:
             return  # a heartbeat
-        self.outbox.ack(frame_id)
-        self._assigned.discard(frame_id)
+        self._acked_ids.append(frame_id)  # stays assigned until the outbox forgot it
+        self._unavailable.pop(frame_id, None)
+        self._forget.set()
         self.stats.frames_acked += 1
         self.stats.ticks_acked += self._items.pop(frame_id, 0)
+
+    async def _forget_loop(self) -> None:
+        while True:
+            await self._forget.wait()
+            await self._forget_acked()
+
+    async def _forget_acked(self) -> None:
+        """Drop acked frames from the outbox, every ack that arrived meanwhile in one commit."""
+        self._forget.clear()
+        frame_ids, self._acked_ids = self._acked_ids, []
+        if not frame_ids:
+            return
+        await asyncio.to_thread(self.outbox.ack_many, frame_ids)
+        for frame_id in frame_ids:
+            self._assigned.discard(frame_id)
+
+    def _release(self, frame_id: int) -> None:
+        """A frame refused as `unavailable` may go out again."""
+        self._assigned.discard(frame_id)
+        self._wake.set()
 
     def _refused(self, link: Link, message: dict[str, Any]) -> None:
         seq = message.get("seq")
@@ -373,7 +399,13 @@ class Connector:
             return
         self._assigned.discard(frame_id)
         if code == "unavailable":
-            self._wake.set()  # not safe yet: it stays in the outbox and goes out again
+            # not safe yet: it stays in the outbox and goes out again — after a backoff, so a
+            # frame the bridge cannot place now (the trading-engine away) is not resent in a
+            # tight loop that holds up the ticks behind it on the same link
+            self._assigned.add(frame_id)
+            attempts = self._unavailable.get(frame_id, 0) + 1
+            self._unavailable[frame_id] = attempts
+            asyncio.get_running_loop().call_later(self._backoff(attempts), self._release, frame_id)
             return
         # judged by the bridge (bad data, an order the engine refuses): resending cannot help
         self.stats.refused[code] = self.stats.refused.get(code, 0) + 1

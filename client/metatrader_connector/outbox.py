@@ -102,9 +102,24 @@ class Outbox:
             return frame_id
 
     def ack(self, frame_id: int) -> None:
-        """Data-bridge has it (stored or spooled): forget it."""
+        """Data-bridge has it (in its journal): forget it."""
+        self.ack_many([frame_id])
+
+    def ack_many(self, frame_ids: list[int]) -> None:
+        """Forget several acked frames in one transaction (one fsync).
+
+        Losing this to a crash only means the frames go out again, and the bridge counts them
+        as duplicates — so acks are forgotten in batches, off the capture path."""
+        if not frame_ids:
+            return
         with self._lock:
-            self._db.execute("DELETE FROM frames WHERE id = ?", (frame_id,))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM frames WHERE id = ?", [(i,) for i in frame_ids])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def pending(self, after: int = 0, limit: int = 1000) -> list[PendingFrame]:
         with self._lock:

@@ -193,8 +193,11 @@ def security_clients(
 ) -> tuple[StoreComponent[RedisStore], StoreComponent[PostgresStore]]:
     """The Redis and PostgreSQL clients a service needs for tokens, limits and subscriptions.
 
-    Redis is required (revocations and rate limits fail closed without it); PostgreSQL is
-    tolerant: the service starts and reports it until it can connect.
+    Redis is required at start (revocations and rate limits fail closed without it);
+    PostgreSQL is tolerant: the service starts and reports it until it can connect. Neither
+    fails readiness: both are shared by every replica, so an outage degrades the endpoints
+    that need them (503 naming the store) instead of emptying the Service
+    (docs/decisions/0008-readiness.md).
     """
 
     async def redis() -> RedisStore:
@@ -203,4 +206,7 @@ def security_clients(
     async def postgres() -> PostgresStore:
         return await PostgresStore.create(settings)
 
-    return (StoreComponent("redis", redis), StoreComponent("postgres", postgres, tolerant=True))
+    return (
+        StoreComponent("redis", redis, critical=False),
+        StoreComponent("postgres", postgres, tolerant=True, critical=False),
+    )

@@ -154,7 +154,9 @@ def create_app(
     hub.register(_Breakers())
     for name, url in upstreams.urls.items():
         hub.register(
-            UpstreamHealth(name, url, critical=name == "database-service", verify=upstreams.tls)
+            # no upstream fails the gateway's readiness: every replica shares it; its routes
+            # answer 503 naming it meanwhile (docs/decisions/0008-readiness.md)
+            UpstreamHealth(name, url, critical=False, verify=upstreams.tls)
         )
     chains = ChainRegistry(upstreams.urls.get("database-service"), identity, upstreams.tls)
 

@@ -1,8 +1,9 @@
 """data-bridge: `create_app(settings)` builds the FastAPI app (port 8001).
 
 `/api/v1/ingest` takes MT5 connectors (docs/protocol.md); `/api/v1/stream` serves live ticks
-to subscribers. Durable storage goes through database-service, or the local spool while it is
-away; live fan-out goes through the Redis-protocol store.
+to subscribers. An ack means the ticks are in the bridge's fsynced journal, which a
+forwarder delivers to database-service (`sink.py`); live fan-out goes through the
+Redis-protocol store.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ SERVICE = "data-bridge"
 
 @dataclass
 class _SinkHealth:
-    """The sink as a hub component: degraded while acks come from the spool."""
+    """The sink as a hub component: degraded while database-service cannot take the journal."""
 
     sink: TickSink
     name: str = "storage"

@@ -226,7 +226,7 @@ def check_tick(
 
 
 def ack(
-    seq: int, stored: int, duplicates: int, rejected: int = 0, durable: str = "stored"
+    seq: int, stored: int, duplicates: int, rejected: int = 0, durable: str = "journal"
 ) -> bytes:
     return _encoder.encode(
         {

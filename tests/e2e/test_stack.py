@@ -122,8 +122,22 @@ def stack(cluster: Cluster) -> Iterator[str]:
             _helm(cluster, "uninstall", "e2e", "-n", namespace, "--wait", check=False)
 
 
-def _install(cluster: Cluster, namespace: str) -> str:
+def _chart_values(namespace: str) -> Path:
+    """The stack as chart values (`stack.enabled`): helm owns the TradingStack, as for a user
+    who installs everything with one `helm install` and changes it with `helm upgrade`."""
     repository, _, tag = IMAGE.rpartition(":")
+    spec = {k: v for k, v in _stack(namespace)["spec"].items() if k not in ("image", "version")}
+    values = {
+        "image": {"repository": repository, "tag": tag},
+        "stack": {"enabled": True, "name": STACK, "spec": spec},
+    }
+    path = REPO / ".cache" / f"e2e-values-{namespace}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values))
+    return path
+
+
+def _install(cluster: Cluster, namespace: str) -> str:
     _helm(
         cluster,
         "install",
@@ -131,13 +145,10 @@ def _install(cluster: Cluster, namespace: str) -> str:
         str(REPO / "charts/aitrading"),
         "-n",
         namespace,
-        "--set",
-        f"image.repository={repository}",
-        "--set",
-        f"image.tag={tag}",
+        "-f",
+        str(_chart_values(namespace)),
     )
     cluster.kubectl("-n", namespace, "rollout", "status", "deploy/e2e-operator", "--timeout=600s")
-    cluster.apply(json.dumps(_stack(namespace)), namespace)
     cluster.wait_until(
         "the TradingStack to be Ready",
         lambda: _ready(cluster, namespace),
@@ -592,6 +603,68 @@ def test_a_spec_edit_reconciles_and_rolls_the_service(cluster: Cluster, stack: s
     )
 
 
+def test_helm_upgrade_with_a_changed_value_rolls_the_gateway_to_two_replicas(
+    cluster: Cluster, stack: str
+) -> None:
+    """`helm upgrade` changes the chart's stack values: the gateway runs two replicas with a
+    new pod template (rolled), both Ready behind one PodDisruptionBudget that lets one go."""
+    gateway = f"{STACK}-api-gateway"
+    before = cluster.get("-n", stack, "deployment", gateway)["spec"]["template"]
+    _helm(
+        cluster,
+        "upgrade",
+        "e2e",
+        str(REPO / "charts/aitrading"),
+        "-n",
+        stack,
+        "--reuse-values",
+        "--set",
+        "stack.spec.services.apiGateway.replicas=2",
+        "--set",
+        "stack.spec.services.apiGateway.env.AITRADING_LOG_LEVEL=DEBUG",
+    )
+
+    def rolled() -> bool:
+        found = cluster.get("-n", stack, "deployment", gateway)
+        status = found.get("status", {})
+        return (
+            found["spec"]["template"] != before
+            and found["spec"]["replicas"] == 2
+            and status.get("observedGeneration") == found["metadata"]["generation"]
+            and status.get("updatedReplicas") == 2
+            and status.get("readyReplicas") == 2
+            and status.get("replicas") == 2
+        )
+
+    cluster.wait_until(
+        "the upgrade to roll two gateway replicas",
+        rolled,
+        timeout=900,
+        explain=lambda: _explain(cluster, stack),
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in cluster.get("-n", stack, "deployment", gateway)["spec"]["template"]["spec"][
+            "containers"
+        ][0]["env"]
+    }
+    assert env.get("AITRADING_LOG_LEVEL") == "DEBUG", env
+    cluster.wait_until(
+        "the gateway's PodDisruptionBudget to allow one disruption",
+        lambda: (
+            cluster.get("-n", stack, "pdb", gateway).get("status", {}).get("disruptionsAllowed")
+            == 1
+        ),
+        timeout=300,
+    )
+    cluster.wait_until(
+        "the stack Ready after the upgrade",
+        lambda: _observed(cluster, stack),
+        timeout=600,
+        explain=lambda: _explain(cluster, stack),
+    )
+
+
 def test_an_operator_restarted_mid_reconcile_finishes_it(cluster: Cluster, stack: str) -> None:
     _edit_engine_env(cluster, stack, "WARNING")
     cluster.kubectl(
@@ -629,6 +702,45 @@ def test_deleting_the_stack_removes_its_children_and_keeps_its_volumes(
     cluster.wait_until("the stack's children to be collected", children_gone, timeout=600)
     kept = {c["metadata"]["name"] for c in cluster.get("-n", stack, "pvc")["items"]}
     assert claims <= kept, (claims, kept)
+
+
+def test_deletion_policy_delete_removes_the_stacks_volume_claims(
+    cluster: Cluster, stack: str
+) -> None:
+    """A paused stack (no pods) still owns its cold-log claim; with deletionPolicy Delete the
+    operator removes it when the stack goes, the claim's data with it."""
+    name = "doomed"
+    repository, _, tag = IMAGE.rpartition(":")
+    manifest = {
+        "apiVersion": "aitrading.io/v1alpha1",
+        "kind": "TradingStack",
+        "metadata": {"name": name, "namespace": stack},
+        "spec": {
+            "image": repository,
+            "version": tag,
+            "paused": True,
+            "deletionPolicy": "Delete",
+            "logging": {"coldStorageSize": "64Mi"},
+        },
+    }
+    cluster.apply(json.dumps(manifest), stack)
+    cluster.wait_until(
+        "the doomed stack's cold-log claim",
+        lambda: (
+            cluster.kubectl("-n", stack, "get", "pvc", f"{name}-logs", check=False).returncode == 0
+        ),
+        timeout=600,
+        explain=lambda: _explain(cluster, stack),
+    )
+    cluster.kubectl("-n", stack, "delete", "ts", name, "--timeout=600s")
+    cluster.wait_until(
+        "deletionPolicy Delete to remove the claim",
+        lambda: (
+            cluster.kubectl("-n", stack, "get", "pvc", f"{name}-logs", check=False).returncode != 0
+        ),
+        timeout=300,
+        explain=lambda: _explain(cluster, stack),
+    )
 
 
 def test_cold_starts_without_the_crd_serve_tradingstacks(cluster: Cluster, stack: str) -> None:

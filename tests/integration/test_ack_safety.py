@@ -15,6 +15,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from aitrading.services.data_bridge.sink import StoredTick, TickBatchBody, TickS
 from aitrading.services.data_bridge.spool import Spool
 from aitrading.services.database_service.app import create_app as database_app
 from aitrading.services.database_service.client import DatabaseServiceClient
+from tests.support.bridge_delivery import wait_delivered
 
 from .conftest import env_for, free_port
 from .servers import serving
@@ -92,6 +94,7 @@ async def test_ticks_storage_would_refuse_are_refused_before_the_ack(
     assert await other.wait_acked(20), other.stats
     assert other.stats.ticks_acked == 50
     await other.close()
+    await wait_delivered(stack["bridge"])
     assert [t["sequence"] for t in await stored(stack["dbs"], good_symbol)] == [3]
     assert sorted(t["sequence"] for t in await stored(stack["dbs"], other_symbol)) == list(
         range(50)
@@ -105,17 +108,21 @@ async def test_a_refused_tick_in_a_live_batch_is_dead_lettered_and_the_rest_stor
     refuses (given straight to the sink, as a bridge with laxer rules would)."""
     sym, source = symbol(), f"live-{uuid.uuid4().hex[:6]}"
     client = DatabaseServiceClient(stack["dbs"])
-    sink = TickSink(client, Spool(tmp_path / "spool"), CollectorRegistry(), max_delay_s=0.05)
+    sink = TickSink(client, Spool(tmp_path / "spool"), CollectorRegistry())
     await sink.start()
     try:
         first = sink.enqueue([_stored_tick(source, sym, 1), _stored_tick(source, sym, 2)])
         poisoned = sink.enqueue([_stored_tick(source, sym, 3), _stored_tick(source, "EURUSD\n", 4)])
         last = sink.enqueue([_stored_tick(source, sym, 5)])
         assert await asyncio.wait_for(asyncio.gather(first, poisoned, last), 30) == [
-            "stored",
-            "stored",
-            "stored",
+            "journal",
+            "journal",
+            "journal",
         ]
+        deadline = time.monotonic() + 60
+        while sink.delivered_ticks._value.get() < 5:
+            assert time.monotonic() < deadline, "the sink never delivered its journal"
+            await asyncio.sleep(0.05)
     finally:
         await sink.stop()
         await client.close()

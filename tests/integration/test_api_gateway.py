@@ -403,12 +403,18 @@ async def test_only_connector_identities_publish_and_users_read_back(
     )
     assert await client.wait_acked(10), client.stats
     await client.close()
-    back = await http.get(
-        "/api/v1/market/ticks",
-        headers=bearer(token),
-        params={"symbol": symbol, "start": now - 1, "end": now + 10},
-    )
-    assert [t["sequence"] for t in back.json()["ticks"]] == [0, 1, 2, 3, 4]
+    deadline = time.monotonic() + 60  # acked = in the bridge's journal; storage follows
+    while True:
+        back = await http.get(
+            "/api/v1/market/ticks",
+            headers=bearer(token),
+            params={"symbol": symbol, "start": now - 1, "end": now + 10},
+        )
+        sequences = [t["sequence"] for t in back.json()["ticks"]]
+        if len(sequences) >= 5 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert sequences == [0, 1, 2, 3, 4]
 
 
 async def test_logout_ends_the_session_and_everywhere_ends_all(
@@ -506,3 +512,51 @@ async def test_the_gateway_signs_audit_checkpoints_with_the_configured_key(
     assert report is not None
     assert report.ok, report
     assert report.checkpoints >= 1
+
+
+async def test_a_shared_upstream_down_degrades_its_routes_not_the_gateways_readiness(
+    settings: Settings, key_file: Path, tmp_path: Path, accounts: dict[str, Any]
+) -> None:
+    """database-service is down for every gateway replica alike: the gateway stays in its
+    Service (ready, degraded, naming it), logins still work, and the market-data route answers
+    503 naming database-service. Before, readiness failed and emptied the Service."""
+    from prometheus_client import CollectorRegistry
+
+    from aitrading.core.infrastructure.config_manager import load_settings
+    from aitrading.core.security.audit_logger import write_signing_key
+    from aitrading.services.api_gateway.app import create_app as gateway_app
+
+    from .conftest import env_for, free_port
+    from .servers import serving
+
+    del key_file
+    gw_port = free_port()
+    env = env_for(settings, tmp_path, free_port(), free_port())  # nothing listens on either
+    env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
+    env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())
+    audit_key = tmp_path / "gateway-audit.pem"
+    write_signing_key(audit_key)
+    env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(audit_key)
+    config = load_settings(environ=env).settings
+    async with (
+        serving(gateway_app(config, CollectorRegistry()), gw_port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw_port}", timeout=20) as http,
+    ):
+        deadline = time.monotonic() + 60
+        while True:
+            ready = await http.get("/health/ready")
+            upstream = ready.json()["components"].get("upstream:database-service", {})
+            if upstream.get("status") == "unhealthy" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "degraded"
+        assert upstream["status"] == "unhealthy", ready.text
+        token = (await login(http, accounts["pro"]["email"]))["access_token"]
+        answer = await http.get(
+            "/api/v1/market/ticks",
+            headers=bearer(token),
+            params={"symbol": "EURUSD", "start": 0, "end": 1},
+        )
+        assert answer.status_code == 503, answer.text
+        assert "database-service" in answer.json()["error"]["message"], answer.text

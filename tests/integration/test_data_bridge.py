@@ -27,6 +27,7 @@ from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
 from aitrading.services.data_bridge.app import create_app as bridge_app
 from aitrading.services.database_service.app import create_app as database_app
+from tests.support.bridge_delivery import wait_delivered
 
 from .conftest import env_for, free_port
 from .servers import serving
@@ -125,7 +126,13 @@ async def test_bad_frames_get_the_right_error_and_the_connection_survives(
                 assert answer["seq"] == seq
         await ws.send(json.dumps({"type": "tick", "seq": 9, "tick": tick(sym, 3)}))
         ack = json.loads(await ws.recv())
-        assert (ack["type"], ack["seq"], ack["accepted"], ack["durable"]) == ("ack", 9, 1, "stored")
+        assert (ack["type"], ack["seq"], ack["accepted"], ack["durable"]) == (
+            "ack",
+            9,
+            1,
+            "journal",
+        )
+    await wait_delivered(stack["bridge"])
     assert [t["sequence"] for t in await stored(stack["dbs"], sym)] == [3]  # nothing of the bad
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"{stack['bridge']}/metrics")).text
@@ -154,10 +161,11 @@ async def test_a_duplicate_is_stored_once(stack: dict[str, Any]) -> None:
     await client.close()
     assert client.stats.ticks_acked == 2
     assert client.stats.duplicates == 2
+    await wait_delivered(stack["bridge"])
     assert [t["sequence"] for t in await stored(stack["dbs"], sym)] == [42, 43]
 
 
-async def test_acks_continue_from_the_spool_while_database_service_is_down(
+async def test_acks_continue_from_the_journal_while_database_service_is_down(
     settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
 ) -> None:
     del clickhouse, key_file
@@ -179,7 +187,7 @@ async def test_acks_continue_from_the_spool_while_database_service_is_down(
                     break
                 await asyncio.sleep(0.05)
         assert ready["components"]["storage"]["status"] == "degraded"
-        assert "acking from the spool" in ready["components"]["storage"]["reason"]
+        assert "acked ticks wait in the journal" in ready["components"]["storage"]["reason"]
         async with serving(database_app(config, CollectorRegistry()), dbs_port):
             dbs = f"http://127.0.0.1:{dbs_port}"
             for _ in range(200):  # the replayer delivers on its own once the service answers

@@ -133,7 +133,7 @@ def test_frames_decode_to_types() -> None:
         "accepted": 1,
         "duplicates": 0,
         "rejected": 0,
-        "durable": "stored",
+        "durable": "journal",
     }
 
 

@@ -175,3 +175,29 @@ def test_a_link_stops_when_cancelled_even_after_its_heartbeat_failed(tmp_path: P
         return serving.cancelled()
 
     assert asyncio.run(scenario())
+
+
+def test_a_frame_answered_unavailable_goes_out_again_only_after_a_backoff(tmp_path: Path) -> None:
+    """Resent at once, a positions frame the bridge could not place (trading-engine away) went
+    round in a tight loop that held up the ticks behind it on the link (found by profiling the
+    connector benchmark)."""
+    from aitrading.client.metatrader_connector.connector import Link
+    from aitrading.core.infrastructure.circuit_breaker import CircuitBreaker
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        conn = connector(tmp_path, SimulatorTerminal())
+        conn.options = dataclasses.replace(conn.options, backoff_initial_s=0.05)
+        frame_id = conn.outbox.put("positions", b'{"type":"positions"}', 1)
+        link = Link(0, CircuitBreaker())
+        link.in_flight[1] = frame_id
+        conn._assigned.add(frame_id)
+        conn._refused(link, {"type": "error", "code": "unavailable", "seq": 1})
+        held_back = frame_id in conn._assigned  # the dispatcher skips assigned frames
+        still_kept = [f.id for f in conn.outbox.pending()] == [frame_id]
+        deadline = asyncio.get_running_loop().time() + 30
+        while frame_id in conn._assigned:
+            assert asyncio.get_running_loop().time() < deadline, "never released"
+            await asyncio.sleep(0.01)
+        return held_back, still_kept, conn._wake.is_set()
+
+    assert asyncio.run(scenario()) == (True, True, True)

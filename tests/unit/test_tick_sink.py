@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from aitrading.services.data_bridge.sink import StoredTick, TickSink
+from aitrading.services.data_bridge.sink import (
+    Forwarding,
+    ForwardingEvent,
+    StoredTick,
+    TickSink,
+    next_forwarding,
+)
 from aitrading.services.data_bridge.spool import Spool
 from aitrading.services.database_service.client import DatabaseServiceUnavailableError
 from aitrading.services.database_service.models import TickBatchResult
@@ -34,30 +42,70 @@ def ticks(n: int, start: int = 0) -> list[StoredTick]:
     ]
 
 
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
 async def test_batches_never_exceed_max_batch_and_frames_stay_whole(tmp_path: Path) -> None:
     database = RecordingDatabase()
     sink = TickSink(database, Spool(tmp_path), CollectorRegistry(), max_batch=100)  # type: ignore[arg-type]
     await sink.start()
     futures = [sink.enqueue(ticks(30, i * 30)) for i in range(20)]  # 600 ticks queued at once
-    assert set(await asyncio.gather(*futures)) == {"stored"}
+    assert set(await asyncio.gather(*futures)) == {"journal"}
+    await wait_for(lambda: sum(database.batches) == 600)
     await sink.stop()
     assert sum(database.batches) == 600
     assert max(database.batches) <= 100
     assert all(size % 30 == 0 for size in database.batches)  # no frame split across batches
 
 
-async def test_unavailable_database_spools_then_replays_in_order(tmp_path: Path) -> None:
+async def test_an_ack_waits_only_for_the_journal_never_for_database_service(
+    tmp_path: Path,
+) -> None:
     database = RecordingDatabase(available=False)
     sink = TickSink(database, Spool(tmp_path), CollectorRegistry(), max_batch=100, retry_s=0.01)  # type: ignore[arg-type]
     await sink.start()
-    assert await sink.enqueue(ticks(10)) == "spooled"
-    assert await sink.enqueue(ticks(10, 10)) == "spooled"
+    assert await sink.enqueue(ticks(10)) == "journal"
+    assert await sink.enqueue(ticks(10, 10)) == "journal"
+    await wait_for(lambda: sink.forwarding is Forwarding.RETRYING)
     assert sink.health().status.value == "degraded"
+    assert sum(1 for _ in Spool(tmp_path).pending()) == 2  # on disk, not in memory
     database.available = True
-    for _ in range(500):
-        if sum(database.batches) == 20 and sink.health().status.value == "healthy":
-            break
-        await asyncio.sleep(0.01)
-    assert database.batches == [10, 10]
-    assert await sink.enqueue(ticks(5, 20)) == "stored"
+    await wait_for(lambda: sum(database.batches) == 20 and sink.health().status.value == "healthy")
+    assert database.batches == [20]  # the backlog went as one batch, in order
+    assert await sink.enqueue(ticks(5, 20)) == "journal"
+    await wait_for(lambda: sum(database.batches) == 25)
     await sink.stop()
+
+
+async def test_a_journal_left_by_a_crash_is_delivered_after_restart(tmp_path: Path) -> None:
+    down = RecordingDatabase(available=False)
+    first = TickSink(down, Spool(tmp_path), CollectorRegistry(), retry_s=0.01, drain_on_stop_s=0)  # type: ignore[arg-type]
+    await first.start()
+    assert await first.enqueue(ticks(7)) == "journal"
+    await first.stop()
+    up = RecordingDatabase()
+    second = TickSink(up, Spool(tmp_path), CollectorRegistry())  # type: ignore[arg-type]
+    await second.start()
+    await wait_for(lambda: up.batches == [7])
+    await second.stop()
+    assert sum(1 for _ in Spool(tmp_path).pending()) == 0
+
+
+async def test_stop_delivers_what_it_can_before_it_returns(tmp_path: Path) -> None:
+    database = RecordingDatabase()
+    sink = TickSink(database, Spool(tmp_path), CollectorRegistry())  # type: ignore[arg-type]
+    await sink.start()
+    futures = [sink.enqueue(ticks(3, i * 3)) for i in range(5)]
+    await sink.stop()
+    assert set(await asyncio.gather(*futures)) == {"journal"}
+    assert sum(database.batches) == 15
+
+
+def test_the_forwarder_state_machine() -> None:
+    for state in Forwarding:
+        assert next_forwarding(state, ForwardingEvent.DELIVERED) is Forwarding.CURRENT
+        assert next_forwarding(state, ForwardingEvent.UNAVAILABLE) is Forwarding.RETRYING

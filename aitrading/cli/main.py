@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -21,7 +22,8 @@ from aitrading.cli import (
     ticks_cmd,
     users_cmd,
 )
-from aitrading.cli.common import ConfigOption, console, load_or_exit
+from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
+from aitrading.cli.failures import EXIT_FAILED, explain
 from aitrading.core.infrastructure.config_manager import effective_items
 
 app = typer.Typer(
@@ -77,4 +79,13 @@ def demo(
 
 
 def run() -> None:
-    app()
+    """The console script: every failure a command did not handle itself becomes one line
+    naming what is missing and how to start it, exit status 1 (`cli/failures.py`);
+    AITRADING_DEBUG=1 keeps the traceback for developers."""
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("AITRADING_DEBUG"):
+            raise
+        err_console.print(explain(exc), soft_wrap=True, markup=False, highlight=False)
+        raise SystemExit(EXIT_FAILED) from None

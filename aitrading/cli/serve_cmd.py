@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import os
 from enum import StrEnum
 from pathlib import Path
 
 import typer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aitrading.cli.common import ConfigOption, err_console, load_or_exit
+from aitrading.cli.failures import EXIT_FAILED, explain
 from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.security.tls import is_loopback
 from aitrading.core.stores.embedded import port_is_free
@@ -31,6 +34,37 @@ _SERVICES: dict[Service, tuple[str, str]] = {
     Service.API_GATEWAY: ("aitrading.services.api_gateway.app", "api_gateway_port"),
     Service.TRADING_ENGINE: ("aitrading.services.trading_engine.app", "trading_engine_port"),
 }
+
+
+class OneLineStartupFailure:
+    """ASGI wrapper: a failed lifespan startup is reported as one line naming what is missing
+    (`cli/failures.explain`) instead of the traceback text Starlette hands to uvicorn's log.
+    AITRADING_DEBUG=1 keeps the traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan" or os.environ.get("AITRADING_DEBUG"):
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_failure(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, hold_failure)
+        except Exception as exc:
+            if not held:
+                raise
+            await send({"type": "lifespan.startup.failed", "message": explain(exc)})
+            return
+        for message in held:
+            await send(message)
 
 
 def port_of(settings: Settings, service: Service) -> int:
@@ -69,7 +103,7 @@ def serve(
     from aitrading.services.common.access_log import uvicorn_log_config
     from aitrading.services.common.listener_tls import enforce_tls13, uvicorn_tls_kwargs
 
-    app = importlib.import_module(module_name).create_app(settings)
+    app = OneLineStartupFailure(importlib.import_module(module_name).create_app(settings))
     router = start_service_logging(settings, service.value)
     try:
         server_config = uvicorn.Config(
@@ -90,6 +124,14 @@ def serve(
             **uvicorn_tls_kwargs(settings),  # HTTPS/WSS when a certificate is configured
         )
         enforce_tls13(server_config)  # TLS 1.3 and nothing older
-        uvicorn.Server(server_config).run()
+        server = uvicorn.Server(server_config)
+        try:
+            server.run()
+        except SystemExit as exit_:  # uvicorn's own exit status 3 on a failed startup
+            if exit_.code not in (None, 0):
+                raise typer.Exit(EXIT_FAILED) from None
+            raise
     finally:
         stop_service_logging(router)
+    if not server.started:  # startup failed (said in one line above): not a clean exit
+        raise typer.Exit(EXIT_FAILED)

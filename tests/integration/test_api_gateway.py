@@ -230,16 +230,17 @@ async def test_flood_one_client_gets_429_while_another_is_served(
     flooder = (await login(http, accounts["free"]["email"]))["access_token"]
     calm = (await login(http, accounts["pro"]["email"]))["access_token"]
     params = {"symbol": "EURUSD", "start": 0, "end": 1}
-    statuses = [
-        (await http.get("/api/v1/market/ticks", params=params, headers=bearer(flooder))).status_code
+    answers = [
+        await http.get("/api/v1/market/ticks", params=params, headers=bearer(flooder))
         for _ in range(70)  # the free tier allows 60 a minute
     ]
+    statuses = [a.status_code for a in answers]
     # The burst is served, then refused: asserted without counting on how fast the loop ran
-    # (GCRA refills one request a second for this tier).
+    # (GCRA refills one request a second for this tier, so a slow loop earns a few more; a
+    # separate request after the loop was once served for that reason under CI load).
     assert statuses[:60] == [200] * 60
     assert 429 in statuses[60:]
-    limited = await http.get("/api/v1/market/ticks", params=params, headers=bearer(flooder))
-    assert limited.status_code == 429
+    limited = next(a for a in answers if a.status_code == 429)
     assert int(limited.headers["retry-after"]) >= 1
     served = await http.get("/api/v1/market/ticks", params=params, headers=bearer(calm))
     assert served.status_code == 200

@@ -17,7 +17,11 @@ from prometheus_client import Counter
 
 from aitrading.operator.crd_model import GROUP, PLURAL, VERSION, TradingStackSpec
 from aitrading.operator.reconcile import Applier, conditions, reconcile
-from aitrading.operator.stack_secrets import ROTATE_ANNOTATION
+from aitrading.operator.stack_secrets import (
+    ROTATE_ANNOTATION,
+    ROTATE_PASSWORDS_ANNOTATION,
+    RotationKind,
+)
 
 _log = logging.getLogger(__name__)
 RECONCILES = Counter("aitrading_operator_reconciles", "Reconciles by outcome", ["outcome"])
@@ -79,9 +83,13 @@ def _run(
         # kopf runs sync handlers in worker threads; the shared dynamic client's discovery
         # cache is not thread-safe (KeyError: 'resources'), so reconciles take turns.
         with _RECONCILE_LOCK:
-            rotation = (body["metadata"].get("annotations") or {}).get(ROTATE_ANNOTATION)
+            annotations = body["metadata"].get("annotations") or {}
+            rotations: dict[RotationKind, str | None] = {
+                "keys": annotations.get(ROTATE_ANNOTATION),
+                "passwords": annotations.get(ROTATE_PASSWORDS_ANNOTATION),
+            }
             outcome = reconcile(
-                _applier(), name, namespace, body["metadata"]["uid"], parsed, rotation
+                _applier(), name, namespace, body["metadata"]["uid"], parsed, rotations
             )
     except Exception as exc:
         RECONCILES.labels("error").inc()

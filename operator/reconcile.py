@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aitrading.operator.crd_model import GROUP, KIND, VERSION, TradingStackSpec
+from aitrading.operator.password_rollout import stamp_password_rotation
 from aitrading.operator.render import Manifest, cert_manager_objects, phases
 from aitrading.operator.service_certs import ensure_service_tls
-from aitrading.operator.stack_secrets import ensure_stack_secrets
+from aitrading.operator.stack_secrets import RotationKind, ensure_stack_secrets
 from aitrading.operator.stuck_pods import replace_stuck_pods
 
 FIELD_MANAGER = "aitrading-operator"
@@ -99,11 +100,12 @@ def reconcile(
     namespace: str,
     uid: str,
     spec: TradingStackSpec,
-    rotation: str | None = None,
+    rotations: dict[RotationKind, str | None] | None = None,
 ) -> Outcome:
     owner = owner_reference(name, uid)
+    rotations = rotations or {}
     # The keys and database credentials the pods mount: generated once, reused after.
-    ensure_stack_secrets(applier.dynamic, name, namespace, owner, spec, rotation)
+    ensure_stack_secrets(applier.dynamic, name, namespace, owner, spec, rotations)
     # Certificates first: every service pod mounts its own. The spec's own Secret, else
     # cert-manager's when it is installed, else the operator's (created once, then reused).
     if spec.security.tls_secret is None and cert_manager_installed(applier.dynamic):
@@ -116,6 +118,7 @@ def reconcile(
     for index, phase in enumerate(ordered):
         phase_ready = True
         for manifest in phase:
+            stamp_password_rotation(manifest, rotations.get("passwords"))
             live = applier.apply(with_owner(manifest, owner))
             outcome.applied += 1
             if manifest["kind"] == "StatefulSet":

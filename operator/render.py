@@ -255,6 +255,19 @@ def _migrate_container(stack: str, spec: TradingStackSpec, image: str) -> dict[s
                 "valueFrom": {"secretKeyRef": {"name": connection, "key": "migration-url"}},
             }
         )
+        env.append(  # present after a password rotation only (stack_secrets.py)
+            {
+                "name": "AITRADING_POSTGRES_PREVIOUS_MIGRATION_DSN",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": connection,
+                        "key": "previous-migration-url",
+                        "optional": True,
+                    }
+                },
+            }
+        )
+        script = "aitrading db adopt-password && " + script
         mounts.append({"name": "runtime-login", "mountPath": f"{KEY_MOUNT}/runtime-login"})
         script += (
             f" && aitrading db runtime-login {POSTGRES_RUNTIME_LOGIN} --password-stdin"

@@ -12,10 +12,17 @@ A TradingStack comes up with nothing prepared by hand: the operator creates, onc
 
 Created once and never rewritten by a reconcile (a new password would lock the services out of
 a database initialised with the old one); never logged, never in status; owned by the
-TradingStack so they go with it. Rotation: the stack's `aitrading.io/rotate-keys` annotation;
-when its value differs from the one recorded on the key Secrets, the signing keys are
-generated again (the databases' passwords stay: a running server keeps the one it was
-initialised with, see docs/operator.md).
+TradingStack so they go with it. Rotation, each by an annotation on the stack whose value
+differs from the one recorded on the Secrets:
+- `aitrading.io/rotate-keys`: the signing keys are generated again (tokens signed with the old
+  key stop working);
+- `aitrading.io/rotate-passwords`: every in-cluster database gets new passwords. A running
+  server keeps the one it was initialised with, so the PostgreSQL connection Secret also
+  carries the previous owner DSN (`previous-migration-url`): database-service's init
+  container logs in with it once and sets the new one (`aitrading db adopt-password`), then
+  re-passwords the runtime login; the other databases read theirs at start. The reconcile
+  stamps the rotation on the pod templates, so every service and database pod restarts with
+  the new credentials (`password_rollout.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import base64
 import secrets as random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -42,7 +49,9 @@ from aitrading.operator.render import (
 )
 
 ROTATE_ANNOTATION = "aitrading.io/rotate-keys"
+ROTATE_PASSWORDS_ANNOTATION = "aitrading.io/rotate-passwords"
 ROTATION_RECORD = "aitrading.io/rotation"
+RotationKind = Literal["keys", "passwords"]
 
 
 def _password() -> str:
@@ -120,7 +129,9 @@ class SecretGroup:
     names: tuple[str, ...]
     component: str
     make: Callable[[], tuple[dict[str, str], ...]]
-    rotates: bool = False
+    rotates: RotationKind | None = None
+    # on rotation, (secret index, new key, old key): what the new generation keeps of the old
+    carry: tuple[tuple[int, str, str], ...] = ()
 
 
 def _key_pair() -> tuple[dict[str, str], ...]:
@@ -131,15 +142,21 @@ def wanted_secrets(stack: str, namespace: str, spec: TradingStackSpec) -> list[S
     """Every Secret the operator makes for this spec (none for what the spec brings)."""
     wanted: list[SecretGroup] = []
     if spec.security.jwt_key_secret is None:
-        wanted.append(SecretGroup((jwt_key_secret(stack, spec),), "jwt", _key_pair, True))
+        wanted.append(SecretGroup((jwt_key_secret(stack, spec),), "jwt", _key_pair, "keys"))
     if spec.security.audit_key_secret is None:
-        wanted.append(SecretGroup((audit_key_secret(stack, spec),), "audit", _key_pair, True))
+        wanted.append(SecretGroup((audit_key_secret(stack, spec),), "audit", _key_pair, "keys"))
     for db in in_cluster_databases(spec):
+        if db == "arango":  # its root password is set once, at initialisation: not rotated
+            rotates: RotationKind | None = None
+        else:
+            rotates = "passwords"
         wanted.append(
             SecretGroup(
                 (f"{stack}-{db}-credentials", f"{stack}-{db}-connection"),
                 db,
                 lambda db=db: database_secrets(stack, namespace, db),  # type: ignore[misc]
+                rotates,
+                ((1, "previous-migration-url", "migration-url"),) if db == "postgres" else (),
             )
         )
     return wanted
@@ -175,10 +192,10 @@ def ensure_stack_secrets(
     namespace: str,
     owner: dict[str, Any],
     spec: TradingStackSpec,
-    rotation: str | None,
+    rotations: dict[RotationKind, str | None],
 ) -> list[str]:
-    """Create the missing Secrets and regenerate the key Secrets whose rotation record
-    differs from the stack's annotation; returns the names written now (never contents)."""
+    """Create the missing Secrets and regenerate those whose rotation record differs from the
+    stack's annotation of their kind; returns the names written now (never contents)."""
     from kubernetes.dynamic.exceptions import NotFoundError
 
     api = dynamic.resources.get(api_version="v1", kind="Secret")
@@ -197,7 +214,7 @@ def ensure_stack_secrets(
                 " the database's password: restore it, or delete the pair and the database's"
                 " volume claim to start that database afresh"
             )
-        record = (rotation or "") if group.rotates else None
+        record = (rotations.get(group.rotates) or "") if group.rotates else None
         if not missing:
             if not group.rotates:
                 continue
@@ -207,7 +224,12 @@ def ensure_stack_secrets(
             ]
             if all(a.get(ROTATION_RECORD, "") == record for a in annotations):
                 continue
-        for name, data in zip(group.names, group.make(), strict=True):
+        generation = group.make()
+        for index, new_key, old_key in group.carry:
+            old = ((live[group.names[index]] or {}).get("data") or {}).get(old_key)
+            if old:
+                generation[index][new_key] = base64.b64decode(old).decode()
+        for name, data in zip(group.names, generation, strict=True):
             body = secret_body(stack, namespace, name, group.component, data, record)
             body["metadata"]["ownerReferences"] = [owner]
             found = live[name]

@@ -1,9 +1,10 @@
-"""`aitrading db migrate`: apply every database's schema (what a deploy Job runs)."""
+"""`aitrading db migrate|runtime-login|adopt-password`: schemas, logins and passwords."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import typer
 
@@ -61,6 +62,69 @@ def runtime_login(
         err_console.print(f"[red]could not create the login:[/] {type(exc).__name__}")
         raise typer.Exit(1) from None
     console.print(f"{name} can log in as a member of aitrading_runtime")
+
+
+@app.command("adopt-password")
+def adopt_password(config: Path | None = ConfigOption) -> None:
+    """Make the schema owner's password the one in AITRADING_POSTGRES_MIGRATION_DSN.
+
+    After a password rotation the server still knows the previous one: if the owner DSN is
+    refused for its password, log in once with AITRADING_POSTGRES_PREVIOUS_MIGRATION_DSN and
+    set the new one (ALTER ROLE CURRENT_USER). Nothing to do when the DSN already works.
+    database-service's init container runs it before `db migrate`."""
+    settings = load_or_exit(config).settings
+    try:
+        outcome = asyncio.run(_adopt_password(settings))
+    except AdoptPasswordError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(1) from None
+    console.print(outcome)
+
+
+class AdoptPasswordError(Exception):
+    """The owner's new password cannot be adopted; the message says why (no secret in it)."""
+
+
+async def _adopt_password(settings: Settings) -> str:
+    import asyncpg
+
+    from aitrading.core.infrastructure.config_manager import env_name
+    from aitrading.core.stores.postgres import connection_tls
+
+    conf = settings.postgres
+    if conf.migration_dsn is None:
+        raise AdoptPasswordError(f"set {env_name('postgres.migration_dsn')} to the owner's DSN")
+    dsn = conf.migration_dsn.get_secret_value()
+    setting = env_name("postgres.migration_dsn")
+    try:
+        conn = await asyncpg.connect(dsn, ssl=connection_tls(dsn, settings, setting))
+    except asyncpg.InvalidPasswordError:
+        pass
+    else:
+        await conn.close()
+        return "the owner's password is current"
+    if conf.previous_migration_dsn is None:
+        raise AdoptPasswordError(
+            f"PostgreSQL refuses the password in {setting} and no "
+            f"{env_name('postgres.previous_migration_dsn')} is set to change it with"
+        )
+    previous = conf.previous_migration_dsn.get_secret_value()
+    new_password = unquote(urlsplit(dsn).password or "")
+    if len(new_password) < 16:
+        raise AdoptPasswordError(f"the password in {setting} is shorter than 16 characters")
+    setting = env_name("postgres.previous_migration_dsn")
+    try:
+        conn = await asyncpg.connect(previous, ssl=connection_tls(previous, settings, setting))
+    except asyncpg.InvalidPasswordError:
+        raise AdoptPasswordError(
+            f"PostgreSQL refuses both {env_name('postgres.migration_dsn')} and {setting}"
+        ) from None
+    try:
+        literal = await conn.fetchval("SELECT quote_literal($1)", new_password)
+        await conn.execute(f"ALTER ROLE CURRENT_USER PASSWORD {literal}")
+    finally:
+        await conn.close()
+    return "the owner now logs in with the new password"
 
 
 async def _runtime_login(settings: Settings, name: str, password: str) -> None:

@@ -49,6 +49,11 @@ class PostgresSettings(_Section):
         description="DSN of the role that owns the schema (`db migrate`); unset: the `dsn` role."
         " Services then connect as a member of aitrading_runtime (`db runtime-login`).",
     )
+    previous_migration_dsn: SecretStr | None = Field(
+        default=None,
+        description="the owner's DSN before a password rotation: `db adopt-password` logs in"
+        " with it once to set the password of `migration_dsn`.",
+    )
     port: Port = Field(default=54329, ge=1, le=65535, description="embedded server TCP port")
     database: str = Field(default="aitrading", min_length=1)
     user: str = Field(default="aitrading", min_length=1)

@@ -443,7 +443,11 @@ def test_the_operator_generates_the_stacks_keys_and_credentials_once_and_rotates
 
     from kubernetes import dynamic as kdynamic
 
-    from aitrading.operator.stack_secrets import StackSecretError, ensure_stack_secrets
+    from aitrading.operator.stack_secrets import (
+        RotationKind,
+        StackSecretError,
+        ensure_stack_secrets,
+    )
 
     body = create(dynamic, namespace, {"version": "1.0.0"}, name="keys").to_dict()
     spec = TradingStackSpec.model_validate(body["spec"])
@@ -482,7 +486,8 @@ def test_the_operator_generates_the_stacks_keys_and_credentials_once_and_rotates
     reconcile(applier, "keys", namespace, owner["uid"], spec)
     assert contents() == first  # reused, not rewritten
 
-    written = ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, "2026-12")
+    keys_only: dict[RotationKind, str | None] = {"keys": "2026-12"}
+    written = ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, keys_only)
     assert sorted(written) == ["keys-audit-key", "keys-jwt"]
     rotated = contents()
     assert rotated["keys-jwt"] != first["keys-jwt"]
@@ -490,12 +495,29 @@ def test_the_operator_generates_the_stacks_keys_and_credentials_once_and_rotates
     assert {k: v for k, v in rotated.items() if "-key" not in k and "jwt" not in k} == {
         k: v for k, v in first.items() if "-key" not in k and "jwt" not in k
     }
-    assert ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, "2026-12") == []
+    assert ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, keys_only) == []
+
+    # the passwords' own annotation: every in-cluster database gets new ones, the keys stay;
+    # PostgreSQL's connection keeps the previous owner DSN, to log in once and set the new one
+    both: dict[RotationKind, str | None] = {"keys": "2026-12", "passwords": "p1"}
+    written = ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, both)
+    assert sorted(written) == sorted(n for n in wanted if "jwt" not in n and "audit" not in n)
+    renewed = contents()
+    assert renewed["keys-jwt"] == rotated["keys-jwt"]
+    for db in ("postgres", "clickhouse", "dragonfly"):
+        assert renewed[f"keys-{db}-credentials"] != first[f"keys-{db}-credentials"], db
+        assert renewed[f"keys-{db}-connection"]["url"] != first[f"keys-{db}-connection"]["url"]
+    previous = renewed["keys-postgres-connection"]["previous-migration-url"]
+    assert previous == first["keys-postgres-connection"]["migration-url"]
+    new_pg = base64.b64decode(renewed["keys-postgres-credentials"]["POSTGRES_PASSWORD"]).decode()
+    assert new_pg != pg
+    assert new_pg in base64.b64decode(renewed["keys-postgres-connection"]["migration-url"]).decode()
+    assert ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, both) == []
 
     # half a pair: the operator refuses to invent a password the database does not know
     secrets.delete(name="keys-dragonfly-connection", namespace=namespace)
     with pytest.raises(StackSecretError, match="keys-dragonfly-connection is missing"):
-        ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, "2026-12")
+        ensure_stack_secrets(applier.dynamic, "keys", namespace, owner, spec, both)
     status = json.dumps(stacks(dynamic).get(name="keys", namespace=namespace).to_dict())
     assert pg not in status
 

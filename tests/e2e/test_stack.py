@@ -10,6 +10,7 @@ is prepared by hand but the namespace.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -659,6 +660,110 @@ def test_helm_upgrade_with_a_changed_value_rolls_the_gateway_to_two_replicas(
     )
     cluster.wait_until(
         "the stack Ready after the upgrade",
+        lambda: _observed(cluster, stack),
+        timeout=600,
+        explain=lambda: _explain(cluster, stack),
+    )
+
+
+def _secret_value(cluster: Cluster, namespace: str, name: str, key: str) -> str:
+    data = cluster.get("-n", namespace, "secret", name)["data"]
+    return base64.b64decode(data[key]).decode()
+
+
+def _owner_login(cluster: Cluster, namespace: str, dsn: str) -> str:
+    """`aitrading db adopt-password` in database-service's pod with `dsn` as the owner's and no
+    previous one: "current" when PostgreSQL takes that password, a refusal otherwise. The DSN
+    goes in on stdin, never on a command line."""
+    answer = cluster.kubectl(
+        "-n",
+        namespace,
+        "exec",
+        "-i",
+        f"{STACK}-database-service-0",
+        "-c",
+        "database-service",
+        "--",
+        "sh",
+        "-c",
+        'read -r DSN; AITRADING_POSTGRES_MIGRATION_DSN="$DSN" aitrading db adopt-password',
+        input=dsn + "\n",
+        check=False,
+    )
+    return answer.stdout + answer.stderr
+
+
+def test_rotating_the_database_passwords_rolls_everything_onto_the_new_ones(
+    cluster: Cluster, stack: str
+) -> None:
+    """`aitrading.io/rotate-passwords`: new Secrets, the services and the Redis-protocol
+    store restart with them, PostgreSQL moves to the new owner and runtime passwords, the old
+    owner password stops working, and the gateway reaches both stores again."""
+    connection = f"{STACK}-postgres-connection"
+    old_owner = _secret_value(cluster, stack, connection, "migration-url")
+    cluster.kubectl(
+        "-n", stack, "annotate", "ts", STACK, "aitrading.io/rotate-passwords=e2e-1", "--overwrite"
+    )
+    cluster.wait_until(
+        "new database Secrets",
+        lambda: _secret_value(cluster, stack, connection, "migration-url") != old_owner,
+        timeout=300,
+        explain=lambda: _explain(cluster, stack),
+    )
+    new_owner = _secret_value(cluster, stack, connection, "migration-url")
+    assert _secret_value(cluster, stack, connection, "previous-migration-url") == old_owner
+
+    def rolled() -> bool:
+        workloads = cluster.get(
+            "-n", stack, "deployments,statefulsets", "-l", f"app.kubernetes.io/instance={STACK}"
+        )["items"]
+        for workload in workloads:
+            component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
+            stamp = (workload["spec"]["template"]["metadata"].get("annotations") or {}).get(
+                "aitrading.io/password-rotation"
+            )
+            if component == "postgres":
+                continue  # takes the new passwords by ALTER ROLE, keeps running
+            status = workload.get("status", {})
+            wanted = workload["spec"].get("replicas", 1)
+            if stamp != "e2e-1" or not (
+                status.get("observedGeneration") == workload["metadata"]["generation"]
+                and status.get("updatedReplicas") == wanted
+                and status.get("readyReplicas") == wanted
+                and status.get("replicas") == wanted
+            ):
+                return False
+        return bool(workloads)
+
+    cluster.wait_until(
+        "every service and the Redis-protocol store to roll onto the new passwords",
+        rolled,
+        timeout=900,
+        explain=lambda: _explain(cluster, stack),
+    )
+    assert "current" in _owner_login(cluster, stack, new_owner)
+    refused = _owner_login(cluster, stack, old_owner)
+    assert "refuses the password" in refused, refused
+    assert old_owner.split("@")[0].split(":")[-1] not in refused  # no password in the answer
+
+    def gateway_reaches_both_stores() -> bool:
+        health = _in_gateway(
+            cluster,
+            stack,
+            "python3 -c \"import httpx; print(httpx.get('https://localhost:8000/health/ready',"
+            " verify='/var/run/secrets/aitrading/tls/ca.crt').text)\"",
+        )
+        components = json.loads(health)["components"]
+        return all(components[s]["status"] == "healthy" for s in ("postgres", "redis"))
+
+    cluster.wait_until(
+        "the gateway to reach PostgreSQL and the Redis-protocol store with the new passwords",
+        gateway_reaches_both_stores,
+        timeout=300,
+        explain=lambda: _explain(cluster, stack),
+    )
+    cluster.wait_until(
+        "the stack Ready after the rotation",
         lambda: _observed(cluster, stack),
         timeout=600,
         explain=lambda: _explain(cluster, stack),

@@ -288,7 +288,10 @@ def test_database_service_migrates_then_makes_the_runtime_login_first() -> None:
     owner = _workload(render("s", "ns", spec()), "database-service")
     init = owner["spec"]["template"]["spec"]["initContainers"][0]
     script = init["command"][-1]
-    assert script.startswith("aitrading db migrate && aitrading db runtime-login aitrading_app")
+    assert script.startswith(
+        "aitrading db adopt-password && aitrading db migrate && aitrading db runtime-login"
+        " aitrading_app"
+    )
     env = {e["name"]: e for e in init["env"]}
     assert env["AITRADING_POSTGRES_MIGRATION_DSN"]["valueFrom"]["secretKeyRef"] == {
         "name": "s-postgres-connection",
@@ -385,3 +388,44 @@ def test_volume_claims_are_not_owned_by_the_stack() -> None:
     for manifest in render("s", "ns", spec()):
         owned = "ownerReferences" in with_owner(manifest, owner)["metadata"]
         assert owned == (manifest["kind"] != "PersistentVolumeClaim"), manifest["kind"]
+
+
+def test_a_password_rotation_restarts_every_workload_but_postgres() -> None:
+    from aitrading.operator.password_rollout import (
+        PASSWORD_ROTATION_STAMP,
+        stamp_password_rotation,
+    )
+
+    manifests = render("s", "ns", spec())
+    for manifest in manifests:
+        stamp_password_rotation(manifest, "r1")
+    stamped, untouched = set(), set()
+    for manifest in manifests:
+        if manifest["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        annotations = manifest["spec"]["template"].get("metadata", {}).get("annotations") or {}
+        component = manifest["metadata"]["labels"]["app.kubernetes.io/component"]
+        (stamped if annotations.get(PASSWORD_ROTATION_STAMP) == "r1" else untouched).add(component)
+    assert untouched == {"postgres"}
+    assert {"api-gateway", "data-bridge", "database-service", "trading-engine"} <= stamped
+    assert "dragonfly" in stamped
+    fresh = render("s", "ns", spec())
+    for manifest in fresh:
+        stamp_password_rotation(manifest, None)  # no rotation asked: templates unchanged
+    assert fresh == render("s", "ns", spec())
+
+
+def test_database_service_adopts_a_rotated_owner_password_before_it_migrates() -> None:
+    manifests = render("s", "ns", spec())
+    dbs = next(m for m in manifests if m["metadata"]["name"] == "s-database-service")
+    init = dbs["spec"]["template"]["spec"]["initContainers"][0]
+    script = init["command"][-1]
+    assert script.index("db adopt-password") < script.index("db migrate")
+    previous = next(
+        e for e in init["env"] if e["name"] == "AITRADING_POSTGRES_PREVIOUS_MIGRATION_DSN"
+    )
+    assert previous["valueFrom"]["secretKeyRef"] == {
+        "name": "s-postgres-connection",
+        "key": "previous-migration-url",
+        "optional": True,
+    }

@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: demo test e2e lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin image cluster-up cluster-down
+.PHONY: compose-schema demo test e2e lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin image cluster-up cluster-down
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -75,6 +75,14 @@ $(STORE_BIN)/helm:
 	@mkdir -p $(STORE_BIN)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
+
+COMPOSE_GO_VERSION := v2.17.0
+compose-schema: .cache/compose-spec.json  ## the compose specification's JSON schema (from the Go module proxy) for the compose test
+
+.cache/compose-spec.json:
+	@mkdir -p .cache
+	GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION) > .cache/compose-go.json || true
+	python3 -c "import json, zipfile; z = zipfile.ZipFile(json.load(open('.cache/compose-go.json'))['Zip']); open('$@', 'wb').write(z.read('github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION)/schema/compose-spec.json'))"
 
 stores-up: $(SYNC_STAMP)
 	$(UV) run --frozen aitrading stores up

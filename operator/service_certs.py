@@ -11,19 +11,11 @@ reconcile, never logged, never in status), owned by the TradingStack so they go 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
+from aitrading.core.security import certificates
 from aitrading.operator.crd_model import TradingStackSpec
 from aitrading.operator.render import certificate_holders, labels
-
-CA_DAYS = 3650
-CERT_DAYS = 825
 
 
 def ca_secret_name(stack: str) -> str:
@@ -45,75 +37,18 @@ def dns_names(stack: str, namespace: str, service: str) -> list[str]:
     ]
 
 
-def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
 def new_ca(stack: str) -> tuple[bytes, bytes]:
     """(key PEM, certificate PEM) of a new CA for this stack."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"aitrading {stack} CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return _pem(key), cert.public_bytes(serialization.Encoding.PEM)
+    return certificates.new_ca(f"aitrading {stack} CA")
 
 
 def service_certificate(
     ca_key_pem: bytes, ca_cert_pem: bytes, stack: str, namespace: str, service: str
 ) -> tuple[bytes, bytes]:
     """(key PEM, certificate PEM) for one service, signed by the stack's CA."""
-    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the stack CA key is not an EC key")
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    names = dns_names(stack, namespace, service)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    return certificates.signed_certificate(
+        ca_key_pem, ca_cert_pem, dns_names(stack, namespace, service)
     )
-    return _pem(key), cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _b64(data: bytes) -> str:

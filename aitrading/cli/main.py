@@ -20,6 +20,7 @@ from aitrading.cli import (
     serve_cmd,
     stores_cmd,
     ticks_cmd,
+    tls_cmd,
     users_cmd,
 )
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
@@ -43,6 +44,7 @@ app.command("operator")(operator_cmd.operator)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(ticks_cmd.app, name="ticks")
 app.add_typer(connector_cmd.app, name="connector")
+app.add_typer(tls_cmd.app, name="tls")
 
 
 @config_app.command("show")

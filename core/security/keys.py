@@ -25,13 +25,18 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def write_new_key(path: Path) -> None:
-    """A new Ed25519 private key as PEM, created 0600 and never over an existing file."""
-    pem = Ed25519PrivateKey.generate().private_bytes(
+def ed25519_pem() -> bytes:
+    """A new Ed25519 private key, PKCS#8 PEM."""
+    return Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def write_new_key(path: Path) -> None:
+    """A new Ed25519 private key as PEM, created 0600 and never over an existing file."""
+    pem = ed25519_pem()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)

@@ -41,6 +41,7 @@ ARGUMENTS: dict[str, tuple[list[str], str]] = {
     "users api-key": ([NOBODY, "--name", "reporting"], ""),
     "users subscribe": ([NOBODY, "--plan", "pro"], ""),
     "logs costs": (["--json"], ""),
+    "tls issue": (["{tmp}/certs", "--name", "postgres"], ""),
 }
 # Run after the others, in this order: they start (and stop) embedded stores themselves.
 LAST = ("stores up", "stores down", "demo")

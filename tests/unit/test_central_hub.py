@@ -194,3 +194,21 @@ async def _wait_status(hub: CentralHub, status: HealthStatus) -> object:
             return current
         await hub.wait_for_change(1.0)
     raise AssertionError(f"hub never became {status}: {hub.health()}")
+
+
+async def test_a_component_not_yet_healthy_is_rechecked_soon_not_an_interval_later() -> None:
+    """With a one-hour interval, a component that turns healthy just after start is seen
+    healthy within seconds: until its first healthy check it is re-checked often (the demo's
+    connector took a whole interval to show healthy)."""
+    slow = Recorder("connector", [])
+    slow.state = Health.unhealthy("no link yet")
+    hub = CentralHub(HubSettings(health_interval_s=3600, health_timeout_s=1, start_timeout_s=5))
+    hub.register(slow)
+    await hub.start()
+    try:
+        assert hub.health().status is HealthStatus.UNHEALTHY
+        slow.state = Health.healthy("linked")
+        current = await hub.wait_healthy(within_s=30)
+        assert current.status is HealthStatus.HEALTHY, current.reason
+    finally:
+        await hub.stop()

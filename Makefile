@@ -3,7 +3,10 @@
 # PyPI) if missing, then the locked environment (uv.lock) with every extra.
 
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+# uv on PATH, else where `pip install --user` puts it (often not on PATH), else as a module of
+# python3 — not only the module: inside an activated .venv (or `uv run`), python3 is the
+# venv's, which has no uv (make demo failed so under `make test`).
+UV := $(shell command -v uv 2>/dev/null || ls "$(HOME)/.local/bin/uv" 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
 .PHONY: compose-schema demo test e2e lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin image cluster-up cluster-down

@@ -17,12 +17,14 @@ def test_serve_sets_header_idle_and_concurrency_limits(monkeypatch: pytest.Monke
 
     seen: dict[str, Any] = {}
 
-    class Server:
+    class Server:  # uvicorn.Server's surface: run(), then `started` says whether it served
         def __init__(self, config: uvicorn.Config) -> None:
             seen.update(vars(config))
+            self.started = False
 
         def run(self) -> None:
             seen["ran"] = True
+            self.started = True
 
     monkeypatch.setattr(uvicorn, "Server", Server)
     monkeypatch.setattr(service_logging, "start_service_logging", lambda *a, **k: "router")
@@ -55,3 +57,24 @@ def test_production_refuses_plaintext_outside_loopback(monkeypatch: pytest.Monke
     result = CliRunner().invoke(app, ["serve", "database-service"])
     assert result.exit_code == 2, result.output
     assert "AITRADING_SECURITY_TLS_CERT_FILE" in result.output
+
+
+def test_a_server_that_never_started_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn returns from run() when the app's startup fails; that is not a clean exit."""
+    import uvicorn
+
+    import aitrading.core.logging.service_logging as service_logging
+
+    class Server:
+        def __init__(self, config: uvicorn.Config) -> None:
+            self.started = False
+
+        def run(self) -> None:
+            return None  # startup failed: nothing served
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    monkeypatch.setattr(service_logging, "start_service_logging", lambda *a, **k: "router")
+    monkeypatch.setattr(service_logging, "stop_service_logging", lambda router: None)
+    monkeypatch.setenv("AITRADING_SERVICES_DATABASE_SERVICE_PORT", "18998")
+    result = CliRunner().invoke(app, ["serve", "database-service"])
+    assert result.exit_code == 1, result.output

@@ -566,9 +566,12 @@ def logs_claim(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
     }
 
 
+RETENTION_JOB = "logs-enforce"
+
+
 def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Manifest:
     job_container = {
-        "name": "logs-enforce",
+        "name": RETENTION_JOB,
         "image": app_image(spec),
         # the spec's retention days, over the policies stored in PostgreSQL
         "args": ["logs", "enforce", *retention_args(spec)],
@@ -578,6 +581,9 @@ def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Ma
         "volumeMounts": [
             {"name": "data", "mountPath": DATA_DIR},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+            # its certificate and the stack CA: the databases take TLS 1.3 only (a run found
+            # it could not connect without them)
+            {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
         ],
     }
     return {
@@ -606,6 +612,12 @@ def retention_cron_job(stack: str, namespace: str, spec: TradingStackSpec) -> Ma
                                     "persistentVolumeClaim": {"claimName": f"{stack}-logs"},
                                 },
                                 {"name": "tmp", "emptyDir": {}},
+                                {
+                                    "name": "tls",
+                                    "secret": {
+                                        "secretName": tls_secret_for(stack, spec, RETENTION_JOB)
+                                    },
+                                },
                             ],
                         },
                     },
@@ -703,9 +715,14 @@ TLS_DATABASES = ("postgres", "dragonfly", "clickhouse")
 
 
 def certificate_holders(spec: TradingStackSpec) -> list[str]:
-    """Every component with its own certificate: the services and the in-cluster databases
-    that serve TLS."""
-    return [*SERVICE_PORTS, *(db for db in in_cluster_databases(spec) if db in TLS_DATABASES)]
+    """Every component with its own certificate: the services, the retention CronJob (a
+    client of PostgreSQL and the Redis-protocol store, both TLS only) and the in-cluster
+    databases that serve TLS."""
+    return [
+        *SERVICE_PORTS,
+        RETENTION_JOB,
+        *(db for db in in_cluster_databases(spec) if db in TLS_DATABASES),
+    ]
 
 
 def cert_manager_objects(stack: str, namespace: str, spec: TradingStackSpec) -> list[Manifest]:

@@ -428,7 +428,8 @@ def test_the_operator_creates_the_stack_ca_and_service_certificates_once(
 
     first = certificates()
     databases = {"tls-postgres-tls", "tls-clickhouse-tls", "tls-dragonfly-tls"}
-    assert set(first) == {"tls-ca"} | {f"tls-{s}-tls" for s in SERVICE_PORTS} | databases
+    services = {f"tls-{s}-tls" for s in SERVICE_PORTS}
+    assert set(first) == {"tls-ca", "tls-logs-enforce-tls"} | services | databases
     reconcile(applier, "tls", namespace, body["metadata"]["uid"], spec)
     assert certificates() == first
 

@@ -472,6 +472,30 @@ def _delete_pods_and_wait(cluster: Cluster, namespace: str, *pods: str) -> None:
     )
 
 
+def test_the_retention_cronjob_runs_in_the_cluster(cluster: Cluster, stack: str) -> None:
+    """A run of the stack's retention CronJob, now: it reaches the hot tier and the stack's
+    PostgreSQL with its own credentials, moves logs on to the warm and cold tiers on its
+    claim and applies the spec's retention days, and ends Complete."""
+    job = "e2e-retention"
+    cluster.kubectl("-n", stack, "delete", "job", job, "--ignore-not-found")
+    cluster.kubectl("-n", stack, "create", "job", job, f"--from=cronjob/{STACK}-logs-enforce")
+
+    def finished() -> bool:
+        status = cluster.get("-n", stack, "job", job).get("status", {})
+        assert not status.get("failed"), _explain(cluster, stack)
+        return bool(status.get("succeeded"))
+
+    cluster.wait_until(
+        "the retention job to complete",
+        finished,
+        timeout=600,
+        explain=lambda: _explain(cluster, stack),
+    )
+    log = cluster.kubectl("-n", stack, "logs", f"job/{job}").stdout
+    assert "moved hot→warm:" in log, log
+    assert "deleted cold files:" in log, log
+
+
 def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack: str) -> None:
     """While a connector streams: delete a data-bridge pod, the database-service pod and the
     PostgreSQL pod. Afterwards every acked tick is stored exactly once, and the stack is Ready

@@ -429,3 +429,14 @@ def test_database_service_adopts_a_rotated_owner_password_before_it_migrates() -
         "key": "previous-migration-url",
         "optional": True,
     }
+
+
+def test_the_retention_job_mounts_its_certificate_and_the_stack_ca() -> None:
+    """Its databases take TLS 1.3 only: without the CA it could not connect (an in-cluster
+    run of the CronJob found it)."""
+    job = next(m for m in render("s", "ns", spec()) if m["kind"] == "CronJob")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert mounts["tls"] == "/var/run/secrets/aitrading/tls"
+    assert volumes["tls"]["secret"]["secretName"] == "s-logs-enforce-tls"

@@ -212,3 +212,33 @@ async def test_a_component_not_yet_healthy_is_rechecked_soon_not_an_interval_lat
         assert current.status is HealthStatus.HEALTHY, current.reason
     finally:
         await hub.stop()
+
+
+async def test_components_whose_dependencies_are_up_start_together() -> None:
+    """Two servers with nothing in common boot at the same time: here each one's start waits
+    for the other's to begin, which only concurrent starts can satisfy (one after the other,
+    the first would time out)."""
+    begun = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+    class Waiting(Recorder):
+        async def start(self) -> None:
+            begun[self.name].set()
+            other = "b" if self.name == "a" else "a"
+            await begun[other].wait()
+            await super().start()
+
+    journal: list[str] = []
+    hub = CentralHub(HubSettings(health_interval_s=60, health_timeout_s=1, start_timeout_s=10))
+    for component in (
+        Waiting("a", journal),
+        Waiting("b", journal),
+        Recorder("c", journal, ("a", "b")),
+    ):
+        hub.register(component)
+    await hub.start()
+    try:
+        assert journal[-1] == "start c"  # after both of its dependencies
+        assert set(journal[:2]) == {"start a", "start b"}
+    finally:
+        await hub.stop()
+    assert journal[3:] == ["stop c", "stop b", "stop a"]

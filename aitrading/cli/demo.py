@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import importlib
 import signal
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.live import Live
@@ -180,6 +182,17 @@ async def run_demo(settings: Settings, duration_s: float | None = None) -> int:
     return 0
 
 
+def own_command() -> str:
+    """How to run this `aitrading` from the directory the demo runs in (`.venv/bin/aitrading`
+    under `make demo`), since the venv is usually not on PATH."""
+    script = Path(sys.executable).with_name("aitrading")
+    if not script.exists():
+        return "aitrading"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
+
+
 def print_login(login: DemoLogin, settings: Settings) -> None:
     """The demo login, ready to paste; the password only when it was just made."""
     gateway = f"http://127.0.0.1:{settings.services.api_gateway_port}"
@@ -193,6 +206,7 @@ def print_login(login: DemoLogin, settings: Settings) -> None:
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
         f'  curl -s -H "Authorization: Bearer $TOKEN" \'{gateway}/api/v1/market/ohlcv'
         "?symbol=EURUSD&timeframe=1m&start=0&end=9999999999999'\n"
+        f"  AITRADING_TOKEN=$TOKEN {own_command()} ticks watch EURUSD --count 5\n"
         f'  curl -s -H "Authorization: Bearer $TOKEN" {gateway}/api/v1/orders'
         ' -H \'content-type: application/json\' -d \'{"client_order_id": "my-1",'
         ' "account": "demo", "symbol": "EURUSD", "side": "buy",'

@@ -25,7 +25,7 @@ from aitrading.cli import (
 )
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.cli.failures import EXIT_FAILED, explain
-from aitrading.core.infrastructure.config_manager import effective_items
+from aitrading.core.infrastructure.config_manager import DEBUG_ENV, effective_items
 
 app = typer.Typer(
     help="aitrading: embedded stores, configuration, services and the Kubernetes operator.",
@@ -87,7 +87,7 @@ def run() -> None:
     try:
         app()
     except Exception as exc:
-        if os.environ.get("AITRADING_DEBUG"):
+        if os.environ.get(DEBUG_ENV):
             raise
         err_console.print(explain(exc), soft_wrap=True, markup=False, highlight=False)
         raise SystemExit(EXIT_FAILED) from None

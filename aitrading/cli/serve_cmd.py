@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aitrading.cli.common import ConfigOption, err_console, load_or_exit
 from aitrading.cli.failures import EXIT_FAILED, explain
-from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.infrastructure.config_manager import DEBUG_ENV, Settings, env_name
 from aitrading.core.security.tls import is_loopback
 from aitrading.core.stores.embedded import port_is_free
 
@@ -45,7 +45,7 @@ class OneLineStartupFailure:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan" or os.environ.get("AITRADING_DEBUG"):
+        if scope["type"] != "lifespan" or os.environ.get(DEBUG_ENV):
             await self.app(scope, receive, send)
             return
         held: list[Message] = []

@@ -222,7 +222,9 @@ class CentralHub:
         ]
 
     async def _start_one(self, name: str) -> None:
+        began = time.monotonic()
         await asyncio.wait_for(self._components[name].start(), self._settings.start_timeout_s)
+        _log.info("started %s in %.2fs", name, time.monotonic() - began)
 
     async def stop(self) -> list[str]:
         """Stop monitors, then components in reverse start order. Returns the errors seen."""

@@ -27,6 +27,11 @@ ENV_PREFIX = "AITRADING_"
 NESTED_DELIMITER = "_"
 CONFIG_FILE_ENV = "AITRADING_CONFIG_FILE"
 SECRETS_DIR_ENV = "AITRADING_SECRETS_DIR"
+DEBUG_ENV = "AITRADING_DEBUG"  # the CLI keeps tracebacks
+TOKEN_ENV = "AITRADING_TOKEN"  # noqa: S105 (a variable's name): an access token for CLI clients
+# Variables of the prefix that are read by the process itself, not settings: an unknown
+# AITRADING_ name is still an error (a typo must not pass silently), these are not unknown.
+PROCESS_VARIABLES = frozenset({CONFIG_FILE_ENV, SECRETS_DIR_ENV, DEBUG_ENV, TOKEN_ENV})
 
 Port = int
 
@@ -442,7 +447,7 @@ def _env_layer(
     relevant: dict[str, str] = {}
     for key, value in environ.items():
         name = key.upper()
-        if not name.startswith(ENV_PREFIX) or name in (CONFIG_FILE_ENV, SECRETS_DIR_ENV):
+        if not name.startswith(ENV_PREFIX) or name in PROCESS_VARIABLES:
             continue
         if name in known:
             relevant[key] = value

@@ -42,6 +42,7 @@ ARGUMENTS: dict[str, tuple[list[str], str]] = {
     "users subscribe": ([NOBODY, "--plan", "pro"], ""),
     "logs costs": (["--json"], ""),
     "tls issue": (["{tmp}/certs", "--name", "postgres"], ""),
+    "ticks watch": (["EURUSD", "--count", "1"], ""),
 }
 # Run after the others, in this order: they start (and stop) embedded stores themselves.
 LAST = ("stores up", "stores down", "demo")

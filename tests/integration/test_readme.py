@@ -3,7 +3,7 @@
 Every ```bash block of README.md is run here (none of them needs a cluster: those live in
 docs/kubernetes.md). `make demo` is started with make, as written, until it prints its login
 and the commands to try; those are pasted into bash in turn (a token, market data through
-the gateway, an order), then Ctrl-C must stop everything. `make test` is this suite itself
+the gateway, five live ticks from its stream, an order), then Ctrl-C must stop everything. `make test` is this suite itself
 and is not run from inside it. Every other line runs in a fresh folder that has only the
 repository's `.venv`, so `.aitrading` and files a line writes land there, not in the clone;
 the stores' ports are moved off their defaults so a running demo is left alone.
@@ -100,7 +100,7 @@ def test_make_demo_as_written_and_the_commands_it_prints(tmp_path: Path) -> None
     seen: list[str] = []
     tries: list[str] = []
     try:
-        while len(tries) < 3:  # the demo prints "try:" and three commands to paste
+        while len(tries) < 4:  # "try:", then a token, market data, the live stream, an order
             line = proc.stdout.readline()
             assert line, "".join(seen)
             seen.append(line)
@@ -110,11 +110,13 @@ def test_make_demo_as_written_and_the_commands_it_prints(tmp_path: Path) -> None
             line = proc.stdout.readline()
             assert line, "".join(seen)
             seen.append(line)
-        script = "\n".join([tries[0], *(f"{t}; echo" for t in tries[1:])])
-        deadline = time.monotonic() + 180
-        while True:  # bars appear once the first ticks are stored
+        token, market, stream, order = tries
+
+        def pasted(command: str) -> str:
+            """What `command` prints when pasted after the token line, as a user would."""
             result = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", script],
+                ["bash", "-euo", "pipefail", "-c", f"{token}\n{command}"],
+                cwd=REPO,
                 env=env,
                 capture_output=True,
                 text=True,
@@ -122,14 +124,20 @@ def test_make_demo_as_written_and_the_commands_it_prints(tmp_path: Path) -> None
                 check=False,
             )
             assert result.returncode == 0, result.stderr
-            bars_line, order_line = [s for s in result.stdout.splitlines() if s][:2]
-            bars = json.loads(bars_line)
+            return result.stdout
+
+        deadline = time.monotonic() + 180
+        while True:  # bars appear once the first ticks are stored
+            bars = json.loads(pasted(market))
             if bars.get("bars") or time.monotonic() > deadline:
                 break
             time.sleep(1)
         assert bars["bars"], bars
-        order = json.loads(order_line)
-        assert order.get("client_order_id") == "my-1", order
+        live = pasted(stream).splitlines()
+        assert len(live) == 5, live
+        assert all(line.startswith("EURUSD  ") and " bid " in line for line in live), live
+        placed = json.loads(pasted(order))
+        assert placed.get("client_order_id") == "my-1", placed
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches make and the demo alike
         rest, _ = proc.communicate(timeout=120)

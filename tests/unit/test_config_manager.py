@@ -75,6 +75,17 @@ def test_every_problem_is_reported_at_once_with_path_and_source(tmp_path: Path) 
     assert "did you mean AITRADING_POSTGRES_PORT" in problems["AITRADING_POSTGRES_PROT"].message
 
 
+def test_the_process_variables_of_the_prefix_are_not_unknown_settings() -> None:
+    """AITRADING_DEBUG (tracebacks) and AITRADING_TOKEN (`ticks watch`) are read by the CLI;
+    a command run with them must not die of "unknown setting" (it did), while a typo still
+    does."""
+    env = {"AITRADING_DEBUG": "1", "AITRADING_TOKEN": "t", "AITRADING_ENVIRONMENT": "development"}
+    assert load_settings(environ=env).settings.environment == "development"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={**env, "AITRADING_TOKENS": "t"})
+    assert [p.path for p in caught.value.problems] == ["AITRADING_TOKENS"]
+
+
 def test_cross_field_rule_names_both_fields() -> None:
     env = {"AITRADING_POSTGRES_POOL_MIN_SIZE": "20", "AITRADING_POSTGRES_POOL_MAX_SIZE": "5"}
     with pytest.raises(ConfigError) as caught:

@@ -33,7 +33,7 @@ from typing import Any
 import websockets
 
 from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxFullError
-from aitrading.client.metatrader_connector.terminal import Terminal, capture_page
+from aitrading.client.metatrader_connector.terminal import Terminal, TerminalTick, capture_page
 from aitrading.client.security.instruction_guard import InstructionGuard
 from aitrading.core.infrastructure.circuit_breaker import BreakerState, CircuitBreaker
 from aitrading.core.market.order_instructions import InstructionKind, InstructionRejectedError
@@ -207,12 +207,7 @@ class Connector:
             )
             if not ticks or cursor is None:
                 continue
-            first = self.outbox.next_sequence(len(ticks))
-            body = {
-                "type": "ticks",
-                "ticks": [t.frame_fields(first + i) for i, t in enumerate(ticks)],
-            }
-            self._put("ticks", body, len(ticks), {symbol: cursor})
+            self._put_ticks(ticks, {symbol: cursor})
             total += len(ticks)
         self.stats.ticks_captured += total
         return total
@@ -222,6 +217,17 @@ class Connector:
     ) -> None:
         self.outbox.put(kind, json.dumps(body, separators=(",", ":")).encode(), items, cursors)
         self._wake.set()
+
+    def _put_ticks(self, ticks: list[TerminalTick], cursors: dict[str, Cursor]) -> int:
+        """One page of captured ticks: numbered, stored and its cursor advanced in one commit."""
+
+        def render(first: int) -> bytes:
+            numbered = [t.frame_fields(first + i) for i, t in enumerate(ticks)]
+            return json.dumps({"type": "ticks", "ticks": numbered}, separators=(",", ":")).encode()
+
+        frame_id = self.outbox.put_numbered("ticks", render, len(ticks), cursors)
+        self._wake.set()
+        return frame_id
 
     async def _capture_loop(self) -> None:
         while True:
@@ -316,8 +322,10 @@ class Connector:
 
     async def _connect(self, link: Link) -> None:
         tls = self.options.ssl_context if self.options.url.startswith("wss://") else None
+        # No permessage-deflate: it cost both ends CPU on every small frame (the profile of
+        # bench/connector.py), and a tick stream is a few tens of KB/s.
         ws = await websockets.connect(
-            self.options.url, ssl=tls, max_size=8 * 1024 * 1024, close_timeout=2
+            self.options.url, ssl=tls, max_size=8 * 1024 * 1024, close_timeout=2, compression=None
         )
         auth: dict[str, Any] = {"type": "auth", "v": 1, "token": await self._token()}
         if self.options.source:
@@ -382,7 +390,7 @@ class Connector:
         frame_ids, self._acked_ids = self._acked_ids, []
         if not frame_ids:
             return
-        await asyncio.to_thread(self.outbox.ack_many, frame_ids)
+        self.outbox.ack_many(frame_ids)
         for frame_id in frame_ids:
             self._assigned.discard(frame_id)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,13 +79,38 @@ class Outbox:
         cursors: dict[str, Cursor] | None = None,
     ) -> int:
         """Store a frame (and the capture cursors it advances) durably; its id."""
+        return self._store(kind, lambda _: body, items, cursors, numbered=False)
+
+    def put_numbered(
+        self,
+        kind: str,
+        render: Callable[[int], bytes],
+        items: int,
+        cursors: dict[str, Cursor] | None = None,
+    ) -> int:
+        """Reserve `items` tick sequence numbers, then store `render(first)` with the cursors
+        it advances — one transaction, one fsync. A restart never reuses a sequence number,
+        so a tick keeps its identity (source, symbol, time_msc, sequence) only if it was
+        stored with it, which is why ticks are numbered as they enter the outbox."""
+        return self._store(kind, render, items, cursors, numbered=True)
+
+    def _store(
+        self,
+        kind: str,
+        render: Callable[[int], bytes],
+        items: int,
+        cursors: dict[str, Cursor] | None,
+        numbered: bool,
+    ) -> int:
         with self._lock:
             if self.depth() >= self.max_frames:
                 raise OutboxFullError(f"{self.max_frames} frames await their ack")
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                first = self._reserve(items) if numbered else 0
                 cursor = self._db.execute(
-                    "INSERT INTO frames (kind, body, items) VALUES (?, ?, ?)", (kind, body, items)
+                    "INSERT INTO frames (kind, body, items) VALUES (?, ?, ?)",
+                    (kind, render(first), items),
                 )
                 for symbol, at in (cursors or {}).items():
                     self._db.execute(
@@ -101,6 +127,17 @@ class Outbox:
             assert frame_id is not None
             return frame_id
 
+    def _reserve(self, count: int) -> int:
+        """Inside a transaction: the first of `count` fresh sequence numbers."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'sequence'").fetchone()
+        first = (int(row[0]) if row else 0) + 1
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('sequence', ?) ON CONFLICT (key)"
+            " DO UPDATE SET value = excluded.value",
+            (first + count - 1,),
+        )
+        return first
+
     def ack(self, frame_id: int) -> None:
         """Data-bridge has it (in its journal): forget it."""
         self.ack_many([frame_id])
@@ -109,10 +146,14 @@ class Outbox:
         """Forget several acked frames in one transaction (one fsync).
 
         Losing this to a crash only means the frames go out again, and the bridge counts them
-        as duplicates — so acks are forgotten in batches, off the capture path."""
+        as duplicates — so acks are forgotten in batches and without an fsync of their own (WAL
+        `synchronous=NORMAL` for this commit; the next frame's FULL commit syncs it too). Short
+        enough for the event loop: in a thread it held the connection's lock through an fsync
+        while the loop waited for it to put the next frame."""
         if not frame_ids:
             return
         with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit does not fsync
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany("DELETE FROM frames WHERE id = ?", [(i,) for i in frame_ids])
@@ -120,6 +161,8 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def pending(self, after: int = 0, limit: int = 1000) -> list[PendingFrame]:
         with self._lock:
@@ -158,23 +201,3 @@ class Outbox:
         with self._lock:
             rows = self._db.execute("SELECT ticket, body FROM resting").fetchall()
         return {int(r[0]): json.loads(r[1]) for r in rows}
-
-    def next_sequence(self, count: int) -> int:
-        """Reserve `count` tick sequence numbers; the first. Durable: a restart never reuses
-        one, so a tick keeps its identity (source, symbol, time_msc, sequence) only if it was
-        stored with it — which is why ticks are numbered when they enter the outbox."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT value FROM meta WHERE key = 'sequence'").fetchone()
-                first = (int(row[0]) if row else 0) + 1
-                self._db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('sequence', ?) ON CONFLICT (key)"
-                    " DO UPDATE SET value = excluded.value",
-                    (first + count - 1,),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return first

@@ -90,7 +90,7 @@ def create_app(
         verify=peer_client_context(settings),
     )
     spool = Spool(settings.data_dir.resolve() / "data-bridge" / "spool")
-    sink = TickSink(database, spool, registry)
+    sink = TickSink(database, spool, registry, linger_s=settings.data_bridge.forward_linger_s)
     hub.register(_SinkHealth(sink))
     metrics = IngestMetrics(registry)
     state: dict[str, Any] = {}

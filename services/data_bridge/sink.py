@@ -9,8 +9,8 @@ keeps up with any rate the connections can read.
 
 A forwarder delivers the journal to database-service in order, several records per
 `POST /api/v1/ticks/batch` (up to `max_batch` ticks), and moves the journal's position after
-each success; it lingers `linger_s` (50 ms) after the first new record so that ClickHouse gets
-a few large inserts a second rather than one per frame. database-service stores ticks
+each success; it lingers `linger_s` (`data_bridge.forward_linger_s`, 0.5 s) after the first new
+record so that ClickHouse gets a few large inserts a second rather than one per frame. database-service stores ticks
 idempotently by identity, so a record sent twice (a crash between delivery and the position's fsync)
 lands once. Ticks it refuses are dead-lettered one by one (`delivery.py`), never dropped
 with their batch and never resent forever. While database-service is unavailable the
@@ -112,7 +112,7 @@ class TickSink:
         max_batch: int = 10_000,
         retry_s: float = 0.5,
         drain_on_stop_s: float = 10.0,
-        linger_s: float = 0.05,
+        linger_s: float = 0.5,
     ) -> None:
         self._db = database
         self._spool = spool
@@ -237,7 +237,8 @@ class TickSink:
         while True:
             await self._journaled.wait()
             # Acks do not wait for this, so let records gather: a few large ClickHouse
-            # inserts a second instead of one per frame (each costs ~10 ms of CPU in chdb).
+            # inserts a second instead of one per frame (each costs ~10 ms of CPU in chdb;
+            # at 50 ms the inserts' CPU tripled the connector's ack latency on 2 cores).
             await asyncio.sleep(self._linger_s)
             self._journaled.clear()  # an append after this line sets it again
             delivered = await self._forward_once()

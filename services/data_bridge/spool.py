@@ -77,18 +77,23 @@ class Spool:
                     yield Position(segment, offset), payload
 
     def commit(self, position: Position) -> None:
-        """Everything before `position` is delivered: remember it and drop spent segments."""
+        """Everything before `position` is delivered: remember it and drop spent segments.
+
+        The position's fsyncs happen outside the lock: there is one committer (the forwarder),
+        and `append` — the ack path — must not wait behind two fsyncs for a lock it does not
+        need. Segments before the position are never written again, so they go unlocked too.
+        """
+        tmp = self.directory / "position.tmp"
+        tmp.write_text(f"{position.segment} {position.offset}\n")
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.directory / "position")
+        _fsync_dir(self.directory)
         with self._lock:
-            tmp = self.directory / "position.tmp"
-            tmp.write_text(f"{position.segment} {position.offset}\n")
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.directory / "position")
-            _fsync_dir(self.directory)
             self._position = position
-            for segment in self._segments():
-                if segment < position.segment:
-                    self._path(segment).unlink(missing_ok=True)
+            spent = [s for s in self._segments() if s < position.segment]
+        for segment in spent:
+            self._path(segment).unlink(missing_ok=True)
 
     def backlog_bytes(self) -> int:
         with self._lock:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from aitrading.client.metatrader_connector.simulator import DEFAULT_SYMBOLS
+from tests.support.bridge_delivery import wait_delivered
 from tests.support.stored_ticks import stored_ticks
 
 pytestmark = pytest.mark.integration
@@ -70,6 +71,7 @@ async def test_sigterm_drains_and_reports_exactly_what_was_stored(stack: dict[st
     assert last.endswith(" ticks acked"), lines[-5:]
     acked = int(last.split()[1])
     assert acked > 0
+    await wait_delivered(stack["bridge"])  # acked = journaled; storage follows
     stored, distinct = await _stored(stack["dbs"], "sigterm")
     assert distinct == stored  # nothing twice
     assert stored == acked  # nothing acked that is not stored, nothing stored unreported

@@ -26,19 +26,44 @@ T0 = 1_800_000_000_000
 
 
 def test_the_outbox_survives_a_reopen_and_refuses_when_full(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "o.db", max_frames=2)
+    box = Outbox(tmp_path / "o.db", max_frames=3)
     first = box.put("ticks", b'{"a":1}', 1, {"EURUSD": Cursor(T0, 2)})
+    numbered: list[int] = []
+
+    def render(start: int) -> bytes:
+        numbered.append(start)
+        return f'{{"first":{start}}}'.encode()
+
+    box.put_numbered("ticks", render, 10)
     box.put("ticks", b'{"b":2}', 1)
     with pytest.raises(OutboxFullError):
         box.put("ticks", b'{"c":3}', 1)
-    sequence = box.next_sequence(10)
     box.close()  # or a crash: WAL + synchronous=FULL
-    again = Outbox(tmp_path / "o.db", max_frames=2)
-    assert [f.body for f in again.pending()] == [b'{"a":1}', b'{"b":2}']
+    again = Outbox(tmp_path / "o.db", max_frames=4)
+    bodies = [f.body for f in again.pending()]
+    assert bodies == [b'{"a":1}', f'{{"first":{numbered[0]}}}'.encode(), b'{"b":2}']
     assert again.cursors() == {"EURUSD": Cursor(T0, 2)}
-    assert again.next_sequence(1) == sequence + 10  # never reused
+    again.put_numbered("ticks", render, 1)
+    assert numbered[1] == numbered[0] + 10  # never reused across a reopen
     again.ack(first)
-    assert again.depth() == 1
+    assert again.depth() == 3
+
+
+def test_a_numbered_frame_is_all_or_nothing(tmp_path: Path) -> None:
+    """Sequence numbers, the frame and the cursor it advances commit together: a failure
+    while the frame is made leaves none of them behind."""
+    box = Outbox(tmp_path / "o.db")
+    box.put_numbered("ticks", lambda start: str(start).encode(), 5, {"EURUSD": Cursor(T0, 1)})
+
+    def broken(start: int) -> bytes:
+        raise ValueError("cannot encode")
+
+    with pytest.raises(ValueError, match="cannot encode"):
+        box.put_numbered("ticks", broken, 7, {"EURUSD": Cursor(T0 + 9, 1)})
+    assert box.depth() == 1
+    assert box.cursors() == {"EURUSD": Cursor(T0, 1)}
+    box.put_numbered("ticks", lambda start: str(start).encode(), 1)
+    assert [f.body for f in box.pending()] == [b"1", b"6"]
 
 
 def connector(tmp_path: Path, terminal: Any, max_frames: int = 100) -> Connector:

@@ -83,9 +83,12 @@ class ClickHouseStore:
             return call(*args, **kwargs)
 
     async def query_rows(
-        self, sql: str, parameters: dict[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> list[tuple[Any, ...]]:
-        result = await self.run(self.client.query, sql, parameters=parameters)
+        result = await self.run(self.client.query, sql, parameters=parameters, settings=settings)
         return [tuple(row) for row in result.result_rows]
 
     async def health(self) -> Health:

@@ -72,6 +72,13 @@ def decode_cursor(cursor: str) -> tuple[int, str, int]:
         raise CursorError("invalid cursor") from exc
 
 
+# The write path's queries are small (a few hundred rows a second): on one thread they leave
+# the other cores to the services that ack ticks. With ClickHouse's default, each insert's
+# burst across every core put 10-15 ms into the connector's ack p99 on 2 cores (measured by
+# bench/connector.py; docs/performance.md).
+_ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
+
+
 class TickRepository:
     def __init__(self, store: ClickHouseStore) -> None:
         self._store = store
@@ -100,6 +107,7 @@ class TickRepository:
             " AND time BETWEEN fromUnixTimestamp64Milli(%(low)s, 'UTC')"
             " AND fromUnixTimestamp64Milli(%(high)s, 'UTC')",
             {"symbols": symbols, "low": low, "high": high},
+            settings=_ONE_THREAD,
         )
         return {(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows}
 
@@ -128,7 +136,7 @@ class TickRepository:
             columns,
             column_names=list(TICK_COLUMNS),
             column_oriented=True,
-            settings={"insert_deduplication_token": digest.hexdigest()},
+            settings={"insert_deduplication_token": digest.hexdigest(), **_ONE_THREAD},
         )
 
     async def query(

@@ -9,7 +9,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || ls "$(HOME)/.local/bin/uv" 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: compose-schema demo test e2e lint bench stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin image cluster-up cluster-down
+.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin image cluster-up cluster-down
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -50,6 +50,9 @@ bench: $(SYNC_STAMP)  ## every benchmark under bench/, results in bench/results/
 		[ $$first = 1 ] || echo "," >> bench/results/latest.json; first=0; \
 		echo "$$out" >> bench/results/latest.json; \
 	done; echo "]" >> bench/results/latest.json
+
+bench-report: $(SYNC_STAMP)  ## docs/performance.md's table and docs/performance.svg from the last `make bench`
+	$(UV) run --frozen python bench/_report.py
 
 store-bin: $(STORE_BIN)/weaviate-server  ## build weaviate-server for the integration tests
 

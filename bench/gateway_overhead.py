@@ -4,6 +4,8 @@ database-service and the gateway run as their own processes (embedded stores); t
 request (`GET /api/v1/ticks` for an empty range; through the gateway
 `/api/v1/market/ticks` with a bearer token — authentication, revocation check, two rate-limit
 decisions, entitlements and the proxy hop) is sent at the same concurrency to both, in one run.
+The peer, in the same run: nginx from Debian's package as a plain reverse proxy in front of the
+same upstream (`_nginx_peer.py`); without nginx installed the JSON says so (`nginx_error`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import embedded, free_port, report, wait_ready
+from _nginx_peer import nginx_proxy
 
 REQUESTS = 500
 CONCURRENCY = 1
@@ -40,6 +43,17 @@ async def latencies(http: httpx.AsyncClient, path: str, headers: dict[str, str])
 
     await asyncio.gather(*(one() for _ in range(REQUESTS)))
     return samples
+
+
+async def wait_answering(http: httpx.AsyncClient, url: str) -> None:
+    for _ in range(100):
+        try:
+            if (await http.get(url)).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{url} never answered")
 
 
 async def main() -> None:
@@ -110,6 +124,16 @@ async def main() -> None:
                 through = await latencies(
                     http, f"http://127.0.0.1:{gw_port}/api/v1/market/ticks", auth
                 )
+                try:
+                    async with nginx_proxy(free_port(), dbs_port) as proxy:
+                        await wait_answering(http, f"{proxy}/health/live")
+                        await latencies(http, f"{proxy}/api/v1/ticks", {})  # warm
+                        nginx: list[float] | None = await latencies(
+                            http, f"{proxy}/api/v1/ticks", {}
+                        )
+                        peer_error = ""
+                except (OSError, TimeoutError) as exc:
+                    nginx, peer_error = None, f"{type(exc).__name__}: {exc}"
         finally:
             for process in processes:
                 process.terminate()
@@ -117,6 +141,14 @@ async def main() -> None:
     p = [statistics.median, lambda s: statistics.quantiles(s, n=100)[98]]
     direct_p50, direct_p99 = (f(direct) for f in p)
     gw_p50, gw_p99 = (f(through) for f in p)
+    peer: dict[str, object] = {"nginx_error": peer_error}
+    if nginx is not None:
+        nginx_p50, nginx_p99 = (f(nginx) for f in p)
+        peer = {
+            "nginx_added_p50_ms": round(nginx_p50 - direct_p50, 3),
+            "nginx_added_p99_ms": round(nginx_p99 - direct_p99, 3),
+            "nginx_metric": "nginx 1.22 (Debian) as a keep-alive reverse proxy, same upstream",
+        }
     report(
         "gateway_overhead",
         f"p99 latency through the gateway ({CONCURRENCY} concurrent)",
@@ -128,7 +160,9 @@ async def main() -> None:
         added_p99_ms=round(gw_p99 - direct_p99, 3),
         direct_p50_ms=round(direct_p50, 3),
         gateway_p50_ms=round(gw_p50, 3),
+        goal_added_p50_ms=1.0,
         goal_added_p99_ms=3,
+        **peer,
         requests=REQUESTS,
     )
 

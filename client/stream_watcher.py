@@ -24,8 +24,9 @@ from aitrading.core.security.tls import is_loopback
 PROTOCOL_VERSION = 1
 
 
-class StreamRefusedError(RuntimeError):
-    """The stream said no: a bad token, a plan without the symbols, too many streams."""
+class StreamStoppedError(RuntimeError):
+    """The stream refused (a bad token, a plan without the symbols, too many streams) or
+    closed; the message says which."""
 
 
 def stream_url(base: str) -> str:
@@ -52,7 +53,7 @@ async def watch_ticks(
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield every tick of `symbols` as the stream sends it, until the caller stops.
 
-    Raises StreamRefusedError when the stream refuses the token or every symbol.
+    Raises StreamStoppedError when the stream refuses the token or every symbol, or closes.
     """
     url = stream_url(base)
     async with connect(url, ssl=_tls(url, ca_file), compression=None) as ws:
@@ -63,12 +64,13 @@ async def watch_ticks(
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 if kind == "error":
-                    raise StreamRefusedError(f"{frame.get('code')}: {frame.get('message')}")
+                    raise StreamStoppedError(f"{frame.get('code')}: {frame.get('message')}")
                 if kind == "subscribed" and not frame.get("symbols"):
                     refused = ", ".join(frame.get("refused", [])) or "none asked"
-                    raise StreamRefusedError(f"no symbol allowed by your plan ({refused})")
+                    raise StreamStoppedError(f"no symbol allowed by your plan ({refused})")
                 if kind == "ticks":
                     for tick in frame.get("ticks", []):
                         yield tick
         except ConnectionClosed as exc:
-            raise StreamRefusedError(f"the stream closed: {exc.rcvd or exc}") from None
+            raise StreamStoppedError(f"the stream closed: {exc.rcvd or exc}") from None
+        raise StreamStoppedError(f"the stream closed: {ws.close_reason or ws.close_code}")

@@ -85,7 +85,7 @@ def watch(
 ) -> None:
     """Follow live ticks through the gateway's stream. The token comes from AITRADING_TOKEN
     (never an argument: a command line is visible to every user of the machine)."""
-    from aitrading.client.stream_watcher import StreamRefusedError, watch_ticks
+    from aitrading.client.stream_watcher import StreamStoppedError, watch_ticks
 
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
@@ -117,8 +117,8 @@ def watch(
     except ValueError as exc:
         err_console.print(str(exc))
         raise typer.Exit(2) from None
-    except StreamRefusedError as exc:
-        err_console.print(f"the stream refused: {exc}")
+    except StreamStoppedError as exc:
+        err_console.print(f"ticks watch: {exc}")
         raise typer.Exit(1) from None
     except OSError as exc:
         err_console.print(

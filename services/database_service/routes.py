@@ -78,8 +78,11 @@ router = APIRouter(
 )
 
 Symbol = Annotated[str, Query(pattern=SYMBOL_FIELD, description="e.g. EURUSD")]
-StartMsc = Annotated[int, Query(ge=0, description="inclusive, ms since epoch")]
-EndMsc = Annotated[int, Query(ge=0, description="exclusive, ms since epoch")]
+# The last instant ClickHouse's DateTime64 holds (2299-12-31T23:59:59.999Z): a range bound
+# beyond it, or beyond Int64, cannot be compared in a query and is refused up front (422).
+QUERY_MAX_MSC = 10_413_791_999_999
+StartMsc = Annotated[int, Query(ge=0, le=QUERY_MAX_MSC, description="inclusive, ms since epoch")]
+EndMsc = Annotated[int, Query(ge=0, le=QUERY_MAX_MSC, description="exclusive, ms since epoch")]
 
 _UNAVAILABLE = (
     OSError,

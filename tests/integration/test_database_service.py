@@ -118,6 +118,23 @@ async def test_paging_with_cursor(api: httpx.AsyncClient) -> None:
     assert bad.json()["error"]["code"] == "validation_failed"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/ticks", "/api/v1/ohlcv"])
+async def test_a_range_beyond_what_clickhouse_holds_is_a_422_not_a_500(
+    api: httpx.AsyncClient, path: str
+) -> None:
+    """Found by schemathesis: an `end` beyond Int64 reached ClickHouse and came back as 500."""
+    for end in (130530109188156912593534976, 10_413_792_000_000):
+        answer = await api.get(
+            path, params={"symbol": "EURUSD", "timeframe": "1m", "start": 0, "end": end}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "validation_failed"
+    fine = await api.get(
+        path, params={"symbol": "EURUSD", "timeframe": "1m", "start": 0, "end": 10_413_791_999_999}
+    )
+    assert fine.status_code == 200, fine.text
+
+
 async def test_malformed_batch_lists_each_bad_item_and_stores_nothing(
     api: httpx.AsyncClient,
 ) -> None:

@@ -3,10 +3,11 @@
 Every ```bash block of README.md is run here (none of them needs a cluster: those live in
 docs/kubernetes.md). `make demo` is started with make, as written, until it prints its login
 and the commands to try; those are pasted into bash in turn (a token, market data through
-the gateway, five live ticks from its stream, an order), then Ctrl-C must stop everything. `make test` is this suite itself
-and is not run from inside it. Every other line runs in a fresh folder that has only the
-repository's `.venv`, so `.aitrading` and files a line writes land there, not in the clone;
-the stores' ports are moved off their defaults so a running demo is left alone.
+the gateway, five live ticks from its stream, an order), then Ctrl-C must stop everything.
+`make test` is this suite itself and is not run from inside it. Every other line runs in a
+fresh folder that has only the repository's `.venv`, so `.aitrading` and files a line writes
+land there, not in the clone; the stores' ports are moved off their defaults so a running
+demo is left alone.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 
 from aitrading.cli.mt5_sim_cmd import development_token
 from aitrading.client.metatrader_connector.bridge_client import BridgeClient
-from aitrading.client.stream_watcher import StreamRefusedError, watch_ticks
+from aitrading.client.stream_watcher import StreamStoppedError, watch_ticks
 from aitrading.core.security.scopes import TokenScope
 from aitrading.core.security.subscription_validator import DEFAULT_PLANS, SubscriptionValidator
 from aitrading.core.stores.postgres import PostgresStore
@@ -79,8 +79,8 @@ async def test_watch_refuses_a_bad_token_and_unentitled_symbols(
         async for _ in watch_ticks(stack["bridge"], token, symbols):
             return
 
-    with pytest.raises(StreamRefusedError, match="unauthenticated"):
+    with pytest.raises(StreamStoppedError, match="unauthenticated"):
         await asyncio.wait_for(first("not-a-token", ["EURUSD"]), 30)
     token = await viewer_token(stack, postgres, redis_store)
-    with pytest.raises(StreamRefusedError, match=r"no symbol allowed by your plan \(NOT A SYM\)"):
+    with pytest.raises(StreamStoppedError, match=r"no symbol allowed by your plan \(NOT A SYM\)"):
         await asyncio.wait_for(first(token, ["NOT A SYM"]), 30)

@@ -123,6 +123,13 @@ def table(results: Results) -> str:
             f"| {row.path.strip()} | {number(ours)} {row.unit} | {sign} {number(row.goal)} "
             f"{row.unit} | {met} | {peer_text} |"
         )
+    steal = results.get("connector", {}).get("cpu_steal_share")
+    if isinstance(steal, int | float):
+        lines.append("")
+        lines.append(
+            f"CPU steal by the hypervisor during the connector benchmark: {100 * steal:.0f} %"
+            " (a shared machine; the same-run peers carry the same noise)."
+        )
     return "\n".join(lines)
 
 

@@ -9,12 +9,13 @@ keeps up with any rate the connections can read.
 
 A forwarder delivers the journal to database-service in order, several records per
 `POST /api/v1/ticks/batch` (up to `max_batch` ticks), and moves the journal's position after
-each success; it lingers `linger_s` (`data_bridge.forward_linger_s`, 0.5 s) after the first new
-record so that ClickHouse gets a few large inserts a second rather than one per frame. database-service stores ticks
-idempotently by identity, so a record sent twice (a crash between delivery and the position's fsync)
-lands once. Ticks it refuses are dead-lettered one by one (`delivery.py`), never dropped
-with their batch and never resent forever. While database-service is unavailable the
-forwarder retries and the journal grows; acks do not change.
+each success; it lingers `linger_s` (`data_bridge.forward_linger_s`, 0.5 s) after the first
+new record so that ClickHouse gets a few large inserts a second rather than one per frame.
+database-service stores ticks idempotently by identity, so a record sent twice (a crash between
+delivery and the position's fsync) lands once. Ticks it refuses are dead-lettered one by one
+(`delivery.py`), never dropped with their batch and never resent forever. While
+database-service is unavailable the forwarder retries and the journal grows; acks do not
+change.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import typer
 from rich.table import Table
 
 from aitrading.cli.common import EXIT_CONFIG, console, err_console
+from aitrading.core.infrastructure.event_wait import wait_event
 
 app = typer.Typer(help="The MT5 connector: terminal ticks in, signed orders out.")
 
@@ -196,8 +197,7 @@ async def _run(folder: Path, config: Any, password: str, api_key: str, simulator
             if sim is not None:
                 sim.advance(0.2)
             _write_status(folder / "status.json", connector.status())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.2)
+            await wait_event(stop, 0.2)
     finally:
         await connector.stop()
         _write_status(folder / "status.json", {**connector.status(), "stopped": True})

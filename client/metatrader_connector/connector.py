@@ -36,6 +36,7 @@ from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxF
 from aitrading.client.metatrader_connector.terminal import Terminal, TerminalTick, capture_page
 from aitrading.client.security.instruction_guard import InstructionGuard
 from aitrading.core.infrastructure.circuit_breaker import BreakerState, CircuitBreaker
+from aitrading.core.infrastructure.event_wait import wait_event
 from aitrading.core.market.order_instructions import InstructionKind, InstructionRejectedError
 
 _log = logging.getLogger(__name__)
@@ -265,8 +266,7 @@ class Connector:
                     self._items[frame.id] = frame.items if frame.kind == "ticks" else 0
                     if not await self._send(link, frame.id, frame.body):
                         break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.5)
+            await wait_event(self._wake, 0.5)
 
     async def _send(self, link: Link, frame_id: int, body: bytes) -> bool:
         link.seq += 1

@@ -8,7 +8,6 @@ that the price crosses, occasional requotes (10004) and rejections (10006).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from aitrading.client.metatrader_connector.connector import Connector, ConnectorOptions
@@ -17,6 +16,7 @@ from aitrading.client.metatrader_connector.simulator import DEFAULT_SYMBOLS
 from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
 from aitrading.client.security.instruction_guard import InstructionGuard
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.event_wait import wait_event
 from aitrading.core.security.db_security_manager import TlsMaterial, client_context
 
 STEP_S = 0.05
@@ -71,5 +71,4 @@ async def run_market(terminal: SimulatorTerminal, stop: asyncio.Event | None = N
         if stop is None:
             await asyncio.sleep(STEP_S)
         else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), STEP_S)
+            await wait_event(stop, STEP_S)

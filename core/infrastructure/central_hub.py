@@ -11,7 +11,6 @@ built by whoever runs the process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from aitrading.core.infrastructure.config_manager import HubSettings
+from aitrading.core.infrastructure.event_wait import wait_event
 
 _log = logging.getLogger(__name__)
 
@@ -256,8 +256,7 @@ class CentralHub:
 
     async def wait_for_change(self, within_s: float) -> None:
         """Return when a health check completes (or after `within_s`): for live displays."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), within_s)
+        await wait_event(self._changed, within_s)
         self._changed.clear()
 
     async def wait_healthy(self, within_s: float) -> HubHealth:

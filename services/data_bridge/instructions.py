@@ -20,6 +20,7 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 from fastapi import WebSocket
 
+from aitrading.core.infrastructure.event_wait import wait_event
 from aitrading.core.market.connector_channels import (
     NOTIFY,
     PRESENCE_TTL_S,
@@ -115,8 +116,7 @@ async def deliver_instructions(
                 raise
             except Exception as exc:  # the store is away: keep the connection, try again
                 _log.warning("instructions for %s not read: %s", source, type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), SAFETY_POLL_S)
+            await wait_event(wake, SAFETY_POLL_S)
     finally:
         wakeups.unwatch(source, wake)
         with contextlib.suppress(Exception):

@@ -117,6 +117,17 @@ async def throughput(call: Any, seconds: float, concurrency: int) -> float:
     return count / elapsed
 
 
+async def connect_ingest(url: str, token: str, source: str) -> Any:
+    """A connector's WebSocket to data-bridge, authenticated (welcome received)."""
+    import websockets
+
+    ws = await websockets.connect(url, max_size=16 * 1024 * 1024, compression=None)
+    await ws.send(json.dumps({"type": "auth", "v": 1, "token": token, "source": source}))
+    welcome = json.loads(await ws.recv())
+    assert welcome["type"] == "welcome", welcome
+    return ws
+
+
 def report(
     name: str,
     metric: str,

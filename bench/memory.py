@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, free_port, report, service_env, wait_ready
+from _harness import connect_ingest, embedded, free_port, report, service_env, wait_ready
 
 SERVICES = ("database-service", "data-bridge", "trading-engine", "api-gateway")
 TICKS, FRAME = 100_000, 100
@@ -59,11 +59,8 @@ async def hammer(url: str, paths: list[str]) -> None:
 
 
 async def ingest_load(url: str, token: str) -> None:
-    import websockets
-
-    async with websockets.connect(url, max_size=16 * 1024 * 1024, compression=None) as ws:
-        await ws.send(json.dumps({"type": "auth", "v": 1, "token": token, "source": "mem"}))
-        assert json.loads(await ws.recv())["type"] == "welcome"
+    ws = await connect_ingest(url, token, "mem")
+    try:
         now = int(time.time() * 1000) - 60_000
         acked, seq = 0, 0
         for frame_no in range(TICKS // FRAME):
@@ -87,6 +84,8 @@ async def ingest_load(url: str, token: str) -> None:
         while acked < seq:
             if json.loads(await ws.recv()).get("type") == "ack":
                 acked += 1
+    finally:
+        await ws.close()
 
 
 async def main() -> None:

@@ -27,7 +27,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, free_port, report, wait_ready
+from _harness import connect_ingest, embedded, free_port, report, wait_ready
 
 BATCHED_TICKS = 200_000
 BATCH = 1000
@@ -80,14 +80,6 @@ def tick(symbol: str, sequence: int, now_ms: int) -> dict[str, Any]:
         "sequence": sequence,
         "flags": 6,
     }
-
-
-async def connect(url: str, token: str, source: str) -> Any:
-    ws = await websockets.connect(url, max_size=16 * 1024 * 1024, compression=None)
-    await ws.send(json.dumps({"type": "auth", "v": 1, "token": token, "source": source}))
-    welcome = json.loads(await ws.recv())
-    assert welcome["type"] == "welcome", welcome
-    return ws
 
 
 async def main() -> None:
@@ -167,7 +159,7 @@ async def wait_delivered(bridge: str) -> None:
 
 
 async def measure(ingest: str, stream: str, token: str, bridge: str) -> dict[str, float]:
-    ws = await connect(ingest, token, "bench")
+    ws = await connect_ingest(ingest, token, "bench")
     connector = Connector(ws)
     now = int(time.time() * 1000) - 120_000  # inside the bridge's clock-skew window
 

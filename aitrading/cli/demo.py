@@ -195,7 +195,9 @@ def own_command() -> str:
 
 def print_login(login: DemoLogin, settings: Settings) -> None:
     """The demo login, ready to paste; the password only when it was just made."""
-    gateway = f"http://127.0.0.1:{settings.services.api_gateway_port}"
+    from aitrading.services.common.urls import api_gateway_url
+
+    gateway = api_gateway_url(settings)
     password = login.password if login.created_now else f"(in {login_file(settings)}, 0600)"
     console.print(f"demo login: {login.email}  password: {password}", soft_wrap=True)
     pasted = login.password if login.created_now else "<password>"

@@ -12,14 +12,14 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import TOKEN_ENV
-from aitrading.services.common.urls import database_service_url
+from aitrading.services.common.urls import api_gateway_url, database_service_url
 
 app = typer.Typer(help="Ticks in storage, and the live stream.", no_args_is_help=True)
 dead_letter = typer.Typer(help="Ticks that were acked but that storage refused.")
@@ -95,7 +95,7 @@ def watch(
         )
         raise typer.Exit(1)
     settings = load_or_exit(config).settings
-    base = gateway or f"http://127.0.0.1:{settings.services.api_gateway_port}"
+    base = gateway or api_gateway_url(settings)
 
     async def follow() -> None:
         seen = 0
@@ -128,9 +128,9 @@ def watch(
         raise typer.Exit(1) from None
 
 
-def tick_line(tick: dict[str, object]) -> str:
+def tick_line(tick: dict[str, Any]) -> str:
     """`EURUSD  14:50:01.123  bid 1.08512  ask 1.08514` (UTC)."""
-    stamp = datetime.fromtimestamp(int(str(tick["time_msc"])) / 1000, tz=UTC)
+    stamp = datetime.fromtimestamp(int(tick["time_msc"]) / 1000, tz=UTC)
     return (
         f"{tick['symbol']}  {stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d}"
         f"  bid {tick['bid']}  ask {tick['ask']}"

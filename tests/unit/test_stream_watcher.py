@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import socket
+from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from aitrading.cli.main import app
 from aitrading.cli.ticks_cmd import tick_line
 from aitrading.client.stream_watcher import stream_url
 
@@ -38,3 +43,25 @@ def test_plaintext_beyond_loopback_and_other_schemes_are_refused(given: str, mes
 def test_a_tick_line_shows_symbol_utc_time_and_prices() -> None:
     tick = {"symbol": "EURUSD", "time_msc": 1_796_136_895_721, "bid": 1.08642, "ask": 1.08654}
     assert tick_line(tick) == "EURUSD  14:54:55.721  bid 1.08642  ask 1.08654"
+
+
+def test_watch_without_a_gateway_or_over_plaintext_fails_in_one_line(tmp_path: Path) -> None:
+    """Nothing listening: exit 1 naming the gateway and how to start it; plaintext to another
+    host: exit 2 naming the rule. Never a traceback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    env = {"AITRADING_TOKEN": "t", "AITRADING_DATA_DIR": str(tmp_path)}
+    runner = CliRunner()
+    down = runner.invoke(
+        app, ["ticks", "watch", "EURUSD", "--gateway", f"http://127.0.0.1:{port}"], env=env
+    )
+    assert down.exit_code == 1, down.output
+    assert "does not answer" in down.output
+    assert "aitrading serve api-gateway" in down.output
+    plain = runner.invoke(
+        app, ["ticks", "watch", "EURUSD", "--gateway", "http://10.0.0.5:8000"], env=env
+    )
+    assert plain.exit_code == 2, plain.output
+    assert "plaintext only to loopback" in plain.output
+    assert "Traceback" not in down.output + plain.output

@@ -3,11 +3,16 @@ and signed instructions back → validation → terminal → execution reports.
 
 - Capture: each symbol's ticks are read from the terminal by cursor, numbered, and put in the
   outbox together with the advanced cursor (one transaction); when the outbox is full,
-  capture pauses — the terminal keeps its history, nothing is dropped.
+  capture pauses — the terminal keeps its history, nothing is dropped. Capture rounds and the
+  forgetting of acked frames run on one outbox thread, so the event loop — which receives the
+  acks — never waits for the outbox's fsync (it did: a 2-6 ms step of the loop every few
+  hundred ticks, the tail of bench/connector.py).
 - Delivery: every frame in the outbox that is not in flight is sent on one of the connected
   links (round robin, `connections` of them, the seed's 5); an ack removes it from the outbox;
   a link that drops gives its in-flight frames back, and they go out again on another link.
-  The bridge drops what it already has (tick identity), so a resend is never a duplicate.
+  Fresh frames reach the dispatcher in memory (`send_queue.py`); the rest is recovered from
+  the outbox. The bridge drops what it already has (tick identity), so a resend is never a
+  duplicate.
 - Each link reconnects with exponential backoff and jitter (capped) and has its own circuit
   breaker (explicit states), shown in `status()`.
 - Instructions are admitted by the instruction guard (signature, audience, expiry, replay,
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -33,6 +39,7 @@ from typing import Any
 import websockets
 
 from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxFullError
+from aitrading.client.metatrader_connector.send_queue import SendQueue
 from aitrading.client.metatrader_connector.terminal import Terminal, TerminalTick, capture_page
 from aitrading.client.security.instruction_guard import InstructionGuard
 from aitrading.core.infrastructure.circuit_breaker import BreakerState, CircuitBreaker
@@ -118,6 +125,8 @@ class Connector:
         )
         self.terminal_error = ""
         self._assigned: set[int] = set()
+        self._queue = SendQueue()
+        self._outbox_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._items: dict[int, int] = {}  # frame id -> ticks in it, while in flight
         # every link of this connector receives each instruction: handle it once, quietly
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -153,6 +162,9 @@ class Connector:
             _log.error("connector tasks did not stop: %s", [t.get_name() for t in pending])
         await asyncio.gather(*(self._close(link) for link in self.links))
         await self._forget_acked()
+        if self._outbox_thread is not None:
+            await asyncio.to_thread(self._outbox_thread.shutdown, True)
+            self._outbox_thread = None
         await asyncio.to_thread(self.terminal.disconnect)
 
     @staticmethod
@@ -198,17 +210,33 @@ class Connector:
 
     # capture ----------------------------------------------------------------------------
 
+    async def _on_outbox_thread(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Run `work` on the one thread that writes the outbox (and reads the terminal for
+        capture): its fsyncs never hold up the event loop."""
+        if self._outbox_thread is None:
+            self._outbox_thread = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="outbox"
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._outbox_thread, work, *args)
+
     async def capture_once(self) -> int:
         """One round over every symbol; how many ticks entered the outbox."""
+        loop = asyncio.get_running_loop()
+        total: int = await self._on_outbox_thread(self._capture_round, loop)
+        return total
+
+    def _capture_round(self, loop: asyncio.AbstractEventLoop) -> int:
+        """On the outbox thread: read each symbol's new ticks, store them, hand them over."""
         cursors = self.outbox.cursors()
         total = 0
         for symbol in self.options.symbols:
-            ticks, cursor = await asyncio.to_thread(
-                capture_page, self.terminal, symbol, cursors.get(symbol), self.options.page
+            ticks, cursor = capture_page(
+                self.terminal, symbol, cursors.get(symbol), self.options.page
             )
             if not ticks or cursor is None:
                 continue
             self._put_ticks(ticks, {symbol: cursor})
+            loop.call_soon_threadsafe(self._wake.set)
             total += len(ticks)
         self.stats.ticks_captured += total
         return total
@@ -216,18 +244,26 @@ class Connector:
     def _put(
         self, kind: str, body: dict[str, Any], items: int, cursors: dict[str, Cursor] | None = None
     ) -> None:
-        self.outbox.put(kind, json.dumps(body, separators=(",", ":")).encode(), items, cursors)
+        """On the loop: a frame other than ticks (reports, account state) into the outbox."""
+        if "seq" in body:
+            raise ValueError("a frame's seq is the link's to give")  # see `_send`
+        encoded = json.dumps(body, separators=(",", ":")).encode()
+        self._queue.offer(self.outbox.put(kind, encoded, items, cursors), encoded, 0)
         self._wake.set()
 
     def _put_ticks(self, ticks: list[TerminalTick], cursors: dict[str, Cursor]) -> int:
-        """One page of captured ticks: numbered, stored and its cursor advanced in one commit."""
+        """One page of captured ticks: numbered, stored and its cursor advanced in one commit,
+        then offered to the dispatcher."""
+        rendered: list[bytes] = []
 
         def render(first: int) -> bytes:
             numbered = [t.frame_fields(first + i) for i, t in enumerate(ticks)]
-            return json.dumps({"type": "ticks", "ticks": numbered}, separators=(",", ":")).encode()
+            body = json.dumps({"type": "ticks", "ticks": numbered}, separators=(",", ":"))
+            rendered.append(body.encode())
+            return rendered[-1]
 
         frame_id = self.outbox.put_numbered("ticks", render, len(ticks), cursors)
-        self._wake.set()
+        self._queue.offer(frame_id, rendered[-1], len(ticks))
         return frame_id
 
     async def _capture_loop(self) -> None:
@@ -257,25 +293,52 @@ class Connector:
         while True:
             self._wake.clear()
             connected = [link for link in self.links if link.state is LinkState.CONNECTED]
-            if connected:
-                for frame in self.outbox.pending(limit=2000):
-                    if frame.id in self._assigned:
+            if not connected:
+                self._queue.drop_fresh()
+            else:
+                frames = self._queue.take_fresh()
+                if self._queue.recovery_due():
+                    frames += await self._recover()
+                for frame_id, body, ticks in frames:
+                    if frame_id in self._assigned:
                         continue
                     link = connected[turn % len(connected)]
                     turn += 1
-                    self._items[frame.id] = frame.items if frame.kind == "ticks" else 0
-                    if not await self._send(link, frame.id, frame.body):
+                    self._items[frame_id] = ticks
+                    if not await self._send(link, frame_id, body):
+                        self._queue.need_recovery()
                         break
+                if self._queue.recovery_due():
+                    continue  # more to recover than one pass took
             await wait_event(self._wake, 0.5)
 
+    async def _recover(self, page: int = 2000) -> list[tuple[int, bytes, int]]:
+        """Up to `page` frames of the outbox that are neither acked nor in flight."""
+        found: list[tuple[int, bytes, int]] = []
+        after = 0
+        while len(found) < page:
+            frames = await self._on_outbox_thread(self.outbox.pending, after, page)
+            found += [
+                (f.id, f.body, f.items if f.kind == "ticks" else 0)
+                for f in frames
+                if f.id not in self._assigned
+            ]
+            if len(frames) < page:
+                self._queue.recovered(complete=len(found) <= page)
+                return found[:page]
+            after = frames[-1].id
+        self._queue.recovered(complete=False)
+        return found[:page]
+
     async def _send(self, link: Link, frame_id: int, body: bytes) -> bool:
+        """Send a stored frame with this link's next seq, spliced in front of its fields: the
+        body was rendered once, when it was stored (`_put` keeps `seq` out of bodies)."""
         link.seq += 1
-        frame = json.loads(body)
-        frame["seq"] = link.seq
+        frame = b'{"seq":%d,' % link.seq + body[1:]
         link.in_flight[link.seq] = frame_id
         self._assigned.add(frame_id)
         try:
-            await link.ws.send(json.dumps(frame, separators=(",", ":")))
+            await link.ws.send(frame)
         except Exception:
             link.in_flight.pop(link.seq, None)
             self._assigned.discard(frame_id)
@@ -314,6 +377,7 @@ class Connector:
                 for frame_id in link.in_flight.values():
                     self._assigned.discard(frame_id)  # go out again on another link
                 link.in_flight.clear()
+                self._queue.need_recovery()
                 self._wake.set()
 
     def _backoff(self, attempts: int) -> float:
@@ -390,13 +454,14 @@ class Connector:
         frame_ids, self._acked_ids = self._acked_ids, []
         if not frame_ids:
             return
-        self.outbox.ack_many(frame_ids)
+        await self._on_outbox_thread(self.outbox.ack_many, frame_ids)
         for frame_id in frame_ids:
             self._assigned.discard(frame_id)
 
     def _release(self, frame_id: int) -> None:
         """A frame refused as `unavailable` may go out again."""
         self._assigned.discard(frame_id)
+        self._queue.need_recovery()
         self._wake.set()
 
     def _refused(self, link: Link, message: dict[str, Any]) -> None:

@@ -13,8 +13,13 @@ from typing import Any
 
 import pytest
 
-from aitrading.client.metatrader_connector.connector import Connector, ConnectorOptions
+from aitrading.client.metatrader_connector.connector import (
+    Connector,
+    ConnectorOptions,
+    LinkState,
+)
 from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxFullError
+from aitrading.client.metatrader_connector.send_queue import SendQueue
 from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
 from aitrading.client.metatrader_connector.terminal import TerminalTick
 from aitrading.client.security.instruction_guard import InstructionGuard
@@ -226,3 +231,65 @@ def test_a_frame_answered_unavailable_goes_out_again_only_after_a_backoff(tmp_pa
         return held_back, still_kept, conn._wake.is_set()
 
     assert asyncio.run(scenario()) == (True, True, True)
+
+
+class RecordingSocket:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, frame: bytes) -> None:
+        self.sent.append(json.loads(frame))
+
+
+def test_frames_stored_while_no_link_was_up_go_out_once_from_the_outbox(tmp_path: Path) -> None:
+    """Fresh frames reach the dispatcher in memory; while nobody is connected their bodies
+    are dropped and a recovery pass finds them in the outbox — each sent exactly once, with
+    the link's seq spliced in front of the stored body."""
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[int]]:
+        terminal = SimulatorTerminal()
+        conn = connector(tmp_path, terminal)
+        conn._queue = SendQueue(recovery_every_s=3600)  # no periodic pass to hide a lost one
+        terminal.record([TerminalTick("EURUSD", T0, 1.1, 1.2, 0.0, 0, 0.0, 6)])
+        await conn.capture_once()  # stored and offered, nobody connected
+        dispatch = asyncio.create_task(conn._dispatch_loop())
+        await asyncio.sleep(0.05)  # the dispatcher ran with no link up
+        link = conn.links[0]
+        link.ws = socket = RecordingSocket()
+        link.state = LinkState.CONNECTED
+        conn._wake.set()
+        terminal.record([TerminalTick("EURUSD", T0 + 1, 1.3, 1.4, 0.0, 0, 0.0, 6)])
+        await conn.capture_once()  # fresh while a link is up
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(socket.sent) < 2:
+            assert asyncio.get_running_loop().time() < deadline, socket.sent
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # a second send of either would show up here
+        dispatch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatch
+        return socket.sent, sorted(link.in_flight)
+
+    sent, in_flight = asyncio.run(scenario())
+    assert sorted(t["time_msc"] for frame in sent for t in frame["ticks"]) == [T0, T0 + 1]
+    assert sorted(frame["seq"] for frame in sent) == in_flight == [1, 2]
+    assert all(frame["type"] == "ticks" for frame in sent)
+
+
+def test_the_send_queue_falls_back_to_recovery_when_it_cannot_hold_a_frame() -> None:
+    queue = SendQueue(limit=2, recovery_every_s=3600)
+    queue.recovered(complete=True)
+    assert not queue.recovery_due()
+    queue.offer(1, b"{}", 1)
+    queue.offer(2, b"{}", 1)
+    assert not queue.recovery_due()
+    queue.offer(3, b"{}", 1)  # over the limit: only the outbox has it now
+    assert queue.recovery_due()
+    assert [frame_id for frame_id, _, _ in queue.take_fresh()] == [1, 2]
+    queue.recovered(complete=False)  # a pass that did not see everything leaves it due
+    assert queue.recovery_due()
+    queue.recovered(complete=True)
+    queue.offer(4, b"{}", 1)
+    queue.drop_fresh()  # nobody connected
+    assert queue.take_fresh() == []
+    assert queue.recovery_due()

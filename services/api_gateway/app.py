@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from prometheus_client import CollectorRegistry
 from pydantic import ConfigDict, Field
 
@@ -44,6 +44,7 @@ from aitrading.core.security.subscription_validator import (
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.security.users import User, UserStore
 from aitrading.core.stores.components import security_clients
+from aitrading.services.api_gateway.door_limits import DoorLimits
 from aitrading.services.api_gateway.routing import (
     DEFAULT_ROUTES,
     Access,
@@ -66,7 +67,6 @@ from aitrading.services.common.urls import (
 )
 
 SERVICE = "api-gateway"
-MAX_BODY_BYTES = 1024 * 1024
 _HOP_HEADERS = {
     "connection",
     "keep-alive",
@@ -220,23 +220,9 @@ def create_app(
     )
     app.state.routes = routes
 
-    async def body_and_ip_limits(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(413, "payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
-        if not request.url.path.startswith("/health") and "limiter" in state:
-            ip = request.client.host if request.client else "unknown"
-            decision = await state["limiter"].hit(per_ip, Scope.IP, ip)
-            if not decision.allowed:
-                refused = _error(429, "rate_limited", "too many requests from this address")
-                refused.headers["retry-after"] = decision.retry_after_header
-                return refused
-        response: Response = await call_next(request)
-        return response
-
-    # Registered before the common middleware, so it runs inside it: errors it returns
-    # carry the request id and trace context too.
-    app.middleware("http")(body_and_ip_limits)
+    # Added before the common middleware, so it runs inside it: errors it returns carry
+    # the request id and trace context too.
+    app.add_middleware(DoorLimits, limiter=lambda: state.get("limiter"), per_ip=per_ip)
     install_common(app, SERVICE, hub.health, registry)
 
     async def limit(policy: Policy, scope: Scope, identity: str, tier: str | None = None) -> None:
@@ -498,12 +484,6 @@ def create_app(
         )
 
     return app
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    from aitrading.services.common.http import error_body
-
-    return JSONResponse(error_body(code, message), status_code=status)
 
 
 def _closer(response: Any) -> Any:

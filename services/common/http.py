@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aitrading.core.infrastructure.central_hub import HealthStatus, HubHealth
 from aitrading.core.infrastructure.error_handler import ErrorDNA
-from aitrading.services.common.tracing import continue_or_start, current_request_id, current_trace
+from aitrading.services.common.request_context import RequestContext
+from aitrading.services.common.tracing import current_request_id
 
 _log = logging.getLogger(__name__)
 
@@ -157,30 +156,9 @@ def install_common(
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     )
 
-    @app.middleware("http")
-    async def context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or secrets.token_hex(12)
-        trace = continue_or_start(request.headers.get("traceparent"))
-        rid_token = current_request_id.set(request_id[:128])
-        trace_token = current_trace.set(trace)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # answered here, while the request id and trace are still set
-            response = crashed(exc)
-        finally:
-            current_request_id.reset(rid_token)
-            current_trace.reset(trace_token)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        latency.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        response.headers["x-request-id"] = request_id[:128]
-        response.headers["traceparent"] = trace.traceparent
-        return response
+    # added last, so outermost of the app's own middleware: errors the others return carry
+    # the request id and trace context too
+    app.add_middleware(RequestContext, latency=latency, crashed=lambda exc: crashed(exc))
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

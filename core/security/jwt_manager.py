@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from prometheus_client import CollectorRegistry, Counter
 
 from aitrading.core.security.scopes import DEFAULT_SCOPES, TokenScope, parse_scopes
+from aitrading.core.security.verified_tokens import VerifiedTokens
 
 _log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class JWTManager:
         self.refresh_ttl_s = refresh_ttl_s
         self._leeway = leeway_s
         self._max_bytes = max_token_bytes
+        self._verified = VerifiedTokens()
         self._rejections = Counter(
             "aitrading_auth_token_rejections",
             "Tokens refused, by reason (clients only ever see 401)",
@@ -251,9 +253,31 @@ class JWTManager:
         return claims
 
     def decode(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
-        """Signature and claim checks without the revocation round trip."""
+        """Signature and claim checks without the revocation round trip.
+
+        A token verified before skips the signature check (`verified_tokens.py`) while it is
+        unexpired and its key is still in the ring; anything else takes the full path, which
+        gives the precise reason."""
         if len(token.encode()) > self._max_bytes:
             raise TokenRejectedError(RejectReason.TOO_LARGE, f"over {self._max_bytes} bytes")
+        known = self._verified.get(token)
+        if known is not None:
+            kid, claims = known
+            current = self._keys.public_key(kid) is not None
+            if current and time.time() <= float(claims["exp"]) + self._leeway:
+                return self._of_type(claims, expected_type)
+            self._verified.forget(token)
+        claims, kid = self._verify_signature_and_claims(token)
+        self._verified.put(token, kid, claims)
+        return self._of_type(claims, expected_type)
+
+    @staticmethod
+    def _of_type(claims: dict[str, Any], expected_type: str | None) -> dict[str, Any]:
+        if expected_type is not None and claims.get("typ") != expected_type:
+            raise TokenRejectedError(RejectReason.WRONG_TYPE, f"expected {expected_type}")
+        return claims
+
+    def _verify_signature_and_claims(self, token: str) -> tuple[dict[str, Any], str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:  # DecodeError, and a non-string `kid`
@@ -262,7 +286,7 @@ class JWTManager:
             raise TokenRejectedError(RejectReason.WRONG_ALGORITHM, repr(header.get("alg")))
         kid = header.get("kid")
         key = self._keys.public_key(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             raise TokenRejectedError(RejectReason.UNKNOWN_KEY, repr(kid))
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -288,9 +312,7 @@ class JWTManager:
             raise TokenRejectedError(RejectReason.BAD_SIGNATURE) from None
         except jwt.InvalidTokenError as exc:
             raise TokenRejectedError(RejectReason.MALFORMED, type(exc).__name__) from None
-        if expected_type is not None and claims.get("typ") != expected_type:
-            raise TokenRejectedError(RejectReason.WRONG_TYPE, f"expected {expected_type}")
-        return claims
+        return claims, kid
 
     async def _pair(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -197,3 +198,59 @@ def test_leeway_is_capped(keys: KeyRing, redis_store: RedisStore) -> None:
         JWTManager(
             keys, RedisRevocationStore(redis_store.client), issuer=ISS, audience=AUD, leeway_s=60
         )
+
+
+async def test_a_token_verified_before_skips_the_signature_but_not_what_can_change(
+    keys: KeyRing, redis_store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second request with a token does not verify its signature again; revocation, the
+    key's retirement and expiry still refuse it, with their own reasons."""
+    import aitrading.core.security.jwt_manager as jwt_manager
+
+    manager = JWTManager(
+        keys, RedisRevocationStore(redis_store.client), issuer=ISS, audience=AUD, leeway_s=0
+    )
+    signature_checks = 0
+    real_decode = jwt_manager.jwt.decode
+
+    def counting_decode(*args: object, **kwargs: object) -> object:
+        nonlocal signature_checks
+        signature_checks += 1
+        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt_manager.jwt, "decode", counting_decode)
+    pair = await manager.issue("u-cache", "pro", 1)
+    for _ in range(3):
+        assert (await manager.verify(pair.access_token))["sub"] == "u-cache"
+    assert signature_checks == 1
+    claims = await manager.verify(pair.access_token)
+    claims["sub"] = "someone else"  # a caller's copy; the cache keeps its own
+    assert (await manager.verify(pair.access_token))["sub"] == "u-cache"
+    with pytest.raises(TokenRejectedError) as caught:
+        await manager.verify(pair.refresh_token)  # its type is checked on every call
+    assert caught.value.reason is RejectReason.WRONG_TYPE
+
+    await manager.revoke(pair.access_token)
+    await rejected(manager, pair.access_token, RejectReason.REVOKED)
+
+    retired = await manager.issue("u-cache", "pro", 1)
+    assert (await manager.verify(retired.access_token))["sub"] == "u-cache"
+    keys.rotate(keep_retired=0)  # its key leaves the ring
+    await rejected(manager, retired.access_token, RejectReason.UNKNOWN_KEY)
+
+    short = JWTManager(
+        keys,
+        RedisRevocationStore(redis_store.client),
+        issuer=ISS,
+        audience=AUD,
+        access_ttl_s=1,
+        leeway_s=0,
+    )
+    expiring = await short.issue("u-cache", "pro", 1)
+    exp = int(jwt.decode(expiring.access_token, options={"verify_signature": False})["exp"])
+    assert (await short.verify(expiring.access_token))["sub"] == "u-cache"
+    deadline = time.monotonic() + 30
+    while time.time() <= exp + 0.2:  # waits for the clock, asserts nothing about speed
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    await rejected(short, expiring.access_token, RejectReason.EXPIRED)

@@ -45,17 +45,11 @@ from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.security.users import User, UserStore
 from aitrading.core.stores.components import security_clients
 from aitrading.services.api_gateway.door_limits import DoorLimits
-from aitrading.services.api_gateway.routing import (
-    DEFAULT_ROUTES,
-    Access,
-    Route,
-    Upstreams,
-    UpstreamUnavailableError,
-    match,
-)
+from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, Access, Route, match
 from aitrading.services.api_gateway.streams import proxy_stream
 from aitrading.services.api_gateway.tracing import ChainRegistry, Span
 from aitrading.services.api_gateway.upstream_health import UpstreamHealth
+from aitrading.services.api_gateway.upstreams import Upstreams, UpstreamUnavailableError
 from aitrading.services.common.http import ApiError, error_responses, install_common
 from aitrading.services.common.listener_tls import peer_client_context
 from aitrading.services.common.text import StorableText
@@ -471,11 +465,8 @@ def create_app(
             chains.record(request.method, route.prefix, route.upstream, span(503))
             raise ApiError(503, "upstream_unavailable", str(exc)) from None
         chains.record(request.method, route.prefix, route.upstream, span(upstream.status_code))
-        out_headers = {
-            k: v
-            for k, v in upstream.headers.items()
-            if k.lower() not in _HOP_HEADERS and k.lower() != "content-encoding"
-        }
+        # the body goes through as the upstream encoded it, so its content-encoding does too
+        out_headers = {k: v for k, v in upstream.headers if k.lower() not in _HOP_HEADERS}
         return StreamingResponse(
             upstream.aiter_raw(),
             status_code=upstream.status_code,

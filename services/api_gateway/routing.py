@@ -1,4 +1,4 @@
-"""The gateway's route table, upstream proxying and per-upstream circuit breakers.
+"""The gateway's route table (the upstream client is `upstreams.py`).
 
 Every path the gateway serves is in one table, which says where it goes, who may call it
 (public, any authenticated caller, admin) and whether a symbol entitlement applies — the
@@ -7,17 +7,8 @@ route-table test walks it to prove no non-public route answers an anonymous call
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from enum import StrEnum
-
-import httpx
-
-from aitrading.core.infrastructure.circuit_breaker import CircuitBreaker
-from aitrading.core.security.service_identity import HEADER as SERVICE_TOKEN_HEADER
-from aitrading.core.security.service_identity import ServiceIdentity
-
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Access(StrEnum):
@@ -88,78 +79,3 @@ def match(routes: tuple[Route, ...], path: str) -> Route | None:
         ):
             best = route
     return best
-
-
-class UpstreamUnavailableError(Exception):
-    def __init__(self, service: str, reason: str) -> None:
-        super().__init__(f"{service} is unavailable: {reason}")
-        self.service = service
-
-
-class Upstreams:
-    """Pooled HTTP clients per upstream, retries only for idempotent methods."""
-
-    def __init__(
-        self,
-        urls: dict[str, str],
-        timeout_s: float,
-        retries: int = 2,
-        transport: httpx.AsyncBaseTransport | None = None,
-        identity: ServiceIdentity | None = None,
-        verify: ssl.SSLContext | bool = True,
-    ) -> None:
-        self.urls = urls
-        self._identity = identity
-        self.tls = verify
-        self._retries = retries
-        self.breakers = {name: CircuitBreaker() for name in urls}
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-            transport=transport,
-            verify=verify,
-        )
-
-    async def send(
-        self,
-        service: str,
-        method: str,
-        path: str,
-        query: bytes,
-        headers: dict[str, str],
-        body: bytes,
-    ) -> httpx.Response:
-        breaker = self.breakers[service]
-        if not breaker.allow():
-            raise UpstreamUnavailableError(service, "circuit open after repeated failures")
-        attempts = 1 + (self._retries if method in IDEMPOTENT else 0)
-        headers = {k: v for k, v in headers.items() if k.lower() != SERVICE_TOKEN_HEADER}
-        if self._identity is not None:  # the gateway's own identity, never the caller's
-            headers.update(self._identity.headers_for(service))
-        last = "no answer"
-        for attempt in range(attempts):
-            request = self._client.build_request(
-                method,
-                self.urls[service] + path + (f"?{query.decode()}" if query else ""),
-                headers=headers,
-                content=body,
-            )
-            try:
-                response = await self._client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                last = type(exc).__name__
-                continue
-            if response.status_code >= 500 and attempt + 1 < attempts:
-                await response.aclose()  # idempotent: try again
-                last = f"HTTP {response.status_code}"
-                continue
-            if response.status_code >= 500:
-                breaker.failure()
-            else:
-                breaker.success()
-            return response
-        breaker.failure()
-        raise UpstreamUnavailableError(service, last)
-
-    async def close(self) -> None:
-        await self._client.aclose()

@@ -1,16 +1,18 @@
-"""Route matching, circuit breaking and idempotent-only retries, with a stand-in upstream."""
+"""Route matching, circuit breaking and idempotent-only retries, against a real loopback
+server as the stand-in upstream."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
+import contextlib
+import socket
+from collections.abc import AsyncIterator
 
-from aitrading.services.api_gateway.routing import (
-    DEFAULT_ROUTES,
-    Upstreams,
-    UpstreamUnavailableError,
-    match,
-)
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, match
+from aitrading.services.api_gateway.upstreams import Upstreams, UpstreamUnavailableError
 
 
 def test_longest_prefix_wins_and_paths_are_rewritten() -> None:
@@ -22,32 +24,45 @@ def test_longest_prefix_wins_and_paths_are_rewritten() -> None:
     assert match(DEFAULT_ROUTES, "/api/v1/nowhere") is None
 
 
+@contextlib.asynccontextmanager
+async def stand_in_upstream(status: int, calls: list[str]) -> AsyncIterator[str]:
+    """A real HTTP server on loopback that answers every request with `status`."""
+
+    async def answer(request: web.Request) -> web.Response:
+        calls.append(request.method)
+        return web.Response(status=status, body=b"upstream says no")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
 async def test_only_idempotent_methods_are_retried() -> None:
     calls: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request.method)
-        return httpx.Response(502)
-
-    upstreams = Upstreams(
-        {"svc": "http://svc"}, 1.0, retries=2, transport=httpx.MockTransport(handler)
-    )
-    answer = await upstreams.send("svc", "GET", "/x", b"", {}, b"")
-    assert answer.status_code == 502
-    assert calls == ["GET", "GET", "GET"]
-    calls.clear()
-    answer = await upstreams.send("svc", "POST", "/x", b"", {}, b"{}")
-    assert calls == ["POST"]  # never replay a non-idempotent request
-    await upstreams.close()
+    async with stand_in_upstream(502, calls) as url:
+        upstreams = Upstreams({"svc": url}, 5.0, retries=2)
+        answer = await upstreams.send("svc", "GET", "/x", b"", {}, b"")
+        assert answer.status_code == 502
+        assert b"".join([chunk async for chunk in answer.aiter_raw()]) == b"upstream says no"
+        await answer.aclose()
+        assert calls == ["GET", "GET", "GET"]
+        calls.clear()
+        answer = await upstreams.send("svc", "POST", "/x", b"", {}, b"{}")
+        await answer.aclose()
+        assert calls == ["POST"]  # never replay a non-idempotent request
+        await upstreams.close()
 
 
 async def test_connection_failures_open_the_circuit_and_name_the_service() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    upstreams = Upstreams(
-        {"trading-engine": "http://te"}, 1.0, retries=0, transport=httpx.MockTransport(handler)
-    )
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    upstreams = Upstreams({"trading-engine": f"http://127.0.0.1:{port}"}, 5.0, retries=0)
     for _ in range(5):
         with pytest.raises(UpstreamUnavailableError, match="trading-engine is unavailable"):
             await upstreams.send("trading-engine", "GET", "/", b"", {}, b"")

@@ -91,6 +91,16 @@ class ClickHouseStore:
         result = await self.run(self.client.query, sql, parameters=parameters, settings=settings)
         return [tuple(row) for row in result.result_rows]
 
+    async def query_columns(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[list[Any]]:
+        """The result column by column (no tuple per row), for large results."""
+        result = await self.run(self.client.query, sql, parameters=parameters, settings=settings)
+        return [list(column) for column in result.result_columns]
+
     async def health(self) -> Health:
         async def probe() -> object:
             return await self.query_rows("SELECT 1")

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
 from aitrading.core.security.service_identity import ServiceIdentity
 
@@ -99,14 +99,17 @@ class ChainRegistry:
             "entry_service": "api-gateway",
             "steps": [{"service": stats.services[1], "operation": route}],
         }
-        with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient(
-                base_url=self._url or "", timeout=5, verify=self._verify
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=5),
+                connector=aiohttp.TCPConnector(ssl=self._verify),
             ) as http:
                 headers = self._identity.headers_for("database-service") if self._identity else {}
-                answer = await http.post("/api/v1/chains", json=body, headers=headers)
-                if answer.status_code not in (201, 409):
-                    _log.warning("chain %s not registered: HTTP %s", stats.name, answer.status_code)
+                async with http.post(
+                    f"{self._url}/api/v1/chains", json=body, headers=headers
+                ) as answer:
+                    if answer.status not in (201, 409):
+                        _log.warning("chain %s not registered: HTTP %s", stats.name, answer.status)
 
     def report(self) -> list[dict[str, object]]:
         return [stats.summary() for stats in sorted(self.chains.values(), key=lambda s: s.name)]

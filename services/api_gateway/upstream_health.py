@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-import httpx
+import aiohttp
 
 from aitrading.core.infrastructure.central_hub import Health, HealthStatus
 
@@ -22,20 +22,25 @@ class UpstreamHealth:
         # certificate. With the system's CAs the probe failed against every https:// peer and
         # the gateway was never ready in Kubernetes.
         self._verify = verify
-        self._http: httpx.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._http = httpx.AsyncClient(base_url=self._url, timeout=2.0, verify=self._verify)
+        # aiohttp, as the proxied requests: the gateway carries one HTTP client library
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=2.0),
+            connector=aiohttp.TCPConnector(ssl=self._verify),
+        )
 
     async def stop(self) -> None:
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
 
     async def health(self) -> Health:
         assert self._http is not None
         try:
-            answer = await self._http.get("/health/ready")
-            status = HealthStatus(answer.json().get("status", "unhealthy"))
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self._http.get(f"{self._url}/health/ready") as answer:
+                body = await answer.json(content_type=None)
+            status = HealthStatus(body.get("status", "unhealthy"))
+        except (TimeoutError, aiohttp.ClientError, ValueError, AttributeError) as exc:
             return Health.unhealthy(f"{self._url} does not answer ({type(exc).__name__})")
         return Health(status, self._url)

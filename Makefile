@@ -9,7 +9,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || ls "$(HOME)/.local/bin/uv" 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin image cluster-up cluster-down
+.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin promtool-bin image cluster-up cluster-down
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -85,6 +85,13 @@ $(STORE_BIN)/helm:
 	@mkdir -p $(STORE_BIN)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
+
+PROMETHEUS_VERSION := v0.316.0
+promtool-bin: $(STORE_BIN)/promtool  ## build promtool (Prometheus' rule checker) for the chart's alert rules
+
+$(STORE_BIN)/promtool:
+	@mkdir -p $(STORE_BIN)
+	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
 
 COMPOSE_GO_VERSION := v2.17.0
 compose-schema: .cache/compose-spec.json  ## the compose specification's JSON schema (from the Go module proxy) for the compose test

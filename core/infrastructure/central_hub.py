@@ -221,6 +221,18 @@ class CentralHub:
             asyncio.create_task(self._monitor(n), name=f"health:{n}") for n in self._started
         ]
 
+    async def attach(self, component: Component) -> None:
+        """Register, start and monitor a component once the hub is running: one that can only
+        be built from what the started components provide (a pool, a store). It is stopped
+        with the others, first (the reverse of the start order)."""
+        self.register(component)
+        await self._start_one(component.name)
+        self._started.append(component.name)
+        await self._check(component.name)
+        self._monitors.append(
+            asyncio.create_task(self._monitor(component.name), name=f"health:{component.name}")
+        )
+
     async def _start_one(self, name: str) -> None:
         began = time.monotonic()
         await asyncio.wait_for(self._components[name].start(), self._settings.start_timeout_s)

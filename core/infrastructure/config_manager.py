@@ -145,6 +145,13 @@ class SecuritySettings(_Section):
         default=None, description="Ed25519 PEM that signs audit checkpoints (not in the database)"
     )
     audit_checkpoint_interval_s: float = Field(default=300.0, gt=0, le=86400)
+    audit_verify_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="how often the gateway walks the whole audit chain (as `audit verify`"
+        " does) and exports the outcome (`aitrading_audit_chain_intact`)",
+    )
     audit_checkpoint_file: Path | None = Field(
         default=None,
         description="a second copy of every signed checkpoint, outside the database (its own"

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from pydantic import ConfigDict, Field
 
 from aitrading.core.infrastructure.central_hub import CentralHub, Health
-from aitrading.core.infrastructure.circuit_breaker import BreakerState
+from aitrading.core.infrastructure.circuit_breaker import BreakerState, CircuitBreaker
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.security.audit_checkpoint_file import CheckpointFile
 from aitrading.core.security.audit_logger import AuditCheckpointer, AuditLog, load_signing_key
+from aitrading.core.security.audit_verifier import AuditVerifier
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.rate_limiter import (
@@ -146,6 +147,15 @@ def create_app(
             )
 
     hub.register(_Breakers())
+    circuit_open = Gauge(
+        "aitrading_api_gateway_upstream_circuit_open",
+        "1 while the gateway's circuit to an upstream is open or half-open (its routes answer"
+        " 503 naming it)",
+        ["upstream"],
+        registry=registry,
+    )
+    for name, breaker in upstreams.breakers.items():
+        circuit_open.labels(name).set_function(_is_open(breaker))
     for name, url in upstreams.urls.items():
         hub.register(
             # no upstream fails the gateway's readiness: every replica shares it; its routes
@@ -182,20 +192,32 @@ def create_app(
         )
         # Signed checkpoints of the audit log, with the key kept outside the database.
         checkpointer = None
+        verifier: AuditVerifier | None = None
         if settings.security.audit_signing_key_file is not None:
+            signing_key = load_signing_key(settings.security.audit_signing_key_file)
+            external = (
+                CheckpointFile(settings.security.audit_checkpoint_file)
+                if settings.security.audit_checkpoint_file is not None
+                else None
+            )
             checkpointer = AuditCheckpointer(
                 state["audit"],
-                load_signing_key(settings.security.audit_signing_key_file),
+                signing_key,
                 settings.security.audit_checkpoint_interval_s,
                 depends_on=(),
-                external=(
-                    CheckpointFile(settings.security.audit_checkpoint_file)
-                    if settings.security.audit_checkpoint_file is not None
-                    else None
-                ),
+                external=external,
             )
             await checkpointer.start()
+            verifier = AuditVerifier(
+                state["audit"],
+                signing_key.public_key(),
+                settings.security.audit_verify_interval_s,
+                registry,
+                external,
+            )
+            await hub.attach(verifier)  # monitored like the others: /health/ready shows it
         state["checkpointer"] = checkpointer
+        state["audit_verifier"] = verifier
         try:
             yield
         finally:
@@ -475,6 +497,10 @@ def create_app(
         )
 
     return app
+
+
+def _is_open(breaker: CircuitBreaker) -> Callable[[], float]:
+    return lambda: 0.0 if breaker.state is BreakerState.CLOSED else 1.0
 
 
 def _closer(response: Any) -> Any:

@@ -270,3 +270,41 @@ async def test_the_runtime_role_cannot_disable_triggers_truncate_or_touch_checkp
         assert actor == login
     finally:
         await runtime.close()
+
+
+async def test_the_verifier_walks_the_chain_on_a_schedule_and_raises_the_alarm(
+    audit: AuditLog, postgres: PostgresStore, signing_key: Ed25519PrivateKey
+) -> None:
+    """Attached to a running hub, the verifier finds the chain intact, then broken once a
+    record is rewritten: the gauge the chart's alert reads drops to 0, the failure counter
+    moves, and the hub's health names the sequence."""
+    from prometheus_client import CollectorRegistry
+
+    from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus
+    from aitrading.core.security.audit_verifier import AuditVerifier
+
+    registry = CollectorRegistry()
+    verifier = AuditVerifier(audit, signing_key.public_key(), 0.05, registry)
+    hub = CentralHub()
+    await fill(audit, 3)
+    await audit.checkpoint(signing_key)
+    await hub.start()
+    try:
+        await hub.attach(verifier)
+        await asyncio.wait_for(verifier.verified.wait(), 30)
+        assert registry.get_sample_value("aitrading_audit_chain_intact") == 1
+        assert hub.health().status is HealthStatus.HEALTHY
+        await tamper(
+            postgres, f"UPDATE {audit._schema}.audit_log SET actor = 'mallory' WHERE seq = 2"
+        )
+        deadline = asyncio.get_running_loop().time() + 30
+        while registry.get_sample_value("aitrading_audit_chain_intact") != 0:
+            assert asyncio.get_running_loop().time() < deadline, "the rewrite was never found"
+            await asyncio.sleep(0.05)
+        assert (registry.get_sample_value("aitrading_audit_verify_failures_total") or 0) >= 1
+        while "sequence 2" not in hub.health().components["audit-verifier"].reason:
+            assert asyncio.get_running_loop().time() < deadline, hub.health()
+            await asyncio.sleep(0.05)
+        assert hub.health().components["audit-verifier"].status is HealthStatus.DEGRADED
+    finally:
+        await hub.stop()

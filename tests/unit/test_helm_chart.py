@@ -138,3 +138,42 @@ def test_a_global_image_registry_reaches_the_operator_and_the_stack() -> None:
     refused = helm("lint", str(CHART), "--set", "global.imageRegistry=not a registry")
     assert refused.returncode != 0
     assert "imageRegistry" in refused.stdout + refused.stderr
+
+
+PROMTOOL = Path(os.environ.get("AITRADING_PROMTOOL", ROOT / ".cache" / "bin" / "promtool"))
+
+
+def test_the_alert_rules_render_and_pass_promtool(tmp_path: Path) -> None:
+    """The PrometheusRule renders with the labels Prometheus selects it by, and its rules pass
+    `promtool check rules` (built from the Go module proxy: `make promtool-bin`). That every
+    metric they read is exported is tests/integration/test_alert_metrics.py."""
+    if not PROMTOOL.is_file():
+        pytest.skip(f"no promtool at {PROMTOOL}: run `make promtool-bin` to build it")
+    result = helm(
+        "template", "prod", str(CHART), "--kube-version", "1.31.0",
+        "--set", "prometheusRule.enabled=true",
+        "--set", "prometheusRule.labels.release=kube-prometheus-stack",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rules = [o for o in yaml.safe_load_all(result.stdout) if o and o["kind"] == "PrometheusRule"]
+    assert len(rules) == 1
+    assert rules[0]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = {r["alert"] for g in rules[0]["spec"]["groups"] for r in g["rules"]}
+    assert alerts == {
+        "AitradingIngestStalled",
+        "AitradingSpoolGrowing",
+        "AitradingUpstreamCircuitOpen",
+        "AitradingAuditVerifyFailed",
+    }
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": rules[0]["spec"]["groups"]}))
+    checked = subprocess.run(
+        [str(PROMTOOL), "check", "rules", str(path)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 4 rules found" in checked.stdout, checked.stdout
+
+
+def test_no_alert_rules_unless_asked() -> None:
+    assert not [o for o in rendered_with_stack() if o["kind"] == "PrometheusRule"]

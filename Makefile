@@ -9,7 +9,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || ls "$(HOME)/.local/bin/uv" 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin promtool-bin image cluster-up cluster-down
+.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin promtool-bin chart-readme-bin chart-readme image cluster-up cluster-down
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -92,6 +92,14 @@ promtool-bin: $(STORE_BIN)/promtool  ## build promtool (Prometheus' rule checker
 $(STORE_BIN)/promtool:
 	@mkdir -p $(STORE_BIN)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+README_GENERATOR := .cache/readme-generator/node_modules/.bin/readme-generator
+chart-readme-bin: $(README_GENERATOR)  ## Bitnami's readme-generator-for-helm (npm) into .cache
+$(README_GENERATOR):
+	npm install --silent --no-audit --no-fund --prefix .cache/readme-generator @bitnami/readme-generator-for-helm@2.7.2
+
+chart-readme: $(README_GENERATOR)  ## the chart README's parameter table from the `## @param` comments in values.yaml
+	$(README_GENERATOR) --values charts/aitrading/values.yaml --readme charts/aitrading/README.md
 
 COMPOSE_GO_VERSION := v2.17.0
 compose-schema: .cache/compose-spec.json  ## the compose specification's JSON schema (from the Go module proxy) for the compose test

@@ -177,3 +177,24 @@ def test_the_alert_rules_render_and_pass_promtool(tmp_path: Path) -> None:
 
 def test_no_alert_rules_unless_asked() -> None:
     assert not [o for o in rendered_with_stack() if o["kind"] == "PrometheusRule"]
+
+
+README_GENERATOR = (
+    ROOT / ".cache" / "readme-generator" / "node_modules" / ".bin" / "readme-generator"
+)
+
+
+def test_every_value_is_documented_and_the_chart_readme_is_current(tmp_path: Path) -> None:
+    """Bitnami's readme-generator-for-helm checks that every value in values.yaml has a
+    `## @param` comment, and the table it writes is the one committed (`make chart-readme`)."""
+    if not README_GENERATOR.is_file():
+        pytest.skip(f"no readme-generator at {README_GENERATOR}: run `make chart-readme-bin`")
+    readme = tmp_path / "README.md"
+    readme.write_text((CHART / "README.md").read_text())
+    result = subprocess.run(
+        [str(README_GENERATOR), "--values", str(CHART / "values.yaml"), "--readme", str(readme)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Metadata is correct" in result.stdout, result.stdout
+    assert readme.read_text() == (CHART / "README.md").read_text(), "run `make chart-readme`"

@@ -9,7 +9,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || ls "$(HOME)/.local/bin/uv" 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin promtool-bin chart-readme-bin chart-readme image cluster-up cluster-down
+.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin promtool-bin dashboard-check-bin chart-readme-bin chart-readme image cluster-up cluster-down
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -92,6 +92,11 @@ promtool-bin: $(STORE_BIN)/promtool  ## build promtool (Prometheus' rule checker
 $(STORE_BIN)/promtool:
 	@mkdir -p $(STORE_BIN)
 	GOBIN=$(STORE_BIN) GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+dashboard-check-bin: $(STORE_BIN)/dashboard-check  ## the chart dashboard's schema check (Grafana's Go SDK) into .cache/bin
+$(STORE_BIN)/dashboard-check: scripts/dashboard-check/main.go scripts/dashboard-check/go.mod
+	@mkdir -p $(STORE_BIN)
+	cd scripts/dashboard-check && GOFLAGS=-mod=mod go build -o $(abspath $(STORE_BIN))/dashboard-check .
 
 README_GENERATOR := .cache/readme-generator/node_modules/.bin/readme-generator
 chart-readme-bin: $(README_GENERATOR)  ## Bitnami's readme-generator-for-helm (npm) into .cache

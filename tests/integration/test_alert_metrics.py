@@ -1,9 +1,11 @@
-"""Every metric the chart's alerts read is exported by a running service.
+"""Every metric the chart's alerts and dashboard read is exported by a running service.
 
-An alert on a metric nobody exports never fires, silently. This test reads the metric names
-out of the chart's PrometheusRule template and scrapes `/metrics` of the four services
-running on the session's stores (the gateway with its audit key, so the audit verifier runs).
-promtool's check of the same rules is in tests/unit/test_helm_chart.py.
+An alert on a metric nobody exports never fires, and a panel on one stays empty, silently.
+This test reads the metric names out of the chart's PrometheusRule template and its Grafana
+dashboard and scrapes `/metrics` of the four services running on the session's stores (the
+gateway with its audit key, so the audit verifier runs). A labelled family with no sample yet
+(orders by state before the first order) counts by its `# TYPE` line. promtool's check of the
+rules and the dashboard's schema check are in tests/unit/test_helm_chart.py.
 """
 
 from __future__ import annotations
@@ -22,11 +24,26 @@ from .trading_stack import StackFactory
 
 pytestmark = pytest.mark.integration
 
-RULES = Path(__file__).parents[2] / "charts" / "aitrading" / "templates" / "prometheusrule.yaml"
+CHART = Path(__file__).parents[2] / "charts" / "aitrading"
+READERS = (
+    CHART / "templates" / "prometheusrule.yaml",
+    CHART / "files" / "dashboards" / "aitrading.json",
+)
+HISTOGRAM_SERIES = ("_bucket", "_count", "_sum")
 
 
-def alert_metrics() -> set[str]:
-    return set(re.findall(r"\b(aitrading_[a-z0-9_]+)\b", RULES.read_text()))
+def metrics_read(path: Path) -> set[str]:
+    return set(re.findall(r"\b(aitrading_[a-z0-9_]+)\b", path.read_text()))
+
+
+def exported_names(exposition: str) -> set[str]:
+    """Sample names, plus what each `# TYPE` line declares (a histogram's three series)."""
+    names = set(re.findall(r"^(aitrading_[a-z0-9_]+)", exposition, re.M))
+    for family, kind in re.findall(r"^# TYPE (aitrading_[a-z0-9_]+) (\w+)", exposition, re.M):
+        names.add(family)
+        if kind == "histogram":
+            names |= {family + series for series in HISTOGRAM_SERIES}
+    return names
 
 
 async def test_every_metric_an_alert_reads_is_exported(
@@ -38,15 +55,14 @@ async def test_every_metric_an_alert_reads_is_exported(
         AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE=str(key),
         AITRADING_SECURITY_AUDIT_VERIFY_INTERVAL_S="0.5",
     )
-    wanted = alert_metrics()
-    assert len(wanted) >= 5, wanted  # the template was read, not an empty file
+    wanted = set().union(*(metrics_read(path) for path in READERS))
+    assert len(wanted) >= 15, wanted  # both files were read
 
     async def exported() -> set[str]:
         names: set[str] = set()
         async with httpx.AsyncClient(timeout=10) as http:
             for port in stack.ports.values():
-                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-                names |= set(re.findall(r"^(aitrading_[a-z0-9_]+)", text, re.M))
+                names |= exported_names((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
         return names
 
     deadline = time.monotonic() + 30  # the verifier's first walk may still be pending
@@ -54,4 +70,4 @@ async def test_every_metric_an_alert_reads_is_exported(
     while not wanted <= found and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         found = await exported()
-    assert wanted <= found, f"read by alerts, exported by no service: {sorted(wanted - found)}"
+    assert wanted <= found, f"read by the chart, exported by no service: {sorted(wanted - found)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -198,3 +199,32 @@ def test_every_value_is_documented_and_the_chart_readme_is_current(tmp_path: Pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Metadata is correct" in result.stdout, result.stdout
     assert readme.read_text() == (CHART / "README.md").read_text(), "run `make chart-readme`"
+
+
+DASHBOARD_CHECK = ROOT / ".cache" / "bin" / "dashboard-check"
+
+
+def test_the_dashboard_renders_for_the_sidecar_and_passes_grafanas_schema(tmp_path: Path) -> None:
+    """The ConfigMap carries the sidecar's label and the dashboard as committed, and the
+    dashboard decodes strictly into Grafana's own dashboard type (its Go SDK) and validates
+    (`make dashboard-check-bin`). Its metrics are checked in test_alert_metrics.py."""
+    if not DASHBOARD_CHECK.is_file():
+        pytest.skip(f"no dashboard-check at {DASHBOARD_CHECK}: run `make dashboard-check-bin`")
+    result = helm(
+        "template", "prod", str(CHART), "--kube-version", "1.31.0",
+        "--set", "grafanaDashboard.enabled=true",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    maps = [o for o in yaml.safe_load_all(result.stdout) if o and o["kind"] == "ConfigMap"]
+    boards = [m for m in maps if "aitrading.json" in m.get("data", {})]
+    assert len(boards) == 1
+    assert boards[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
+    committed = (CHART / "files" / "dashboards" / "aitrading.json").read_text()
+    assert json.loads(boards[0]["data"]["aitrading.json"]) == json.loads(committed)
+    path = tmp_path / "aitrading.json"
+    path.write_text(boards[0]["data"]["aitrading.json"])
+    checked = subprocess.run(
+        [str(DASHBOARD_CHECK), str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "valid" in checked.stdout

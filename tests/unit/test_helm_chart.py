@@ -174,6 +174,16 @@ def test_the_alert_rules_render_and_pass_promtool(tmp_path: Path) -> None:
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 4 rules found" in checked.stdout, checked.stdout
+    # each alert fires on the series that mean trouble and stays quiet otherwise
+    (tmp_path / "alert_rules_test.yaml").write_text(
+        (Path(__file__).parent / "alert_rules_test.yaml").read_text()
+    )
+    tested = subprocess.run(
+        [str(PROMTOOL), "test", "rules", "alert_rules_test.yaml"],
+        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout, tested.stdout
 
 
 def test_no_alert_rules_unless_asked() -> None:

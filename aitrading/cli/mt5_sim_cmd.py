@@ -12,6 +12,7 @@ import typer
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.environment import rules_for
 from aitrading.core.security.scopes import TokenScope
 
 
@@ -28,7 +29,7 @@ async def development_token(
     from aitrading.core.security.token_revocation import RedisRevocationStore
     from aitrading.core.stores.redis_store import RedisStore
 
-    if settings.environment == "production":
+    if not rules_for(settings.environment).dev_tokens:
         raise typer.BadParameter("pass --token: production does not mint development tokens")
     store = RedisStore.create(settings)
     try:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aitrading.cli.common import ConfigOption, err_console, load_or_exit
 from aitrading.cli.failures import EXIT_FAILED, explain
 from aitrading.core.infrastructure.config_manager import DEBUG_ENV, Settings, env_name
+from aitrading.core.infrastructure.environment import rules_for
 from aitrading.core.security.tls import is_loopback
 from aitrading.core.stores.embedded import port_is_free
 
@@ -83,7 +84,11 @@ def serve(
     port = port_of(settings, service)
     host = settings.services.bind_host
     tls = settings.security.tls_cert_file is not None and settings.security.tls_key_file is not None
-    if settings.environment == "production" and not tls and not is_loopback(host):
+    if (
+        not rules_for(settings.environment).plaintext_beyond_loopback
+        and not tls
+        and not is_loopback(host)
+    ):
         err_console.print(
             f"{service}: production serves TLS 1.3 only outside loopback; set "
             f"{env_name('security.tls_cert_file')} and {env_name('security.tls_key_file')} "

@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 from pydantic_settings import SettingsConfigDict as _SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from aitrading.core.infrastructure.environment import rules_for
+
 ENV_PREFIX = "AITRADING_"
 NESTED_DELIMITER = "_"
 CONFIG_FILE_ENV = "AITRADING_CONFIG_FILE"
@@ -305,7 +307,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:
-        if self.environment != "production":
+        if not rules_for(self.environment).needs_real_servers:
             return self
         missing = [
             name

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aitrading.core.infrastructure.config_manager import Settings, env_name
+from aitrading.core.infrastructure.environment import rules_for
 from aitrading.core.security.jwt_manager import KeyRing, SigningKey
 
 
@@ -50,7 +51,7 @@ def load_key_ring(settings: Settings) -> KeyRing:
     """The signing key ring from `security.jwt_key_file`, or a development key."""
     path = settings.security.jwt_key_file
     if path is None:
-        if settings.environment == "production":
+        if not rules_for(settings.environment).dev_keys:
             raise ValueError(f"set {env_name('security.jwt_key_file')}: production has no dev key")
         path = development_key_file(settings)
         if not path.exists():

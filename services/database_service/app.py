@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.environment import rules_for
 from aitrading.core.infrastructure.import_manager import ImportManager
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.service_identity import ServiceTokenVerifier
@@ -164,7 +165,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     registry = registry if registry is not None else CollectorRegistry()
     migrate = settings.services.migrate_on_start
     if migrate is None:
-        migrate = settings.environment == "development"
+        migrate = rules_for(settings.environment).migrate_on_start
     hub = CentralHub(settings.hub)
     databases = Databases(hub)
     for component in _components(settings, migrate):
@@ -211,7 +212,7 @@ def service_verifier(settings: Settings) -> ServiceTokenVerifier | None:
     """None when writes need no identity: development on loopback, unless asked for."""
     required = settings.services.require_service_identity
     if required is None:
-        required = settings.environment == "production"
+        required = rules_for(settings.environment).service_identity_required
     if not required:
         return None
     return ServiceTokenVerifier(

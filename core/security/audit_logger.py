@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -27,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from aitrading.core.infrastructure.background import BackgroundTask
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.security.audit_checkpoint_file import CheckpointFile, SignedCheckpoint
 from aitrading.core.security.keys import key_id, write_new_key
@@ -379,20 +379,16 @@ class AuditCheckpointer:
         self._key = key
         self._interval = interval_s
         self._external = external
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("audit-checkpointer")
         self._last_error = ""
         self.last_seq: int | None = None
         self.signed = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="audit-checkpointer")
+        self._loop.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if await self._loop.stop():
             await self._sign_once()  # the head at shutdown is covered too
 
     async def health(self) -> Health:

@@ -13,12 +13,12 @@ health says why.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from aitrading.core.infrastructure.background import BackgroundTask
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.security.audit_checkpoint_file import CheckpointFile
 from aitrading.core.security.audit_logger import AuditLog, VerifyReport
@@ -44,7 +44,7 @@ class AuditVerifier:
         self._key = public_key
         self._interval = interval_s
         self._external = external
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("audit-verifier")
         self.last: VerifyReport | None = None
         self._last_error = ""
         self.verified = asyncio.Event()  # set after each verification that ran
@@ -61,14 +61,10 @@ class AuditVerifier:
         self._intact.set(1)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="audit-verifier")
+        self._loop.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def health(self) -> Health:
         if self.last is not None and not self.last.ok:

@@ -17,7 +17,6 @@ downgraded at once rather than at the next cache expiry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import fnmatch
 import json
@@ -28,6 +27,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aitrading.core.infrastructure.background import BackgroundTask
 
 if TYPE_CHECKING:
     import asyncpg
@@ -359,19 +360,15 @@ class EntitlementWatcher:
         self._redis = redis
         self._validator = validator
         self._on_change = on_change
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("entitlement-watcher")
         self._subscribed = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="entitlement-watcher")
+        self._loop.start(self._run())
         await asyncio.wait_for(self._subscribed.wait(), 10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         pubsub = self._redis.pubsub()

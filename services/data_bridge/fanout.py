@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
+from aitrading.core.infrastructure.background import BackgroundTask
 from aitrading.services.data_bridge.sink import StoredTick
 
 LATEST = "aitrading:ticks:latest"
@@ -43,17 +44,14 @@ class FanOut:
         self._buffer: list[StoredTick] = []
         self._max_buffered = max_buffered
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("fan-out")
         self.dropped = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="fan-out")
+        self._loop.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     def offer(self, ticks: list[StoredTick]) -> None:
         if len(self._buffer) + len(ticks) > self._max_buffered:
@@ -115,18 +113,15 @@ class LiveFeed:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._by_symbol: dict[str, set[Subscriber]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("live-feed")
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="live-feed")
+        self._loop.start(self._run())
         await asyncio.wait_for(self._ready.wait(), 10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     def add(self, subscriber: Subscriber) -> None:
         for symbol in subscriber.symbols:

@@ -20,6 +20,7 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 from fastapi import WebSocket
 
+from aitrading.core.infrastructure.background import BackgroundTask
 from aitrading.core.infrastructure.event_wait import wait_event
 from aitrading.core.market.connector_channels import (
     NOTIFY,
@@ -40,18 +41,15 @@ class InstructionWakeups:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("instruction-wakeups")
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="instruction-wakeups")
+        self._loop.start(self._run())
         await asyncio.wait_for(self._ready.wait(), 10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     def watch(self, source: str) -> asyncio.Event:
         event = asyncio.Event()

@@ -24,6 +24,7 @@ import msgspec
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from aitrading.core.infrastructure.background import BackgroundTask
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import TradingEngineSettings
 from aitrading.core.market.connector_channels import InstructionQueue, LatestAccounts, Presence
@@ -396,18 +397,15 @@ class OrderSweeper:
     def __init__(self, engine: Callable[[], OrderEngine | None], interval_s: float) -> None:
         self._engine = engine
         self._interval = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("order-sweeper")
         self._last_error = ""
         self.sweeps = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="order-sweeper")
+        self._loop.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     async def health(self) -> Health:
         if self._last_error:

@@ -242,11 +242,21 @@ async def stack(
         }
 
 
+def session_audit_key(settings: Settings) -> Path:
+    """The audit checkpoint key of every gateway in this session: they all sign into the same
+    audit log, and checkpoints signed with a second key make the chain fail verification."""
+    from aitrading.core.security.audit_logger import write_signing_key
+
+    audit_key = settings.data_dir.resolve() / "gateway-audit.pem"
+    if not audit_key.exists():
+        write_signing_key(audit_key)
+    return audit_key
+
+
 @pytest.fixture
 async def gateway(
     settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
 ) -> AsyncIterator[dict[str, Any]]:
-    from aitrading.core.security.audit_logger import write_signing_key
     from aitrading.services.api_gateway.app import create_app as gateway_app
     from aitrading.services.data_bridge.app import create_app as bridge_app
     from aitrading.services.database_service.app import create_app as database_app
@@ -259,9 +269,7 @@ async def gateway(
     env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
     env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())  # nothing listens there
     env["AITRADING_SECURITY_LOGIN_ATTEMPTS_PER_MINUTE"] = "10000"  # many logins from one IP
-    audit_key = settings.data_dir.resolve() / "gateway-audit.pem"  # one key per session
-    if not audit_key.exists():
-        write_signing_key(audit_key)
+    audit_key = session_audit_key(settings)
     env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(audit_key)
     env["AITRADING_SECURITY_AUDIT_CHECKPOINT_INTERVAL_S"] = "0.2"
     config = load_settings(environ=env).settings

@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aitrading.core.security.audit_logger import write_signing_key
+from aitrading.core.infrastructure.config_manager import Settings
 
+from .conftest import session_audit_key
 from .trading_stack import StackFactory
 
 pytestmark = pytest.mark.integration
@@ -47,12 +48,10 @@ def exported_names(exposition: str) -> set[str]:
 
 
 async def test_every_metric_an_alert_reads_is_exported(
-    make_stack: StackFactory, tmp_path: Path
+    make_stack: StackFactory, settings: Settings
 ) -> None:
-    key = tmp_path / "audit.key"
-    write_signing_key(key)
     stack = await make_stack(
-        AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE=str(key),
+        AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE=str(session_audit_key(settings)),
         AITRADING_SECURITY_AUDIT_VERIFY_INTERVAL_S="0.5",
     )
     wanted = set().union(*(metrics_read(path) for path in READERS))

@@ -18,6 +18,8 @@ from aitrading.core.security.audit_logger import AuditLog, load_signing_key, wri
 from aitrading.core.stores.embedded import EmbeddedPostgres
 from aitrading.core.stores.postgres import PostgresStore
 
+from .conftest import session_audit_key
+
 pytestmark = pytest.mark.integration
 
 
@@ -230,8 +232,11 @@ async def test_deleting_checkpoints_with_a_rewritten_chain_is_caught_by_the_exte
 
 
 async def test_the_runtime_role_cannot_disable_triggers_truncate_or_touch_checkpoints(
-    settings: Settings, postgres: PostgresStore, signing_key: Ed25519PrivateKey
+    settings: Settings, postgres: PostgresStore
 ) -> None:
+    # the public audit log is the session gateways' too: its checkpoints are signed with their
+    # key, or a later verification of it (test_api_gateway) finds a checkpoint it cannot trust
+    signing_key = load_signing_key(session_audit_key(settings))
     from urllib.parse import urlsplit, urlunsplit
 
     from aitrading.cli.db_cmd import _runtime_login

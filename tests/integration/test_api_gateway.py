@@ -524,10 +524,9 @@ async def test_a_shared_upstream_down_degrades_its_routes_not_the_gateways_readi
     from prometheus_client import CollectorRegistry
 
     from aitrading.core.infrastructure.config_manager import load_settings
-    from aitrading.core.security.audit_logger import write_signing_key
     from aitrading.services.api_gateway.app import create_app as gateway_app
 
-    from .conftest import env_for, free_port
+    from .conftest import env_for, free_port, session_audit_key
     from .servers import serving
 
     del key_file
@@ -535,9 +534,8 @@ async def test_a_shared_upstream_down_degrades_its_routes_not_the_gateways_readi
     env = env_for(settings, tmp_path, free_port(), free_port())  # nothing listens on either
     env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
     env["AITRADING_SERVICES_TRADING_ENGINE_PORT"] = str(free_port())
-    audit_key = tmp_path / "gateway-audit.pem"
-    write_signing_key(audit_key)
-    env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(audit_key)
+    # the session's audit key: this gateway signs into the same audit log as the others
+    env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(session_audit_key(settings))
     config = load_settings(environ=env).settings
     async with (
         serving(gateway_app(config, CollectorRegistry()), gw_port),

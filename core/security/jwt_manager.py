@@ -264,7 +264,7 @@ class JWTManager:
         if known is not None:
             kid, claims = known
             current = self._keys.public_key(kid) is not None
-            if current and time.time() <= float(claims["exp"]) + self._leeway:
+            if current and time.time() < float(claims["exp"]) + self._leeway:  # as PyJWT
                 return self._of_type(claims, expected_type)
             self._verified.forget(token)
         claims, kid = self._verify_signature_and_claims(token)
@@ -285,8 +285,7 @@ class JWTManager:
         if header.get("alg") != ALGORITHM:
             raise TokenRejectedError(RejectReason.WRONG_ALGORITHM, repr(header.get("alg")))
         kid = header.get("kid")
-        key = self._keys.public_key(kid) if isinstance(kid, str) else None
-        if key is None or not isinstance(kid, str):
+        if not isinstance(kid, str) or (key := self._keys.public_key(kid)) is None:
             raise TokenRejectedError(RejectReason.UNKNOWN_KEY, repr(kid))
         try:
             claims: dict[str, Any] = jwt.decode(

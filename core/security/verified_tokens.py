@@ -38,6 +38,3 @@ class VerifiedTokens:
 
     def forget(self, token: str) -> None:
         self._entries.pop(token, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -101,7 +101,7 @@ class ClickHouseStore:
     ) -> list[list[Any]]:
         """The result column by column (no tuple per row), for large results."""
         result = await self.run(self.client.query, sql, parameters=parameters, settings=settings)
-        return [list(column) for column in result.result_columns]
+        return list(result.result_columns)
 
     async def health(self) -> Health:
         async def probe() -> object:

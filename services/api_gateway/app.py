@@ -190,9 +190,8 @@ def create_app(
             subscriptions=validator,
             audit=AuditLog(postgres.pool),
         )
-        # Signed checkpoints of the audit log, with the key kept outside the database.
-        checkpointer = None
-        verifier: AuditVerifier | None = None
+        # Signed checkpoints of the audit log, with the key kept outside the database, and the
+        # whole chain verified on a schedule: hub components, stopped (first) with the hub.
         if settings.security.audit_signing_key_file is not None:
             signing_key = load_signing_key(settings.security.audit_signing_key_file)
             external = (
@@ -200,29 +199,27 @@ def create_app(
                 if settings.security.audit_checkpoint_file is not None
                 else None
             )
-            checkpointer = AuditCheckpointer(
-                state["audit"],
-                signing_key,
-                settings.security.audit_checkpoint_interval_s,
-                depends_on=(),
-                external=external,
+            await hub.attach(
+                AuditCheckpointer(
+                    state["audit"],
+                    signing_key,
+                    settings.security.audit_checkpoint_interval_s,
+                    depends_on=(),
+                    external=external,
+                )
             )
-            await checkpointer.start()
-            verifier = AuditVerifier(
-                state["audit"],
-                signing_key.public_key(),
-                settings.security.audit_verify_interval_s,
-                registry,
-                external,
+            await hub.attach(
+                AuditVerifier(
+                    state["audit"],
+                    signing_key.public_key(),
+                    settings.security.audit_verify_interval_s,
+                    registry,
+                    external,
+                )
             )
-            await hub.attach(verifier)  # monitored like the others: /health/ready shows it
-        state["checkpointer"] = checkpointer
-        state["audit_verifier"] = verifier
         try:
             yield
         finally:
-            if checkpointer is not None:
-                await checkpointer.stop()
             await watcher.stop()
             await upstreams.close()
             await hub.stop()

@@ -156,9 +156,23 @@ def install_common(
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     )
 
+    def crashed(exc: Exception) -> JSONResponse:
+        # ErrorDNA groups the failure; the fingerprint ties the client's answer to the log line
+        occurrence = dna.analyze(exc)
+        _log.error(
+            "unhandled %s [%s]: %s",
+            type(exc).__name__,
+            occurrence.fingerprint,
+            occurrence.message,
+            exc_info=exc,
+            extra={"fingerprint": occurrence.fingerprint, "category": occurrence.category.value},
+        )
+        message = f"internal error {occurrence.fingerprint}; see the service log"
+        return JSONResponse(error_body("internal", message), 500)
+
     # added last, so outermost of the app's own middleware: errors the others return carry
     # the request id and trace context too
-    app.add_middleware(RequestContext, latency=latency, crashed=lambda exc: crashed(exc))
+    app.add_middleware(RequestContext, latency=latency, crashed=crashed)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -185,20 +199,6 @@ def install_common(
         if exc.status_code == 405:  # RFC 9110: every method the path has, not one route's
             headers["allow"] = ", ".join(allowed_methods(app, request))
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers)
-
-    def crashed(exc: Exception) -> JSONResponse:
-        # ErrorDNA groups the failure; the fingerprint ties the client's answer to the log line
-        occurrence = dna.analyze(exc)
-        _log.error(
-            "unhandled %s [%s]: %s",
-            type(exc).__name__,
-            occurrence.fingerprint,
-            occurrence.message,
-            exc_info=exc,
-            extra={"fingerprint": occurrence.fingerprint, "category": occurrence.category.value},
-        )
-        message = f"internal error {occurrence.fingerprint}; see the service log"
-        return JSONResponse(error_body("internal", message), 500)
 
     @app.get("/health/live", tags=["health"], summary="The process is up")
     async def live() -> dict[str, str]:

@@ -10,9 +10,8 @@ rules and the dashboard's schema check are in tests/unit/test_helm_chart.py.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import re
-import time
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ import pytest
 from aitrading.core.infrastructure.config_manager import Settings
 
 from .conftest import session_audit_key
-from .trading_stack import StackFactory
+from .trading_stack import StackFactory, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +63,13 @@ async def test_every_metric_an_alert_reads_is_exported(
                 names |= exported_names((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
         return names
 
-    deadline = time.monotonic() + 30  # the verifier's first walk may still be pending
-    found = await exported()
-    while not wanted <= found and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-        found = await exported()
-    assert wanted <= found, f"read by the chart, exported by no service: {sorted(wanted - found)}"
+    missing = set(wanted)
+
+    async def all_exported() -> bool:  # the verifier's first walk may still be pending
+        nonlocal missing
+        missing = wanted - await exported()
+        return not missing
+
+    with contextlib.suppress(AssertionError):  # the assertion below names what is missing
+        await wait_for(all_exported, "every metric the chart reads exported")
+    assert not missing, f"read by the chart, exported by no service: {sorted(missing)}"

@@ -17,6 +17,7 @@ from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.security.audit_logger import AuditLog, load_signing_key, write_signing_key
 from aitrading.core.stores.embedded import EmbeddedPostgres
 from aitrading.core.stores.postgres import PostgresStore
+from tests.support.waiting import until
 
 from .conftest import session_audit_key
 
@@ -302,14 +303,15 @@ async def test_the_verifier_walks_the_chain_on_a_schedule_and_raises_the_alarm(
         await tamper(
             postgres, f"UPDATE {audit._schema}.audit_log SET actor = 'mallory' WHERE seq = 2"
         )
-        deadline = asyncio.get_running_loop().time() + 30
-        while registry.get_sample_value("aitrading_audit_chain_intact") != 0:
-            assert asyncio.get_running_loop().time() < deadline, "the rewrite was never found"
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: registry.get_sample_value("aitrading_audit_chain_intact") == 0,
+            "the rewrite found",
+        )
         assert (registry.get_sample_value("aitrading_audit_verify_failures_total") or 0) >= 1
-        while "sequence 2" not in hub.health().components["audit-verifier"].reason:
-            assert asyncio.get_running_loop().time() < deadline, hub.health()
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: "sequence 2" in hub.health().components["audit-verifier"].reason,
+            "the broken sequence named in the hub's health",
+        )
         assert hub.health().components["audit-verifier"].status is HealthStatus.DEGRADED
     finally:
         await hub.stop()

@@ -26,6 +26,7 @@ from aitrading.client.security.instruction_guard import InstructionGuard
 from aitrading.core.infrastructure.circuit_breaker import BreakerState
 from aitrading.core.market.order_instructions import InstructionKind, sign_instruction
 from aitrading.core.security.jwt_manager import KeyRing, SigningKey
+from tests.support.waiting import until
 
 T0 = 1_800_000_000_000
 
@@ -224,10 +225,7 @@ def test_a_frame_answered_unavailable_goes_out_again_only_after_a_backoff(tmp_pa
         conn._refused(link, {"type": "error", "code": "unavailable", "seq": 1})
         held_back = frame_id in conn._assigned  # the dispatcher skips assigned frames
         still_kept = [f.id for f in conn.outbox.pending()] == [frame_id]
-        deadline = asyncio.get_running_loop().time() + 30
-        while frame_id in conn._assigned:
-            assert asyncio.get_running_loop().time() < deadline, "never released"
-            await asyncio.sleep(0.01)
+        await until(lambda: frame_id not in conn._assigned, "the frame released")
         return held_back, still_kept, conn._wake.is_set()
 
     assert asyncio.run(scenario()) == (True, True, True)
@@ -260,10 +258,7 @@ def test_frames_stored_while_no_link_was_up_go_out_once_from_the_outbox(tmp_path
         conn._wake.set()
         terminal.record([TerminalTick("EURUSD", T0 + 1, 1.3, 1.4, 0.0, 0, 0.0, 6)])
         await conn.capture_once()  # fresh while a link is up
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(socket.sent) < 2:
-            assert asyncio.get_running_loop().time() < deadline, socket.sent
-            await asyncio.sleep(0.01)
+        await until(lambda: len(socket.sent) >= 2, "both frames sent")
         await asyncio.sleep(0.2)  # a second send of either would show up here
         dispatch.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -51,6 +51,9 @@ def test_lint_passes() -> None:
         ("serviceMonitor.interval=soon", "serviceMonitor.interval"),
         ("replicas=3", "Additional property replicas is not allowed"),
         ("stack.name=Bad_Name", "stack.name"),
+        ("prometheusRule.spoolBacklogBytes=100", "prometheusRule.spoolBacklogBytes"),
+        ("prometheusRule.threshold=1", "Additional property threshold is not allowed"),
+        ("grafanaDashboard.namespace=Not_A_Namespace", "grafanaDashboard.namespace"),
     ],
 )
 def test_bad_values_are_refused_with_the_path(setting: str, message: str) -> None:

@@ -15,6 +15,7 @@ from _harness import embedded, report, throughput
 
 from aitrading.core.security.audit_logger import AuditLog
 from aitrading.core.stores.postgres import PostgresStore
+from aitrading.services.database_service.schema.postgres import migrate
 
 SECONDS = 3.0
 CONCURRENCY = 8
@@ -22,9 +23,9 @@ CONCURRENCY = 8
 
 async def main() -> None:
     with embedded(postgres=True) as settings:
+        await migrate(settings)  # the audit tables as a deployment has them
         store = await PostgresStore.create(settings)
         log = AuditLog(store.pool)
-        await log.ensure_schema()
         await store.pool.execute(
             "CREATE TABLE plain_log (id bigserial PRIMARY KEY, ts timestamptz, actor text,"
             " action text, resource text, outcome text, payload jsonb)"

@@ -274,23 +274,6 @@ class ErrorDNA:
         return any(module == p or module.startswith(p + ".") for p in self._in_app)
 
 
-ERROR_GROUPS_DDL = """
-CREATE TABLE IF NOT EXISTS error_groups (
-    fingerprint     text PRIMARY KEY,
-    service         text NOT NULL,
-    exception_type  text NOT NULL,
-    category        text NOT NULL,
-    retryable       boolean NOT NULL,
-    recovery_hints  jsonb NOT NULL,
-    signature       jsonb NOT NULL,
-    sample          text NOT NULL,
-    count           bigint NOT NULL,
-    first_seen      timestamptz NOT NULL,
-    last_seen       timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS error_groups_last_seen ON error_groups (last_seen DESC);
-"""
-
 _UPSERT = """
 INSERT INTO error_groups AS g (fingerprint, service, exception_type, category, retryable,
     recovery_hints, signature, sample, count, first_seen, last_seen)
@@ -315,10 +298,6 @@ class PostgresErrorGroupStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-
-    async def ensure_schema(self) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.execute(ERROR_GROUPS_DDL)
 
     async def record(self, occurrence: ErrorOccurrence) -> ErrorGroup:
         row = await self._pool.fetchrow(

@@ -105,50 +105,6 @@ class VerifyReport:
     problem: str = ""
 
 
-def audit_ddl(schema: str = "public") -> str:
-    """Tables and append-only triggers. Frozen once released: change it in a new migration."""
-    if not _IDENTIFIER.match(schema):
-        raise ValueError(f"invalid schema name {schema!r}")
-    log, checkpoints = f"{schema}.audit_log", f"{schema}.audit_checkpoints"
-    return f"""
-        CREATE SCHEMA IF NOT EXISTS {schema};
-        CREATE TABLE IF NOT EXISTS {log} (
-            seq bigint PRIMARY KEY,
-            ts timestamptz NOT NULL,
-            actor text NOT NULL,
-            action text NOT NULL,
-            resource text NOT NULL,
-            outcome text NOT NULL,
-            payload jsonb NOT NULL,
-            prev_hash char(64) NOT NULL,
-            hash char(64) NOT NULL UNIQUE
-        );
-        CREATE TABLE IF NOT EXISTS {checkpoints} (
-            seq bigint PRIMARY KEY,
-            hash char(64) NOT NULL,
-            signed_at timestamptz NOT NULL,
-            kid text NOT NULL,
-            signature text NOT NULL
-        );
-        CREATE OR REPLACE FUNCTION {schema}.audit_append_only() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION 'audit log is append-only: % on % refused',
-                TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
-        END $$;
-        DROP TRIGGER IF EXISTS audit_log_append_only ON {log};
-        CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON {log}
-            FOR EACH ROW EXECUTE FUNCTION {schema}.audit_append_only();
-        DROP TRIGGER IF EXISTS audit_log_no_truncate ON {log};
-        CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON {log}
-            FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_append_only();
-        DROP TRIGGER IF EXISTS audit_checkpoints_append_only ON {checkpoints};
-        CREATE TRIGGER audit_checkpoints_append_only
-            BEFORE UPDATE OR DELETE ON {checkpoints}
-            FOR EACH ROW EXECUTE FUNCTION {schema}.audit_append_only();
-    """
-
-
 class AuditLog:
     """The audit log in one PostgreSQL schema."""
 
@@ -159,10 +115,6 @@ class AuditLog:
         self._schema = schema
         self._log = f"{schema}.audit_log"
         self._checkpoints = f"{schema}.audit_checkpoints"
-
-    async def ensure_schema(self) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.execute(audit_ddl(self._schema))
 
     async def append(
         self,

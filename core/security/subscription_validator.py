@@ -157,26 +157,6 @@ def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
         raise InvalidRecordError(f"{model.__name__} refused: {problems}") from None
 
 
-SCHEMA_DDL = """
-CREATE TABLE IF NOT EXISTS subscription_plans (
-    id text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
-    tier text NOT NULL CHECK (tier IN ('free', 'basic', 'pro', 'enterprise')),
-    entitlements jsonb NOT NULL CHECK (jsonb_typeof(entitlements) = 'object'),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS subscriptions (
-    user_id text PRIMARY KEY,
-    plan_id text NOT NULL REFERENCES subscription_plans (id),
-    status text NOT NULL
-        CHECK (status IN ('active', 'trialing', 'past_due', 'canceled', 'unpaid')),
-    current_period_end timestamptz NOT NULL,
-    grace_period_s integer NOT NULL CHECK (grace_period_s >= 0),
-    entitlement_version bigint NOT NULL DEFAULT 1,
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-"""
-
-
 def effective(
     user_id: str, subscription: Subscription | None, plan: Plan | None, free: Plan, now: dt.datetime
 ) -> Effective:
@@ -208,11 +188,6 @@ class SubscriptionValidator:
         self._redis = redis
         self._ttl = cache_ttl_s
         self._local: dict[str, Effective] = {}
-
-    async def ensure_schema(self, free_plan: Plan | None = None) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.execute(SCHEMA_DDL)
-        await self.upsert_plan(free_plan or DEFAULT_PLANS[FREE_PLAN_ID])
 
     async def upsert_plan(self, plan: Plan | dict[str, Any]) -> Plan:
         valid: Plan = plan if isinstance(plan, Plan) else _validated(Plan, plan)

@@ -92,6 +92,15 @@ async def postgres(settings: Settings) -> AsyncIterator[PostgresStore]:
 
 
 @pytest.fixture(scope="session")
+async def migrated(settings: Settings, postgres: PostgresStore) -> PostgresStore:
+    """The session's database at the head revision (library code never creates schema)."""
+    from aitrading.services.database_service.schema.postgres import migrate
+
+    await migrate(settings)
+    return postgres
+
+
+@pytest.fixture(scope="session")
 async def redis_store(settings: Settings) -> AsyncIterator[RedisStore]:
     store = RedisStore.create(settings)
     yield store

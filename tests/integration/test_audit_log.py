@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,7 @@ from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.security.audit_logger import AuditLog, load_signing_key, write_signing_key
 from aitrading.core.stores.embedded import EmbeddedPostgres
 from aitrading.core.stores.postgres import PostgresStore
+from tests.support.databases import migrated_database
 from tests.support.waiting import until
 
 from .conftest import session_audit_key
@@ -25,11 +27,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def audit(postgres: PostgresStore) -> AuditLog:
-    log = AuditLog(postgres.pool, schema=f"audit_{uuid.uuid4().hex[:10]}")
-    await log.ensure_schema()
-    await log.ensure_schema()  # idempotent
-    return log
+async def audit_db(settings: Settings, postgres: PostgresStore) -> AsyncIterator[PostgresStore]:
+    """A database of its own per test, with the schema the migrations create."""
+    store = await PostgresStore.create(await migrated_database(settings, postgres))
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def audit(audit_db: PostgresStore) -> AuditLog:
+    return AuditLog(audit_db.pool)
 
 
 @pytest.fixture
@@ -73,16 +80,15 @@ async def test_concurrent_appends_are_serialised(
     assert (await audit.verify(signing_key.public_key())).ok
 
 
-async def test_update_delete_truncate_are_refused(audit: AuditLog, postgres: PostgresStore) -> None:
+async def test_update_delete_truncate_are_refused(audit: AuditLog, audit_db: PostgresStore) -> None:
     await fill(audit, 2)
-    table = f"{audit._schema}.audit_log"
     for sql in (
-        f"UPDATE {table} SET outcome = 'failure' WHERE seq = 1",
-        f"DELETE FROM {table} WHERE seq = 2",
-        f"TRUNCATE {table}",
+        "UPDATE audit_log SET outcome = 'failure' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 2",
+        "TRUNCATE audit_log",
     ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-            await postgres.pool.execute(sql)
+            await audit_db.pool.execute(sql)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +112,7 @@ async def test_update_delete_truncate_are_refused(audit: AuditLog, postgres: Pos
 )
 async def test_verify_finds_the_first_bad_sequence(
     audit: AuditLog,
-    postgres: PostgresStore,
+    audit_db: PostgresStore,
     signing_key: Ed25519PrivateKey,
     attack: str,
     bad_seq: int,
@@ -114,7 +120,7 @@ async def test_verify_finds_the_first_bad_sequence(
 ) -> None:
     await fill(audit, 5)
     await audit.checkpoint(signing_key)
-    await tamper(postgres, attack.format(t=f"{audit._schema}.audit_log"))
+    await tamper(audit_db, attack.format(t="audit_log"))
     report = await audit.verify(signing_key.public_key())
     assert not report.ok
     assert report.first_bad_seq == bad_seq, report
@@ -122,12 +128,12 @@ async def test_verify_finds_the_first_bad_sequence(
 
 
 async def test_a_consistently_rewritten_chain_is_caught_by_the_checkpoint(
-    audit: AuditLog, postgres: PostgresStore, signing_key: Ed25519PrivateKey
+    audit: AuditLog, audit_db: PostgresStore, signing_key: Ed25519PrivateKey
 ) -> None:
     await fill(audit, 3)
     await audit.checkpoint(signing_key)
-    table = f"{audit._schema}.audit_log"
-    await tamper(postgres, f"DELETE FROM {table}")
+    table = "audit_log"
+    await tamper(audit_db, f"DELETE FROM {table}")
     await fill(audit, 3)  # a fresh, internally valid chain
     report = await audit.verify(signing_key.public_key())
     assert report.first_bad_seq == 3
@@ -144,23 +150,22 @@ async def test_checkpoint_signed_by_another_key_is_rejected(
     assert "invalid signature" in report.problem
 
 
-def test_cli_verify_exit_codes(settings: Settings, tmp_path: Path) -> None:
+async def test_cli_verify_exit_codes(
+    settings: Settings, postgres: PostgresStore, tmp_path: Path
+) -> None:
     key_path = tmp_path / "cli-audit.pem"
     write_signing_key(key_path)
-    schema = f"audit_{uuid.uuid4().hex[:10]}"
+    own = await migrated_database(settings, postgres)
 
     async def prepare(tampered: bool) -> None:
-        store = await PostgresStore.create(settings)
+        store = await PostgresStore.create(own)
         try:
-            log = AuditLog(store.pool, schema)
-            await log.ensure_schema()
+            log = AuditLog(store.pool)
             if not tampered:
                 await fill(log, 4)
                 await log.checkpoint(load_signing_key(key_path))
             else:
-                await tamper(
-                    store, f"UPDATE {schema}.audit_log SET actor = 'mallory' WHERE seq = 2"
-                )
+                await tamper(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
         finally:
             await store.close()
 
@@ -168,16 +173,21 @@ def test_cli_verify_exit_codes(settings: Settings, tmp_path: Path) -> None:
         **os.environ,
         "AITRADING_DATA_DIR": str(settings.data_dir),
         env_name("postgres.port"): str(settings.postgres.port),
+        env_name("postgres.database"): own.postgres.database,
         env_name("security.audit_signing_key_file"): str(key_path),
         "COLUMNS": "200",
     }
-    command = [sys.executable, "-m", "aitrading.cli", "audit", "verify", "--schema", schema]
-    asyncio.run(prepare(tampered=False))
-    ok = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=60)
+    command = [sys.executable, "-m", "aitrading.cli", "audit", "verify"]
+    await prepare(tampered=False)
+    ok = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, check=False, timeout=60
+    )
     assert ok.returncode == 0, ok.stderr
     assert "4 records, 1 checkpoints" in ok.stdout
-    asyncio.run(prepare(tampered=True))
-    bad = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=60)
+    await prepare(tampered=True)
+    bad = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, check=False, timeout=60
+    )
     assert bad.returncode == 1
     assert "sequence 2" in bad.stderr
     assert (
@@ -210,7 +220,7 @@ async def test_checkpointer_signs_periodically_as_a_hub_component(
 
 
 async def test_deleting_checkpoints_with_a_rewritten_chain_is_caught_by_the_external_copy(
-    audit: AuditLog, postgres: PostgresStore, signing_key: Ed25519PrivateKey, tmp_path: Path
+    audit: AuditLog, audit_db: PostgresStore, signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
     from aitrading.core.security.audit_checkpoint_file import CheckpointFile
 
@@ -220,9 +230,8 @@ async def test_deleting_checkpoints_with_a_rewritten_chain_is_caught_by_the_exte
     await audit.checkpoint(signing_key, copy)  # same head: no second line
     assert [c.seq for c in copy.read()] == [3]
     assert oct(copy.path.stat().st_mode & 0o777) == "0o600"
-    schema = audit._schema
-    await tamper(postgres, f"DELETE FROM {schema}.audit_checkpoints")
-    await tamper(postgres, f"DELETE FROM {schema}.audit_log")
+    await tamper(audit_db, "DELETE FROM audit_checkpoints")
+    await tamper(audit_db, "DELETE FROM audit_log")
     await fill(audit, 3)  # a fresh, internally valid chain, and no checkpoint to contradict it
     alone = await audit.verify(signing_key.public_key())
     assert alone.ok, "the database alone cannot tell (which is why the copy exists)"
@@ -279,7 +288,7 @@ async def test_the_runtime_role_cannot_disable_triggers_truncate_or_touch_checkp
 
 
 async def test_the_verifier_walks_the_chain_on_a_schedule_and_raises_the_alarm(
-    audit: AuditLog, postgres: PostgresStore, signing_key: Ed25519PrivateKey
+    audit: AuditLog, audit_db: PostgresStore, signing_key: Ed25519PrivateKey
 ) -> None:
     """Attached to a running hub, the verifier finds the chain intact, then broken once a
     record is rewritten: the gauge the chart's alert reads drops to 0, the failure counter
@@ -300,9 +309,7 @@ async def test_the_verifier_walks_the_chain_on_a_schedule_and_raises_the_alarm(
         await asyncio.wait_for(verifier.verified.wait(), 30)
         assert registry.get_sample_value("aitrading_audit_chain_intact") == 1
         assert hub.health().status is HealthStatus.HEALTHY
-        await tamper(
-            postgres, f"UPDATE {audit._schema}.audit_log SET actor = 'mallory' WHERE seq = 2"
-        )
+        await tamper(audit_db, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
         await until(
             lambda: registry.get_sample_value("aitrading_audit_chain_intact") == 0,
             "the rewrite found",

@@ -30,10 +30,8 @@ def _raised(call: object, arg: str) -> BaseException:
     raise AssertionError("did not raise")
 
 
-async def test_occurrences_group_count_and_persist(postgres: PostgresStore) -> None:
-    store = PostgresErrorGroupStore(postgres.pool)
-    await store.ensure_schema()
-    await store.ensure_schema()  # idempotent
+async def test_occurrences_group_count_and_persist(migrated: PostgresStore) -> None:
+    store = PostgresErrorGroupStore(migrated.pool)
     dna = ErrorDNA("data-bridge", store, in_app_prefixes=("tests",))
 
     first = await dna.capture(_raised(_lookup, "EURUSD"))

@@ -31,9 +31,8 @@ LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
 
 
 @pytest.fixture
-async def validator(postgres: PostgresStore, redis_store: RedisStore) -> SubscriptionValidator:
-    v = SubscriptionValidator(postgres.pool, redis_store.client)
-    await v.ensure_schema()
+async def validator(migrated: PostgresStore, redis_store: RedisStore) -> SubscriptionValidator:
+    v = SubscriptionValidator(migrated.pool, redis_store.client)
     for plan in DEFAULT_PLANS.values():
         await v.upsert_plan(plan)
     return v

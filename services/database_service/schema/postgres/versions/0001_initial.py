@@ -2,11 +2,12 @@
 
 Revision ID: 0001
 Revises:
+
+Frozen: this file holds its own DDL (it used to import live constants from the library, so an
+edit there silently changed a released revision). Later changes go into later revisions;
+`tests/unit/test_frozen_migrations.py` fails when a released revision's text changes.
 """
 
-from aitrading.core.infrastructure.error_handler import ERROR_GROUPS_DDL
-from aitrading.core.security.audit_logger import audit_ddl
-from aitrading.core.security.subscription_validator import SCHEMA_DDL as SUBSCRIPTIONS_DDL
 from aitrading.services.database_service.schema.postgres import execute_script
 
 revision = "0001"
@@ -80,9 +81,83 @@ CREATE TABLE IF NOT EXISTS positions (
 );
 """
 
+SUBSCRIPTIONS = """
+CREATE TABLE IF NOT EXISTS subscription_plans (
+    id text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    tier text NOT NULL CHECK (tier IN ('free', 'basic', 'pro', 'enterprise')),
+    entitlements jsonb NOT NULL CHECK (jsonb_typeof(entitlements) = 'object'),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    user_id text PRIMARY KEY,
+    plan_id text NOT NULL REFERENCES subscription_plans (id),
+    status text NOT NULL
+        CHECK (status IN ('active', 'trialing', 'past_due', 'canceled', 'unpaid')),
+    current_period_end timestamptz NOT NULL,
+    grace_period_s integer NOT NULL CHECK (grace_period_s >= 0),
+    entitlement_version bigint NOT NULL DEFAULT 1,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+ERROR_GROUPS = """
+CREATE TABLE IF NOT EXISTS error_groups (
+    fingerprint     text PRIMARY KEY,
+    service         text NOT NULL,
+    exception_type  text NOT NULL,
+    category        text NOT NULL,
+    retryable       boolean NOT NULL,
+    recovery_hints  jsonb NOT NULL,
+    signature       jsonb NOT NULL,
+    sample          text NOT NULL,
+    count           bigint NOT NULL,
+    first_seen      timestamptz NOT NULL,
+    last_seen       timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS error_groups_last_seen ON error_groups (last_seen DESC);
+"""
+
+AUDIT = """
+CREATE SCHEMA IF NOT EXISTS public;
+CREATE TABLE IF NOT EXISTS public.audit_log (
+    seq bigint PRIMARY KEY,
+    ts timestamptz NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    resource text NOT NULL,
+    outcome text NOT NULL,
+    payload jsonb NOT NULL,
+    prev_hash char(64) NOT NULL,
+    hash char(64) NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS public.audit_checkpoints (
+    seq bigint PRIMARY KEY,
+    hash char(64) NOT NULL,
+    signed_at timestamptz NOT NULL,
+    kid text NOT NULL,
+    signature text NOT NULL
+);
+CREATE OR REPLACE FUNCTION public.audit_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit log is append-only: % on % refused',
+        TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END $$;
+DROP TRIGGER IF EXISTS audit_log_append_only ON public.audit_log;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON public.audit_log
+    FOR EACH ROW EXECUTE FUNCTION public.audit_append_only();
+DROP TRIGGER IF EXISTS audit_log_no_truncate ON public.audit_log;
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION public.audit_append_only();
+DROP TRIGGER IF EXISTS audit_checkpoints_append_only ON public.audit_checkpoints;
+CREATE TRIGGER audit_checkpoints_append_only
+    BEFORE UPDATE OR DELETE ON public.audit_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION public.audit_append_only();
+"""
+
 
 def upgrade() -> None:
-    for ddl in (OWN_TABLES, SUBSCRIPTIONS_DDL, ERROR_GROUPS_DDL, audit_ddl("public")):
+    for ddl in (OWN_TABLES, SUBSCRIPTIONS, ERROR_GROUPS, AUDIT):
         execute_script(ddl)
 
 

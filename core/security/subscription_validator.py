@@ -16,7 +16,6 @@ downgraded at once rather than at the next cache expiry.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import fnmatch
 import json
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aitrading.core.infrastructure.background import BackgroundTask
+from aitrading.core.infrastructure.channel_listener import ChannelListener
 
 if TYPE_CHECKING:
     import asyncpg
@@ -273,6 +272,10 @@ class SubscriptionValidator:
         """Forget the process-local copy (the watcher calls this on every change)."""
         self._local.pop(user_id, None)
 
+    def drop_all(self) -> None:
+        """Forget every process-local copy (changes may have been missed)."""
+        self._local.clear()
+
     async def _load(self, user_id: str) -> Effective:
         row = await self._pool.fetchrow(
             "SELECT s.user_id, s.plan_id, s.status, s.current_period_end, s.grace_period_s,"
@@ -323,8 +326,11 @@ class SubscriptionValidator:
 ChangeCallback = Callable[[str, int, str], Awaitable[None]]
 
 
-class EntitlementWatcher:
-    """Listens for subscription changes; drops cached entitlements and calls back at once."""
+class EntitlementWatcher(ChannelListener):
+    """Listens for subscription changes; drops cached entitlements and calls back at once.
+
+    A hub component: after the store went away and came back, every process-local copy is
+    dropped, since a change published in the gap was missed."""
 
     def __init__(
         self,
@@ -332,38 +338,24 @@ class EntitlementWatcher:
         validator: SubscriptionValidator | None = None,
         on_change: ChangeCallback | None = None,
     ) -> None:
-        self._redis = redis
+        super().__init__("entitlement-watcher", redis, CHANNEL)
         self._validator = validator
         self._on_change = on_change
-        self._loop = BackgroundTask("entitlement-watcher")
-        self._subscribed = asyncio.Event()
 
-    async def start(self) -> None:
-        self._loop.start(self._run())
-        await asyncio.wait_for(self._subscribed.wait(), 10)
-
-    async def stop(self) -> None:
-        await self._loop.stop()
-
-    async def _run(self) -> None:
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
-        self._subscribed.set()
+    async def on_message(self, data: Any) -> None:
         try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                try:
-                    data = json.loads(message["data"])
-                    user_id, version = str(data["user_id"]), int(data["entitlement_version"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # not ours to crash on; the next message may be fine
-                if self._validator is not None:
-                    self._validator.drop(user_id)
-                if self._on_change is not None:
-                    await self._on_change(user_id, version, str(data.get("reason", "")))
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            change = json.loads(data)
+            user_id, version = str(change["user_id"]), int(change["entitlement_version"])
+        except (ValueError, KeyError, TypeError):
+            return  # not ours to crash on; the next message may be fine
+        if self._validator is not None:
+            self._validator.drop(user_id)
+        if self._on_change is not None:
+            await self._on_change(user_id, version, str(change.get("reason", "")))
+
+    def on_resubscribed(self) -> None:
+        if self._validator is not None:
+            self._validator.drop_all()
 
 
 def _plan(

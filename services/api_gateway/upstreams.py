@@ -11,13 +11,15 @@ as the upstream sent them (no decompression), with their `content-encoding`.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
+from prometheus_client import CollectorRegistry, Gauge
 from yarl import URL
 
-from aitrading.core.infrastructure.circuit_breaker import CircuitBreaker
+from aitrading.core.infrastructure.central_hub import Health
+from aitrading.core.infrastructure.circuit_breaker import BreakerState, CircuitBreaker
 from aitrading.core.security.service_identity import HEADER as SERVICE_TOKEN_HEADER
 from aitrading.core.security.service_identity import ServiceIdentity
 
@@ -47,7 +49,15 @@ class UpstreamResponse:
 
 
 class Upstreams:
-    """Pooled HTTP clients per upstream, retries only for idempotent methods."""
+    """Pooled HTTP clients per upstream, retries only for idempotent methods.
+
+    A hub component ("upstreams"): degraded, naming them, while circuits are open; its stop
+    closes the pool. The circuits are exported as `aitrading_api_gateway_upstream_circuit_open`
+    (the chart's "breaker open" alert reads it)."""
+
+    name = "upstreams"
+    depends_on: tuple[str, ...] = ()
+    critical = False  # an upstream down only fails its own routes (503 naming it)
 
     def __init__(
         self,
@@ -115,7 +125,31 @@ class Upstreams:
         breaker.failure()
         raise UpstreamUnavailableError(service, last)
 
-    async def close(self) -> None:
+    def export(self, registry: CollectorRegistry) -> None:
+        circuit_open = Gauge(
+            "aitrading_api_gateway_upstream_circuit_open",
+            "1 while the gateway's circuit to an upstream is open or half-open (its routes"
+            " answer 503 naming it)",
+            ["upstream"],
+            registry=registry,
+        )
+        for name, breaker in self.breakers.items():
+            circuit_open.labels(name).set_function(_is_open(breaker))
+
+    async def start(self) -> None:
+        """The pool is made on first use, inside the running loop."""
+
+    async def stop(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def health(self) -> Health:
+        open_ = [n for n, b in self.breakers.items() if b.state is not BreakerState.CLOSED]
+        if open_:
+            return Health.degraded(f"circuit open: {', '.join(open_)}")
+        return Health.healthy("all circuits closed")
+
+
+def _is_open(breaker: CircuitBreaker) -> Callable[[], float]:
+    return lambda: 0.0 if breaker.state is BreakerState.CLOSED else 1.0

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from aitrading.core.infrastructure.central_hub import CentralHub, Health
+from aitrading.core.infrastructure.central_hub import CentralHub
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.market.connector_channels import InstructionQueue, LatestAccounts, Presence
 from aitrading.core.security.jwt_manager import JWTManager
@@ -31,39 +29,19 @@ from aitrading.core.stores.components import security_clients
 from aitrading.services.common.http import install_common
 from aitrading.services.common.listener_tls import peer_client_context
 from aitrading.services.common.urls import database_service_url, trading_engine_url
+from aitrading.services.data_bridge.deps import BridgeState, Serving
 from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
-from aitrading.services.data_bridge.ingest import (
-    IngestContext,
-    IngestMetrics,
-    OrderChannels,
-    serve_connector,
-)
+from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, OrderChannels
 from aitrading.services.data_bridge.instructions import InstructionWakeups
 from aitrading.services.data_bridge.protocol import FrameLimits
+from aitrading.services.data_bridge.routes import router
 from aitrading.services.data_bridge.sink import TickSink
 from aitrading.services.data_bridge.spool import Spool
-from aitrading.services.data_bridge.stream import StreamRegistry, serve_subscriber
+from aitrading.services.data_bridge.stream import StreamRegistry
 from aitrading.services.database_service.client import DatabaseServiceClient
 from aitrading.services.trading_engine.client import TradingEngineClient
 
 SERVICE = "data-bridge"
-
-
-@dataclass
-class _SinkHealth:
-    """The sink as a hub component: degraded while database-service cannot take the journal."""
-
-    sink: TickSink
-    name: str = "storage"
-    depends_on: tuple[str, ...] = ()
-    critical: bool = False
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def health(self) -> Health:
-        return self.sink.health()
 
 
 def create_app(
@@ -91,13 +69,12 @@ def create_app(
     )
     spool = Spool(settings.data_dir.resolve() / "data-bridge" / "spool")
     sink = TickSink(database, spool, registry, linger_s=settings.data_bridge.forward_linger_s)
-    hub.register(_SinkHealth(sink))
+    hub.register(sink)
     metrics = IngestMetrics(registry)
-    state: dict[str, Any] = {}
+    state = BridgeState()
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await hub.start()
+    async def serving() -> Serving:
+        """Built once the stores are up; its workers are attached to the running hub."""
         redis = redis_component.store
         assert redis is not None
         jwt = JWTManager(
@@ -107,54 +84,48 @@ def create_app(
             audience=settings.security.jwt_audience,
             registry=registry,
         )
-        fanout = FanOut(redis.client)
-        feed = LiveFeed(redis.client)
+        fanout, feed = FanOut(redis.client), LiveFeed(redis.client)
         postgres = await postgres_component.connect()
         validator = SubscriptionValidator(postgres.pool, redis.client)
         streams = StreamRegistry(feed, validator)
-        watcher = EntitlementWatcher(redis.client, validator, streams.on_change)
-        await sink.start()
-        await fanout.start()
-        await feed.start()
-        await watcher.start()
         wakeups = InstructionWakeups(redis.client)
-        await wakeups.start()
-        state.update(
-            ingest=IngestContext(
-                jwt,
-                sink,
-                fanout,
-                metrics,
-                settings.data_bridge.max_clock_skew_ms,
-                database.insert_accounts_raw,
-                FrameLimits(
-                    settings.data_bridge.max_frame_bytes,
-                    settings.data_bridge.max_json_depth,
-                    settings.data_bridge.max_ticks_per_frame,
-                ),
-                engine,
-                OrderChannels(
-                    InstructionQueue(redis.client),
-                    Presence(redis.client),
-                    LatestAccounts(redis.client),
-                    wakeups,
-                ),
+        for worker in (
+            fanout,
+            feed,
+            EntitlementWatcher(redis.client, validator, streams.on_change),
+            wakeups,
+        ):
+            await hub.attach(worker)
+        limits = settings.data_bridge
+        ingest = IngestContext(
+            jwt,
+            sink,
+            fanout,
+            metrics,
+            limits.max_clock_skew_ms,
+            database.insert_accounts_raw,
+            FrameLimits(limits.max_frame_bytes, limits.max_json_depth, limits.max_ticks_per_frame),
+            engine,
+            OrderChannels(
+                InstructionQueue(redis.client),
+                Presence(redis.client),
+                LatestAccounts(redis.client),
+                wakeups,
             ),
-            jwt=jwt,
-            streams=streams,
-            fanout=fanout,
         )
+        return Serving(ingest, jwt, streams, fanout)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
         try:
+            state.serving = await serving()
             yield
         finally:
-            await wakeups.stop()
-            await watcher.stop()
-            await feed.stop()
-            await fanout.stop()
-            await sink.stop()
+            state.serving = None
+            await hub.stop()  # the sink first hands what is queued to database-service
             await database.close()
             await engine.close()
-            await hub.stop()
 
     app = FastAPI(
         title="aitrading data-bridge",
@@ -162,16 +133,7 @@ def create_app(
         summary="MT5 ticks in over WebSocket, durable, validated, fanned out.",
         lifespan=lifespan,
     )
+    app.state.bridge = state
     install_common(app, SERVICE, hub.health, registry)
-
-    @app.websocket("/api/v1/ingest")
-    async def ingest(ws: WebSocket) -> None:
-        """MT5 connectors: auth frame first, then tick/ticks/account_info/positions/heartbeat."""
-        await serve_connector(ws, state["ingest"])
-
-    @app.websocket("/api/v1/stream")
-    async def stream(ws: WebSocket) -> None:
-        """Subscribers: auth frame first, then subscribe/unsubscribe to entitled symbols."""
-        await serve_subscriber(ws, state["jwt"], state["streams"], state["fanout"])
-
+    app.include_router(router)
     return app

@@ -19,7 +19,9 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
-from aitrading.core.infrastructure.background import BackgroundTask
+from aitrading.core.infrastructure.background import Worker
+from aitrading.core.infrastructure.central_hub import Health
+from aitrading.core.infrastructure.channel_listener import ChannelListener
 from aitrading.services.data_bridge.sink import StoredTick
 
 LATEST = "aitrading:ticks:latest"
@@ -31,21 +33,22 @@ _encode = msgspec.json.Encoder().encode
 _decode_batch = msgspec.json.Decoder(list[StoredTick]).decode
 
 
-class FanOut:
+class FanOut(Worker):
     """Publishes live ticks. `offer` never waits: a background task coalesces what arrives
     while the previous pipeline is in flight into the next one, so a connector sending one
-    tick per frame costs one Redis round trip per *burst*, not per frame."""
+    tick per frame costs one Redis round trip per *burst*, not per frame. A hub component."""
 
     def __init__(
         self, redis: aioredis.Redis, stream_maxlen: int = 100_000, max_buffered: int = 100_000
     ) -> None:
+        super().__init__("fan-out")
         self._redis = redis
         self._maxlen = stream_maxlen
         self._buffer: list[StoredTick] = []
         self._max_buffered = max_buffered
         self._wake = asyncio.Event()
-        self._loop = BackgroundTask("fan-out")
         self.dropped = 0
+        self._failing = ""
 
     async def start(self) -> None:
         self._loop.start(self._run())
@@ -70,7 +73,15 @@ class FanOut:
             try:
                 await self.publish(batch)
             except Exception as exc:  # Redis down: live data is lost, storage is not affected
-                _log.warning("live fan-out failed: %s", type(exc).__name__)
+                self._failing = type(exc).__name__
+                _log.warning("live fan-out failed: %s", self._failing)
+            else:
+                self._failing = ""
+
+    async def health(self) -> Health:
+        if self._failing and self._loop.running:
+            return Health.degraded(f"live ticks not published ({self._failing}); storage is not")
+        return self._loop.health()
 
     async def publish(self, ticks: list[StoredTick]) -> None:
         latest: dict[str, bytes] = {t.symbol: _encode(t) for t in ticks}
@@ -107,21 +118,12 @@ class Subscriber:
         self.queue.put_nowait(ticks)
 
 
-class LiveFeed:
+class LiveFeed(ChannelListener):
     """This replica's one Redis subscription, dispatched to local subscribers by symbol."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
-        self._redis = redis
+        super().__init__("live-feed", redis, CHANNEL)
         self._by_symbol: dict[str, set[Subscriber]] = defaultdict(set)
-        self._loop = BackgroundTask("live-feed")
-        self._ready = asyncio.Event()
-
-    async def start(self) -> None:
-        self._loop.start(self._run())
-        await asyncio.wait_for(self._ready.wait(), 10)
-
-    async def stop(self) -> None:
-        await self._loop.stop()
 
     def add(self, subscriber: Subscriber) -> None:
         for symbol in subscriber.symbols:
@@ -136,22 +138,13 @@ class LiveFeed:
     def subscribers(self) -> set[Subscriber]:
         return {s for group in self._by_symbol.values() for s in group}
 
-    async def _run(self) -> None:
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
-        self._ready.set()
+    async def on_message(self, data: Any) -> None:
         try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                try:
-                    ticks = _decode_batch(message["data"])
-                except msgspec.MsgspecError:
-                    _log.warning("ignoring a malformed live-feed message")
-                    continue
-                self._dispatch(ticks)
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            ticks = _decode_batch(data)
+        except msgspec.MsgspecError:
+            _log.warning("ignoring a malformed live-feed message")
+            return
+        self._dispatch(ticks)
 
     def _dispatch(self, ticks: list[StoredTick]) -> None:
         per_subscriber: dict[Subscriber, list[StoredTick]] = {}

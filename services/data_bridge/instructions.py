@@ -16,11 +16,12 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import WebSocket
 
-from aitrading.core.infrastructure.background import BackgroundTask
+from aitrading.core.infrastructure.channel_listener import ChannelListener
 from aitrading.core.infrastructure.event_wait import wait_event
 from aitrading.core.market.connector_channels import (
     NOTIFY,
@@ -34,22 +35,13 @@ _log = logging.getLogger(__name__)
 SAFETY_POLL_S = 2.0
 
 
-class InstructionWakeups:
+class InstructionWakeups(ChannelListener):
     """This replica's one subscription to the notification channel, fanned out to the
-    connections of the source it names."""
+    connections of the source it names. While it is down, the safety poll covers the gap."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
-        self._redis = redis
+        super().__init__("instruction-wakeups", redis, NOTIFY)
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._loop = BackgroundTask("instruction-wakeups")
-        self._ready = asyncio.Event()
-
-    async def start(self) -> None:
-        self._loop.start(self._run())
-        await asyncio.wait_for(self._ready.wait(), 10)
-
-    async def stop(self) -> None:
-        await self._loop.stop()
 
     def watch(self, source: str) -> asyncio.Event:
         event = asyncio.Event()
@@ -61,28 +53,16 @@ class InstructionWakeups:
         if not self._waiting[source]:
             del self._waiting[source]
 
-    async def _run(self) -> None:
-        while True:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.subscribe(NOTIFY)
-                self._ready.set()
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    data = message["data"]
-                    source = data.decode() if isinstance(data, bytes) else str(data)
-                    for event in self._waiting.get(source, ()):
-                        event.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store went away: the safety poll covers the gap
-                _log.warning("instruction notifications lost: %s", type(exc).__name__)
-                self._ready.set()
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async def on_message(self, data: Any) -> None:
+        source = data.decode() if isinstance(data, bytes) else str(data)
+        for event in self._waiting.get(source, ()):
+            event.set()
+
+    def on_resubscribed(self) -> None:
+        # a notification in the gap was missed: wake every connection to read its queue
+        for events in self._waiting.values():
+            for event in events:
+                event.set()
 
 
 async def deliver_instructions(

@@ -105,6 +105,13 @@ class _Queued:
 
 
 class TickSink:
+    """A hub component ("storage"): degraded while database-service cannot take the journal,
+    never failing readiness (acked ticks are safe in the journal meanwhile)."""
+
+    name = "storage"
+    depends_on: tuple[str, ...] = ()
+    critical = False
+
     def __init__(
         self,
         database: DatabaseServiceClient,
@@ -188,7 +195,7 @@ class TickSink:
         self._arrived.set()
         return future
 
-    def health(self) -> Health:
+    async def health(self) -> Health:
         if self._state is Forwarding.RETRYING:
             return Health.degraded(
                 f"database-service unavailable ({self._last_error}); acked ticks wait in the "

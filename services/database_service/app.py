@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,7 +17,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus
+from aitrading.core.infrastructure.central_hub import CentralHub
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.environment import rules_for
 from aitrading.core.infrastructure.import_manager import ImportManager
@@ -30,37 +29,15 @@ from aitrading.core.stores.components import StoreComponent
 from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
 from aitrading.core.stores.weaviate_store import WeaviateStore
-from aitrading.services.common.http import ApiError, install_common
+from aitrading.services.common.http import install_common
+from aitrading.services.database_service.deps import Databases
 from aitrading.services.database_service.models import TickBatch
+from aitrading.services.database_service.routers import accounts, chains, error_groups, ticks
 from aitrading.services.database_service.schema import arango_schema, clickhouse, weaviate_schema
 from aitrading.services.database_service.schema.postgres import migrate as migrate_postgres
 
 SERVICE = "database-service"
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class Databases:
-    """The hub's store components, looked up by the routes; 503 when one is unavailable."""
-
-    hub: CentralHub
-    components: dict[str, StoreComponent[Any]] = field(default_factory=dict)
-    query_seconds: Histogram | None = None
-
-    def store(self, name: str) -> Any:
-        component = self.components.get(name)
-        if component is None:
-            raise ApiError(
-                503, "database_not_configured", f"{name} is not configured on this deployment"
-            )
-        health = self.hub.health().components.get(name)
-        if component.store is None or (health and health.status is HealthStatus.UNHEALTHY):
-            reason = health.reason if health else "not connected"
-            raise ApiError(503, "database_unavailable", f"{name} is unavailable: {reason}")
-        return component.store
-
-    def configured(self, name: str) -> bool:
-        return name in self.components
 
 
 class _PoolGauges(Collector):
@@ -167,7 +144,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     if migrate is None:
         migrate = rules_for(settings.environment).migrate_on_start
     hub = CentralHub(settings.hub)
-    databases = Databases(hub)
+    databases = Databases(hub, verifier=service_verifier(settings))
     for component in _components(settings, migrate):
         hub.register(component)
         databases.components[component.name] = component
@@ -195,11 +172,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         lifespan=lifespan,
     )
     app.state.databases = databases
-    app.state.service_verifier = service_verifier(settings)
     install_common(app, SERVICE, hub.health, registry)
-    from aitrading.services.database_service.routes import router
-
-    app.include_router(router)
+    for router in (ticks.router, accounts.router, chains.router, error_groups.router):
+        app.include_router(router)
     _publish_schema(app, TickBatch)
     return app
 

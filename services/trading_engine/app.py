@@ -65,7 +65,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             issuer,
             metrics,
         )
-        await watcher.start()
+        await hub.attach(watcher)
         # from here the sweeper resumes from PostgreSQL: it expires what timed out while this
         # process was down and queues again what the stream lost (a failing sweep, e.g. the
         # schema not migrated yet, shows in health and is retried — never a crash)
@@ -74,7 +74,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             yield
         finally:
             state.engine = None
-            await watcher.stop()
             await hub.stop()
 
     app = FastAPI(

@@ -213,3 +213,58 @@ async def test_users_subscribe_gives_a_plan_from_the_command_line(
     )
     assert row is not None
     assert (row["plan_id"], row["status"]) == ("pro", "active")
+
+
+async def test_the_watcher_subscribes_again_and_forgets_what_it_may_have_missed(
+    validator: SubscriptionValidator,
+    postgres: PostgresStore,
+    redis_store: RedisStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store drops the watcher's subscription (a restart, a failover): health says so,
+    the watcher subscribes again, and a change published in the gap — which it never saw —
+    still applies, because every process-local copy was dropped on resubscribing. Before,
+    the watcher's task ended for good and the stale copy was served until a restart."""
+    from aitrading.core.infrastructure import channel_listener
+    from aitrading.core.infrastructure.central_hub import HealthStatus
+
+    monkeypatch.setattr(channel_listener, "RETRY_S", 3.0)  # a gap wide enough to publish in
+    other = SubscriptionValidator(postgres.pool, redis_store.client)
+    seen: list[str] = []
+
+    async def on_change(user_id: str, version: int, reason: str) -> None:
+        seen.append(user_id)
+
+    watcher = EntitlementWatcher(redis_store.client, other, on_change)
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    await validator.set_subscription(
+        {"user_id": user, "plan_id": "basic", "status": "active", "current_period_end": LATER}
+    )
+    await watcher.start()
+    try:
+        assert (await other.entitlements(user)).tier is Tier.BASIC  # now cached in `other`
+        assert (await watcher.health()).status is HealthStatus.HEALTHY
+        await redis_store.client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        await _until_status(watcher, HealthStatus.DEGRADED)
+        assert "subscription lost" in (await watcher.health()).reason
+        await validator.set_subscription(
+            {
+                "user_id": user,
+                "plan_id": "enterprise",
+                "status": "active",
+                "current_period_end": LATER,
+            }
+        )
+        await _until_status(watcher, HealthStatus.HEALTHY)
+        assert user not in seen, "the change was published while nobody listened"
+        assert (await other.entitlements(user)).tier is Tier.ENTERPRISE
+    finally:
+        await watcher.stop()
+
+
+async def _until_status(watcher: EntitlementWatcher, status: object) -> None:
+    for _ in range(3000):
+        if (await watcher.health()).status is status:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the watcher never became {status}")

@@ -50,3 +50,24 @@ async def test_a_cancelled_stop_is_not_swallowed() -> None:
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await stopping
+
+
+async def test_health_names_a_task_that_ended_by_itself() -> None:
+    """A worker whose task died is reported (it used to vanish silently)."""
+    from aitrading.core.infrastructure.central_hub import HealthStatus
+
+    async def crash() -> None:
+        raise ConnectionError("store went away")
+
+    loop = BackgroundTask("feed")
+    assert loop.health().status is HealthStatus.UNHEALTHY  # not started
+    loop.start(asyncio.Event().wait())
+    await asyncio.sleep(0)
+    assert loop.health().status is HealthStatus.HEALTHY
+    await loop.stop()
+    loop.start(crash())
+    while loop.running:  # noqa: ASYNC110 - the task ends at its first step
+        await asyncio.sleep(0)
+    health = loop.health()
+    assert health.status is HealthStatus.UNHEALTHY
+    assert "ConnectionError: store went away" in health.reason

@@ -55,7 +55,7 @@ async def test_only_idempotent_methods_are_retried() -> None:
         answer = await upstreams.send("svc", "POST", "/x", b"", {}, b"{}")
         await answer.aclose()
         assert calls == ["POST"]  # never replay a non-idempotent request
-        await upstreams.close()
+        await upstreams.stop()
 
 
 async def test_connection_failures_open_the_circuit_and_name_the_service() -> None:
@@ -68,4 +68,4 @@ async def test_connection_failures_open_the_circuit_and_name_the_service() -> No
             await upstreams.send("trading-engine", "GET", "/", b"", {}, b"")
     with pytest.raises(UpstreamUnavailableError, match="circuit open"):
         await upstreams.send("trading-engine", "GET", "/", b"", {}, b"")
-    await upstreams.close()
+    await upstreams.stop()

@@ -73,10 +73,11 @@ async def test_an_ack_waits_only_for_the_journal_never_for_database_service(
     assert await sink.enqueue(ticks(10)) == "journal"
     assert await sink.enqueue(ticks(10, 10)) == "journal"
     await wait_for(lambda: sink.forwarding is Forwarding.RETRYING)
-    assert sink.health().status.value == "degraded"
+    assert (await sink.health()).status.value == "degraded"
     assert sum(1 for _ in Spool(tmp_path).pending()) == 2  # on disk, not in memory
     database.available = True
-    await wait_for(lambda: sum(database.batches) == 20 and sink.health().status.value == "healthy")
+    await wait_for(lambda: sum(database.batches) == 20 and sink.forwarding is Forwarding.CURRENT)
+    assert (await sink.health()).status.value == "healthy"
     assert database.batches == [20]  # the backlog went as one batch, in order
     assert await sink.enqueue(ticks(5, 20)) == "journal"
     await wait_for(lambda: sum(database.batches) == 25)

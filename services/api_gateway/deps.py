@@ -1,0 +1,121 @@
+"""What the gateway's routes depend on, typed: its state, the caller's address, the caller.
+
+`create_app` builds what needs no store (the upstream pool, the chain registry, the route
+table, the login policy); the lifespan adds `GatewayStores` once Redis and PostgreSQL are up.
+A request that arrives before that is answered 503, never served by half-built objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from aitrading.core.security.audit_logger import AuditLog
+from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
+from aitrading.core.security.rate_limiter import Policy, RateLimiter, Scope
+from aitrading.core.security.subscription_validator import SubscriptionValidator
+from aitrading.core.security.users import User, UserStore
+from aitrading.services.api_gateway.routing import Route
+from aitrading.services.api_gateway.tracing import ChainRegistry
+from aitrading.services.api_gateway.upstreams import Upstreams
+from aitrading.services.common.http import ApiError
+
+
+@dataclass(frozen=True)
+class GatewayStores:
+    """Built in the lifespan from the started stores."""
+
+    jwt: JWTManager
+    limiter: RateLimiter
+    users: UserStore
+    subscriptions: SubscriptionValidator
+    audit: AuditLog
+
+
+@dataclass
+class GatewayState:
+    upstreams: Upstreams
+    chains: ChainRegistry
+    routes: tuple[Route, ...]
+    login_policy: Policy
+    stores: GatewayStores | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's claims, and the user record when an API key was used."""
+
+    subject: str
+    claims: dict[str, Any]
+    user: User | None = None
+
+
+def gateway_of(conn: HTTPConnection) -> GatewayState:
+    state: GatewayState = conn.app.state.gateway
+    return state
+
+
+def stores_of(conn: HTTPConnection) -> GatewayStores:
+    stores = gateway_of(conn).stores
+    if stores is None:
+        raise ApiError(503, "unavailable", "the api-gateway is starting: stores not ready")
+    return stores
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def limit(
+    stores: GatewayStores, policy: Policy, scope: Scope, identity: str, tier: str | None = None
+) -> None:
+    """429 with `retry-after` once `identity` used up its allowance under `policy`."""
+    decision = await stores.limiter.hit(policy, scope, identity, tier)
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many requests; retry later",
+            [{"retry_after_s": decision.retry_after_header}],
+            headers={"retry-after": decision.retry_after_header},
+        )
+
+
+async def authenticate(request: Request, stores: GatewayStores) -> Principal:
+    """A bearer JWT or an `X-API-Key`; 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        try:
+            claims = await stores.jwt.verify(header[7:].strip())
+        except TokenRejectedError:
+            raise ApiError(401, "unauthorized", "invalid or expired token") from None
+        return Principal(str(claims["sub"]), claims)
+    key = request.headers.get("x-api-key")
+    if key:
+        user = await stores.users.verify_api_key(key)
+        if user is None:
+            raise ApiError(401, "unauthorized", "invalid API key")
+        return Principal(user.id, {"sub": user.id, "role": user.role}, user)
+    raise ApiError(401, "unauthorized", "authentication required")
+
+
+Gateway = Annotated[GatewayState, Depends(gateway_of)]
+Stores = Annotated[GatewayStores, Depends(stores_of)]
+ClientIp = Annotated[str, Depends(client_ip)]
+
+
+async def _current_principal(request: Request, stores: Stores) -> Principal:
+    return await authenticate(request, stores)
+
+
+async def _login_attempt(gateway: Gateway, stores: Stores, ip: ClientIp) -> str:
+    await limit(stores, gateway.login_policy, Scope.IP, ip)
+    return ip
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
+# The caller's address, after the per-IP limit on token endpoints (fails closed).
+LoginAttempt = Annotated[str, Depends(_login_attempt)]

@@ -1,0 +1,115 @@
+"""Everything else under /api/v1: routed to the upstream the route table names.
+
+Checks in order: the route exists and allows the method → authentication (unless public) →
+the per-user, per-tier limit → role (admin routes, audited) → plan feature → symbol
+entitlement; then the request goes upstream with a `traceparent`, the user's id, and the
+gateway's own service token, and the answer streams back as the upstream encoded it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from aitrading.core.security.rate_limiter import MARKET_DATA, Scope
+from aitrading.core.security.users import User
+from aitrading.services.api_gateway.deps import Gateway, Principal, authenticate, limit, stores_of
+from aitrading.services.api_gateway.routing import Access, Route, match
+from aitrading.services.api_gateway.tracing import Span
+from aitrading.services.api_gateway.upstreams import UpstreamUnavailableError
+from aitrading.services.common.http import ApiError, error_responses
+from aitrading.services.common.tracing import current_trace
+
+router = APIRouter(prefix="/api/v1", tags=["proxy"])
+_HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "authorization",
+    "x-api-key",
+    "te",
+    "trailer",
+}
+_ANONYMOUS = Principal("anonymous", {})
+
+
+@router.api_route(
+    "/{rest:path}",
+    methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+    summary="Routed to the upstream named by the route table",
+    responses={
+        **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+        "2XX": {"description": "the upstream's answer, passed through"},
+    },
+)
+async def proxy(rest: str, request: Request, gateway: Gateway) -> Response:
+    route = match(gateway.routes, request.url.path)
+    if route is None:
+        raise ApiError(404, "not_found", f"no route for {request.url.path}")
+    if request.method not in route.methods:
+        raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+    caller = _ANONYMOUS
+    if route.access is not Access.PUBLIC:
+        caller = await _authorize(request, route)
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+    trace = current_trace.get()
+    if trace is not None:
+        headers["traceparent"] = trace.child().traceparent
+    headers["x-aitrading-user"] = caller.subject
+    started = time.perf_counter()
+
+    def span(status: int) -> Span:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        trace_id = trace.trace_id if trace else ""
+        return Span(trace_id, route.upstream, route.prefix, status, elapsed_ms)
+
+    try:
+        upstream = await gateway.upstreams.send(
+            route.upstream,
+            request.method,
+            route.upstream_path(request.url.path),
+            request.url.query.encode(),
+            headers,
+            await request.body(),
+        )
+    except UpstreamUnavailableError as exc:
+        gateway.chains.record(request.method, route.prefix, route.upstream, span(503))
+        raise ApiError(503, "upstream_unavailable", str(exc)) from None
+    gateway.chains.record(request.method, route.prefix, route.upstream, span(upstream.status_code))
+    # the body goes through as the upstream encoded it, so its content-encoding does too
+    out_headers = {k: v for k, v in upstream.headers if k.lower() not in _HOP_HEADERS}
+    return StreamingResponse(
+        upstream.aiter_raw(),
+        status_code=upstream.status_code,
+        headers=out_headers,
+        background=BackgroundTask(upstream.aclose),
+    )
+
+
+async def _authorize(request: Request, route: Route) -> Principal:
+    """Authentication, the per-user limit, role, feature and symbol checks of a route."""
+    stores = stores_of(request)
+    caller = await authenticate(request, stores)
+    entitlement = await stores.subscriptions.entitlements(caller.subject)
+    scope = Scope.API_KEY if caller.user else Scope.USER
+    await limit(stores, MARKET_DATA, scope, caller.subject, entitlement.tier.value)
+    if route.access is Access.ADMIN:
+        record = caller.user or await stores.users.get(caller.subject) or User("", "", "")
+        if record.role != "admin":
+            raise ApiError(403, "forbidden", "administrators only")
+        await stores.audit.append(
+            caller.subject, f"admin.{request.method.lower()}", request.url.path, "allowed"
+        )
+    if route.feature and route.feature not in entitlement.entitlements.features:
+        raise ApiError(403, "forbidden", f"your plan does not include {route.feature}")
+    if route.symbol_param:
+        symbol = request.query_params.get(route.symbol_param, "")
+        if not entitlement.entitlements.allows_symbol(symbol):
+            raise ApiError(403, "forbidden", f"your plan does not include {symbol!r}")
+    return caller

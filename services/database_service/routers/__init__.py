@@ -1,0 +1,1 @@
+"""database-service routes, one module per resource."""

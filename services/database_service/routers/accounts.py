@@ -1,0 +1,46 @@
+"""MT5 account snapshots (ClickHouse), as the connectors report them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from aitrading.services.common.http import error_responses
+from aitrading.services.database_service.deps import (
+    AccountRepo,
+    Db,
+    database_call,
+    service_identity,
+)
+from aitrading.services.database_service.models import AccountSnapshot, AccountSnapshots
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["accounts"],
+    dependencies=[Depends(service_identity)],
+    responses=error_responses(400, 401, 422, 503),
+)
+
+
+@router.post("/accounts/snapshots", status_code=201, summary="Store MT5 account snapshots")
+async def post_account_snapshots(
+    body: AccountSnapshots, databases: Db, repo: AccountRepo
+) -> dict[str, int]:
+    async with database_call(databases, "clickhouse", "insert_accounts"):
+        return {"stored": await repo.insert(body.snapshots)}
+
+
+@router.get(
+    "/accounts/{login}/snapshots",
+    response_model=list[AccountSnapshot],
+    summary="Latest snapshots of one account, newest first",
+)
+async def get_account_snapshots(
+    login: int,
+    databases: Db,
+    repo: AccountRepo,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[AccountSnapshot]:
+    async with database_call(databases, "clickhouse", "query_accounts"):
+        return await repo.latest(login, limit)

@@ -28,7 +28,7 @@ from aitrading.services.common.http import install_common
 from aitrading.services.trading_engine.deps import EngineState
 from aitrading.services.trading_engine.engine import EngineMetrics, OrderEngine, OrderSweeper
 from aitrading.services.trading_engine.order_store import OrderStore
-from aitrading.services.trading_engine.routes import internal, orders, risk
+from aitrading.services.trading_engine.routers import connectors, orders, risk
 
 SERVICE = "trading-engine"
 
@@ -84,7 +84,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app.state.engine = state
     install_common(app, SERVICE, hub.health, registry)
-    app.include_router(orders)
-    app.include_router(risk)
-    app.include_router(internal)
+    for router in (orders.router, risk.router, connectors.router):
+        app.include_router(router)
     return app

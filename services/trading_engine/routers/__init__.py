@@ -1,0 +1,1 @@
+"""trading-engine routes, one module per resource."""

@@ -9,7 +9,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || ls "$(HOME)/.local/bin/uv" 2>/dev/null || echo "python3 -m uv")
 SYNC_STAMP := .venv/.synced
 
-.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin promtool-bin dashboard-check-bin chart-readme-bin chart-readme image cluster-up cluster-down
+.PHONY: compose-schema demo test e2e lint bench bench-report stores-up stores-down bootstrap clean store-bin crd cluster-bin cluster-bin-node helm-bin promtool-bin dashboard-check-bin monitoring-crds chart-readme-bin chart-readme image cluster-up cluster-down
 
 # Test infrastructure built from the Go module proxy into an ignored cache (never committed).
 WEAVIATE_VERSION := v1.35.2
@@ -97,6 +97,12 @@ dashboard-check-bin: $(STORE_BIN)/dashboard-check  ## the chart dashboard's sche
 $(STORE_BIN)/dashboard-check: scripts/dashboard-check/main.go scripts/dashboard-check/go.mod
 	@mkdir -p $(STORE_BIN)
 	cd scripts/dashboard-check && GOFLAGS=-mod=mod go build -o $(abspath $(STORE_BIN))/dashboard-check .
+
+MONITORING_CRDS := $(CURDIR)/.cache/crds/monitoring.coreos.com
+monitoring-crds: $(MONITORING_CRDS)/monitoring.coreos.com_servicemonitors.yaml  ## the Prometheus Operator's CRDs (controller-gen over its API types) into .cache/crds, for the e2e tier
+$(MONITORING_CRDS)/monitoring.coreos.com_servicemonitors.yaml: scripts/monitoring-crds/go.mod scripts/monitoring-crds/go.sum
+	@mkdir -p $(MONITORING_CRDS)
+	cd scripts/monitoring-crds && GOFLAGS=-mod=mod go tool controller-gen crd:crdVersions=v1,maxDescLen=0 paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 output:crd:dir=$(MONITORING_CRDS)
 
 README_GENERATOR := .cache/readme-generator/node_modules/.bin/readme-generator
 chart-readme-bin: $(README_GENERATOR)  ## Bitnami's readme-generator-for-helm (npm) into .cache

@@ -142,6 +142,34 @@ class Security(_Spec):
     )
 
 
+class Monitoring(_Spec):
+    """The services handed to a Prometheus Operator: a ServiceMonitor each, when its CRD
+    exists in the cluster (nothing is rendered, and nothing fails, when it does not)."""
+
+    service_monitors: bool = Field(
+        default=True,
+        alias="serviceMonitors",
+        description="render a ServiceMonitor per service when monitoring.coreos.com is installed",
+    )
+    interval: str = Field(
+        default="30s", pattern=r"^[0-9]+(ms|s|m|h)$", description="scrape interval"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra labels on each ServiceMonitor, for the Prometheus's"
+        " serviceMonitorSelector (kube-prometheus-stack selects release: <its release>)",
+    )
+    scraper_namespace: str | None = Field(
+        default=None,
+        alias="scraperNamespace",
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="namespace whose pods may reach the services' port to scrape /metrics"
+        " (the stack's NetworkPolicies deny it otherwise); unset: none",
+    )
+
+
 class TradingStackSpec(_Spec):
     image: str = Field(default="ghcr.io/aitrading/aitrading", min_length=1)
     image_registry: str | None = Field(
@@ -159,6 +187,7 @@ class TradingStackSpec(_Spec):
     databases: Databases = Field(default_factory=Databases)
     logging: Logging = Field(default_factory=Logging)
     security: Security = Field(default_factory=Security)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     paused: bool = False
     deletion_policy: Literal["Retain", "Delete"] = Field(default="Retain", alias="deletionPolicy")
 

@@ -32,6 +32,8 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": APPLY},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": APPLY},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": APPLY},
+    # a ServiceMonitor per service when the Prometheus Operator is installed (monitoring.py)
+    {"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors"], "verbs": APPLY},
     # kopf peering (one active operator replica)
     {
         "apiGroups": ["kopf.dev"],

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from aitrading.operator import monitoring
 from aitrading.operator.crd_model import GROUP, KIND, VERSION, TradingStackSpec
 from aitrading.operator.password_rollout import stamp_password_rotation
 from aitrading.operator.render import Manifest, cert_manager_objects, phases
@@ -131,9 +132,29 @@ def reconcile(
         if not phase_ready:
             outcome.message = f"waiting for phase {index + 1} of {len(ordered)} to be ready"
             return outcome
+    _monitors(applier, name, namespace, spec, owner, outcome)
     outcome.phase, outcome.ready = ("Paused", True) if spec.paused else ("Ready", True)
     outcome.message = "all components ready"
     return outcome
+
+
+def _monitors(
+    applier: Applier,
+    name: str,
+    namespace: str,
+    spec: TradingStackSpec,
+    owner: dict[str, Any],
+    outcome: Outcome,
+) -> None:
+    """ServiceMonitors once the services are up, when the Prometheus Operator is there."""
+    if not monitoring.installed(applier.dynamic):
+        return
+    if not spec.monitoring.service_monitors:
+        monitoring.remove_service_monitors(applier.dynamic, name, namespace)
+        return
+    for manifest in monitoring.service_monitors(name, namespace, spec):
+        applier.apply(with_owner(manifest, owner))
+        outcome.applied += 1
 
 
 def conditions(

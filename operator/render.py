@@ -675,7 +675,38 @@ def network_policies(stack: str, namespace: str, spec: TradingStackSpec) -> list
     for db in in_cluster_databases(spec):
         users = sorted(s for s, dbs in SERVICE_DATABASES.items() if db in dbs)
         policies.append(allow(db, DATABASE_PORTS[db], [*users, "logs-enforce"]))
+    if spec.monitoring.scraper_namespace is not None:
+        policies.append(_scraper_policy(stack, namespace, spec.monitoring.scraper_namespace))
     return policies
+
+
+def _scraper_policy(stack: str, namespace: str, scraper_namespace: str) -> Manifest:
+    """Prometheus (any pod of `scraper_namespace`) may reach every service's port."""
+    scraper = {"kubernetes.io/metadata.name": scraper_namespace}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(stack, namespace, "allow-metrics-scrape"),
+        "spec": {
+            "podSelector": {
+                "matchExpressions": [
+                    {"key": "app.kubernetes.io/instance", "operator": "In", "values": [stack]},
+                    {
+                        "key": "app.kubernetes.io/component",
+                        "operator": "In",
+                        "values": list(SERVICE_PORTS),
+                    },
+                ]
+            },
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": scraper}}],
+                    "ports": [{"protocol": "TCP", "port": p} for p in SERVICE_PORTS.values()],
+                }
+            ],
+        },
+    }
 
 
 def phases(stack: str, namespace: str, spec: TradingStackSpec) -> list[list[Manifest]]:

@@ -30,6 +30,8 @@ DRAGONFLY_IMAGE = os.environ.get(
     "AITRADING_E2E_DRAGONFLY_IMAGE", "localhost/aitrading-test/dragonfly:redis7"
 )
 STACK = "trading"
+# The Prometheus Operator's CRDs, generated from its API types (`make monitoring-crds`)
+MONITORING_CRDS = REPO / ".cache/crds/monitoring.coreos.com"
 READY_WITHIN_S = 1200  # generous: first pods unpack a 500 MB image on a loaded 2-core node
 
 pytestmark = pytest.mark.skipif(not HELM.is_file(), reason=f"no helm at {HELM}: make helm-bin")
@@ -62,6 +64,8 @@ def _stack(namespace: str) -> dict[str, Any]:
                 "dragonfly": {"image": DRAGONFLY_IMAGE, "storageSize": "1Gi"},
                 "clickhouse": {"embedded": True},
             },
+            # handed to a Prometheus Operator (its CRDs are installed in _install)
+            "monitoring": {"labels": {"release": "e2e"}, "scraperNamespace": "e2e-scraper"},
             "services": {
                 "apiGateway": {"resources": small},
                 "dataBridge": {"resources": small, "storageSize": "1Gi"},
@@ -131,6 +135,10 @@ def _chart_values(namespace: str) -> Path:
     values = {
         "image": {"repository": repository, "tag": tag},
         "stack": {"enabled": True, "name": STACK, "spec": spec},
+        # the monitoring objects too, so that the real CRDs' schemas judge them
+        "serviceMonitor": {"enabled": True},
+        "prometheusRule": {"enabled": True, "labels": {"release": "e2e"}},
+        "grafanaDashboard": {"enabled": True},
     }
     path = REPO / ".cache" / f"e2e-values-{namespace}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +146,23 @@ def _chart_values(namespace: str) -> Path:
     return path
 
 
+def _install_monitoring_crds(cluster: Cluster) -> None:
+    """What a cluster with the Prometheus Operator has: its ServiceMonitor and PrometheusRule
+    kinds, with their real schemas."""
+    for plural in ("servicemonitors", "prometheusrules"):
+        path = MONITORING_CRDS / f"monitoring.coreos.com_{plural}.yaml"
+        assert path.is_file(), f"no {path}: run `make monitoring-crds`"
+        cluster.kubectl("apply", "--server-side", "-f", str(path))
+        cluster.kubectl(
+            "wait",
+            "--for=condition=Established",
+            f"crd/{plural}.monitoring.coreos.com",
+            "--timeout=120s",
+        )
+
+
 def _install(cluster: Cluster, namespace: str) -> str:
+    _install_monitoring_crds(cluster)
     _helm(
         cluster,
         "install",
@@ -193,6 +217,63 @@ def test_every_default_component_runs_and_kubectl_get_ts_shows_ready(
     assert all(c["ready"] for c in components.values()), components
     table = cluster.kubectl("-n", stack, "get", "ts", STACK).stdout
     assert table.split("\n")[1].split()[1] == "True", table
+
+
+SCRAPE = """
+import ssl, sys, urllib.request
+context = ssl.create_default_context(cadata=sys.stdin.read())
+context.minimum_version = ssl.TLSVersion.TLSv1_3
+print(urllib.request.urlopen(sys.argv[1], context=context, timeout=30).read().decode())
+"""
+
+
+def test_the_services_are_handed_to_the_prometheus_operator(cluster: Cluster, stack: str) -> None:
+    """With the Prometheus Operator's CRDs in the cluster, the operator made a ServiceMonitor
+    per service, owned by the stack and accepted whole by the real schema (nothing pruned).
+    Each selects exactly its Service by a port that Service has, and a scrape made the way
+    the monitor says — HTTPS to its server name, verified with the CA of the Secret it
+    names — returns that service's metrics. The chart's own monitoring objects exist too."""
+    monitors = {
+        m["metadata"]["name"]: m for m in cluster.get("-n", stack, "servicemonitors")["items"]
+    }
+    services = ("api-gateway", "data-bridge", "trading-engine", "database-service")
+    for service in services:
+        monitor = monitors[f"{STACK}-{service}"]
+        assert monitor["metadata"]["ownerReferences"][0]["kind"] == "TradingStack"
+        assert monitor["metadata"]["labels"]["release"] == "e2e"
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert set(endpoint) == {"port", "path", "scheme", "interval", "tlsConfig"}
+        assert set(endpoint["tlsConfig"]) == {"ca", "serverName"}
+        labels = monitor["spec"]["selector"]["matchLabels"]
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        (found,) = cluster.get("-n", stack, "services", "-l", selector)["items"]
+        assert found["metadata"]["name"] == f"{STACK}-{service}"
+        port = next(p for p in found["spec"]["ports"] if p["name"] == endpoint["port"])
+        secret = endpoint["tlsConfig"]["ca"]["secret"]
+        ca = base64.b64decode(
+            cluster.get("-n", stack, "secret", secret["name"])["data"][secret["key"]]
+        ).decode()
+        url = f"https://{endpoint['tlsConfig']['serverName']}:{port['port']}{endpoint['path']}"
+        metrics = _in_gateway(cluster, stack, f"python -c '{SCRAPE}' {url}", stdin=ca)
+        assert "# TYPE aitrading_" in metrics, metrics[:500]
+    policy = cluster.get("-n", stack, "networkpolicy", f"{STACK}-allow-metrics-scrape")
+    assert policy["spec"]["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "e2e-scraper"}}}
+    ]
+    assert cluster.get("-n", stack, "servicemonitor", "e2e-operator")["spec"]["endpoints"]
+    (rule,) = cluster.get("-n", stack, "prometheusrules")["items"]
+    assert rule["metadata"]["labels"]["release"] == "e2e"
+    assert {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]} >= {
+        "AitradingIngestStalled"
+    }
+
+
+def test_helm_test_passes_against_the_running_stack(cluster: Cluster, stack: str) -> None:
+    """`helm test`: the chart's test Pod reaches the gateway through its Service over TLS 1.3,
+    verified with the stack CA, and finds it ready and serving its public keys."""
+    out = _helm(cluster, "test", "e2e", "-n", stack, "--logs", "--timeout", "600s")
+    assert "Phase:          Succeeded" in out or "Phase: Succeeded" in out, out
+    assert "/health/ready 200" in out, out
 
 
 def test_the_stack_made_its_own_secrets_and_shows_none_of_them(

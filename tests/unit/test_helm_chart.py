@@ -85,6 +85,7 @@ def test_rendered_objects_validate_and_the_stack_is_a_valid_spec() -> None:
         "ClusterRoleBinding",
         "CustomResourceDefinition",
         "Deployment",
+        "Pod",  # the `helm test` hook
         "PodDisruptionBudget",
         "Service",
         "ServiceAccount",
@@ -241,3 +242,28 @@ def test_the_dashboard_renders_for_the_sidecar_and_passes_grafanas_schema(tmp_pa
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "valid" in checked.stdout
+
+
+def test_helm_test_checks_the_stacks_gateway_with_the_stack_ca() -> None:
+    """`helm test` reaches the gateway the operator makes (its Service name and port) and
+    verifies it with the CA of the Secret the operator mounts in it."""
+    from aitrading.operator.crd_model import TradingStackSpec
+    from aitrading.operator.render import SERVICE_PORTS, tls_secret_for
+
+    def test_pod(*values: str) -> dict[str, Any]:
+        objects = rendered_with_stack("--namespace", "desk", "--set", "stack.name=fx", *values)
+        (pod,) = [o for o in objects if o["kind"] == "Pod"]
+        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        return pod
+
+    pod = test_pod()
+    port = SERVICE_PORTS["api-gateway"]
+    assert pod["spec"]["containers"][0]["command"][-1] == f"https://fx-api-gateway.desk.svc:{port}"
+    default = TradingStackSpec.model_validate({"version": "1"})
+    assert pod["spec"]["volumes"][0]["secret"]["secretName"] == tls_secret_for(
+        "fx", default, "api-gateway"
+    )
+    own = test_pod("--set", "stack.spec.security.tlsSecret=mine")
+    assert own["spec"]["volumes"][0]["secret"]["secretName"] == "mine"
+    without_stack = helm("template", "x", str(CHART), "--kube-version", "1.31.0")
+    assert "helm.sh/hook: test" not in without_stack.stdout

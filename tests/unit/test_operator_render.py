@@ -130,8 +130,11 @@ def test_rbac_covers_exactly_what_is_rendered() -> None:
         "PodDisruptionBudget": "poddisruptionbudgets",
         "PersistentVolumeClaim": "persistentvolumeclaims",
     }
+    from aitrading.operator.monitoring import service_monitors
+
+    plural["ServiceMonitor"] = "servicemonitors"
     full = spec(databases={"weaviate": {"enabled": True}, "arango": {"enabled": True}})
-    for obj in render("s", "ns", full):
+    for obj in [*render("s", "ns", full), *service_monitors("s", "ns", full)]:
         group = obj["apiVersion"].rpartition("/")[0]
         assert (group, plural[obj["kind"]]) in granted, obj["kind"]
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])

@@ -127,6 +127,28 @@ class HubSettings(_Section):
     start_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
 
+class TelemetrySettings(_Section):
+    """OpenTelemetry traces: every service makes spans (W3C trace context between services);
+    they leave the process only when an OTLP endpoint is set."""
+
+    otlp_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="OTLP/HTTP traces endpoint, e.g. https://collector:4318/v1/traces; unset:"
+        " spans are not exported. Plain http:// only to loopback.",
+    )
+    sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="share of new traces sampled (a caller's decision is followed)",
+    )
+    otlp_ca_file: Path | None = Field(
+        default=None, description="CA that signed the collector's certificate; unset: the system's"
+    )
+    export_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+
 class SecuritySettings(_Section):
     """Tokens, audit checkpoints, secrets at rest and TLS material. Key files stay outside git."""
 
@@ -304,6 +326,7 @@ class Settings(BaseSettings):
     services: ServicesSettings = ServicesSettings()
     data_bridge: DataBridgeSettings = DataBridgeSettings()
     trading_engine: TradingEngineSettings = TradingEngineSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:

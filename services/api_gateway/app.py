@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from aitrading.core.infrastructure.central_hub import CentralHub
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.telemetry import Tracing
 from aitrading.core.security.audit_checkpoint_file import CheckpointFile
 from aitrading.core.security.audit_logger import AuditCheckpointer, AuditLog, load_signing_key
 from aitrading.core.security.audit_verifier import AuditVerifier
@@ -43,7 +44,7 @@ from aitrading.services.api_gateway.deps import GatewayState, GatewayStores
 from aitrading.services.api_gateway.door_limits import DoorLimits
 from aitrading.services.api_gateway.routers import auth, chains, proxy, streams
 from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, Route
-from aitrading.services.api_gateway.tracing import ChainRegistry
+from aitrading.services.api_gateway.tracing import ChainRegistry, ChainSpanProcessor
 from aitrading.services.api_gateway.upstream_health import UpstreamHealth
 from aitrading.services.api_gateway.upstreams import Upstreams
 from aitrading.services.common.http import error_responses, install_common
@@ -79,15 +80,20 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     security = settings.security
     hub = CentralHub(settings.hub)
+    identity = ServiceIdentity(load_key_ring(settings), security.jwt_issuer, SERVICE)
+    verify = peer_client_context(settings)
+    urls = urls or upstream_urls(settings)
+    chain_registry = ChainRegistry(urls.get("database-service"), identity, verify)
+    tracing = Tracing(settings.telemetry, SERVICE, [ChainSpanProcessor(chain_registry)])
+    hub.register(tracing)
     redis_c, postgres_c = security_clients(settings)
     hub.register(redis_c)
     hub.register(postgres_c)
-    identity = ServiceIdentity(load_key_ring(settings), security.jwt_issuer, SERVICE)
     upstreams = Upstreams(
-        urls or upstream_urls(settings),
+        urls,
         settings.services.request_timeout_s,
         identity=identity,
-        verify=peer_client_context(settings),
+        verify=verify,
     )
     upstreams.export(registry)
     hub.register(upstreams)
@@ -99,9 +105,10 @@ def create_app(
         )
     state = GatewayState(
         upstreams,
-        ChainRegistry(upstreams.urls.get("database-service"), identity, upstreams.tls),
+        chain_registry,
         routes,
         _per_minute(AUTHENTICATION.name, security.login_attempts_per_minute, 2),
+        tracing.tracer,
     )
 
     async def stores() -> GatewayStores:
@@ -149,7 +156,7 @@ def create_app(
     # the request id and trace context too.
     per_ip = _per_minute("ip", security.requests_per_ip_per_minute, 5)
     app.add_middleware(DoorLimits, limiter=lambda: _limiter(state), per_ip=per_ip)
-    install_common(app, SERVICE, hub.health, registry)
+    install_common(app, SERVICE, hub.health, registry, tracing.tracer)
     for router in (auth.router, chains.router, streams.router, proxy.router):
         app.include_router(router)
     return app

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from opentelemetry.trace import Tracer
 from starlette.requests import HTTPConnection
 
 from aitrading.core.security.audit_logger import AuditLog
@@ -41,6 +42,7 @@ class GatewayState:
     chains: ChainRegistry
     routes: tuple[Route, ...]
     login_policy: Policy
+    tracer: Tracer
     stores: GatewayStores | None = None
 
 

@@ -1,10 +1,11 @@
-"""RequestTracer and ChainRegistry: which services a request crossed, and how each path fares.
+"""The chain registry, fed from OpenTelemetry spans: how each call path fares.
 
-The tracer records one span per proxied request (trace id, service, route, status,
-duration). The registry derives a call chain per route — the gateway, then the upstream —
-registers each new chain's definition once through database-service (which keeps it in
-`chain_definitions` and, when configured, the ArangoDB graph), and keeps a sliding window of
-outcomes per chain, from which `/api/v1/chains` reports error rate and latency p99.
+Every proxied request is a CLIENT span of the gateway (`routers/proxy.py`) carrying its
+route and upstream; `ChainSpanProcessor` turns each finished one into an outcome of its
+chain — the gateway, then the upstream. The registry registers each new chain's definition
+once through database-service (`chain_definitions`, and the ArangoDB graph when configured)
+and keeps a sliding window of outcomes per chain, from which `/api/v1/chains` reports error
+rate and latency p99. The statistics are those of sampled spans (`telemetry.sample_ratio`).
 """
 
 from __future__ import annotations
@@ -15,26 +16,16 @@ import logging
 import re
 import ssl
 import statistics
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import aiohttp
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from aitrading.core.security.service_identity import ServiceIdentity
 
 _log = logging.getLogger(__name__)
 WINDOW = 2000
-
-
-@dataclass(frozen=True)
-class Span:
-    trace_id: str
-    service: str
-    route: str
-    status: int
-    duration_ms: float
-    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -81,7 +72,7 @@ class ChainRegistry:
         self._url = database_service_url
         self._registering: set[asyncio.Task[None]] = set()
 
-    def record(self, method: str, route: str, upstream: str, span: Span) -> None:
+    def record(self, method: str, route: str, upstream: str, ok: bool, duration_ms: float) -> None:
         key = chain_id_for(route, method)
         stats = self.chains.get(key)
         if stats is None:
@@ -91,7 +82,7 @@ class ChainRegistry:
                 task = asyncio.create_task(self._register(stats, route))
                 self._registering.add(task)
                 task.add_done_callback(self._registering.discard)
-        stats.outcomes.append((span.status < 500, span.duration_ms))
+        stats.outcomes.append((ok, duration_ms))
 
     async def _register(self, stats: ChainStats, route: str) -> None:
         body = {
@@ -113,3 +104,30 @@ class ChainRegistry:
 
     def report(self) -> list[dict[str, object]]:
         return [stats.summary() for stats in sorted(self.chains.values(), key=lambda s: s.name)]
+
+
+# attributes of the gateway's CLIENT span per proxied request
+CHAIN_ROUTE = "aitrading.chain.route"
+CHAIN_UPSTREAM = "aitrading.chain.upstream"
+
+
+class ChainSpanProcessor(SpanProcessor):
+    """Each finished proxy span becomes an outcome of its chain (on the event loop's thread:
+    span.end() runs the processors synchronously)."""
+
+    def __init__(self, chains: ChainRegistry) -> None:
+        self._chains = chains
+
+    def on_end(self, span: ReadableSpan) -> None:
+        attributes = span.attributes or {}
+        route = attributes.get(CHAIN_ROUTE)
+        if route is None or span.start_time is None or span.end_time is None:
+            return
+        status = attributes.get("http.response.status_code", 503)
+        self._chains.record(
+            str(attributes.get("http.request.method", "")),
+            str(route),
+            str(attributes.get(CHAIN_UPSTREAM, "")),
+            isinstance(status, int) and status < 500,
+            (span.end_time - span.start_time) / 1e6,
+        )

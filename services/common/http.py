@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -143,9 +145,14 @@ HealthProvider = Callable[[], HubHealth]
 
 
 def install_common(
-    app: FastAPI, service: str, health: HealthProvider, registry: CollectorRegistry
+    app: FastAPI,
+    service: str,
+    health: HealthProvider,
+    registry: CollectorRegistry,
+    tracer: Tracer | None = None,
 ) -> None:
-    """Request ids, tracing, error handlers, health and metrics routes."""
+    """Request ids, tracing (a span per request: the service's `Tracing`, or spans that go
+    nowhere when none is given), error handlers, health and metrics routes."""
     dna = ErrorDNA(service)
     metric_prefix = f"aitrading_{service.replace('-', '_')}"
     latency = Histogram(
@@ -172,7 +179,12 @@ def install_common(
 
     # added last, so outermost of the app's own middleware: errors the others return carry
     # the request id and trace context too
-    app.add_middleware(RequestContext, latency=latency, crashed=crashed)
+    app.add_middleware(
+        RequestContext,
+        latency=latency,
+        crashed=crashed,
+        tracer=tracer or TracerProvider().get_tracer(f"aitrading.{service}"),
+    )
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -2,9 +2,8 @@
 
 from aitrading.core.infrastructure.trace_context import (
     TraceContext,
-    continue_or_start,
     current_request_id,
     current_trace,
 )
 
-__all__ = ["TraceContext", "continue_or_start", "current_request_id", "current_trace"]
+__all__ = ["TraceContext", "current_request_id", "current_trace"]

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from aitrading.core.infrastructure.central_hub import CentralHub
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.telemetry import Tracing
 from aitrading.core.market.connector_channels import InstructionQueue, LatestAccounts, Presence
 from aitrading.core.security.jwt_manager import JWTManager
 from aitrading.core.security.keys import load_key_ring
@@ -51,6 +52,8 @@ def create_app(
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     hub = CentralHub(settings.hub)
+    tracing = Tracing(settings.telemetry, SERVICE)
+    hub.register(tracing)  # first: stopped last, so the shutdown's spans are exported too
 
     redis_component, postgres_component = security_clients(settings)
     hub.register(redis_component)
@@ -134,6 +137,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.bridge = state
-    install_common(app, SERVICE, hub.health, registry)
+    install_common(app, SERVICE, hub.health, registry, tracing.tracer)
     app.include_router(router)
     return app

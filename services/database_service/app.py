@@ -21,6 +21,7 @@ from aitrading.core.infrastructure.central_hub import CentralHub
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.environment import rules_for
 from aitrading.core.infrastructure.import_manager import ImportManager
+from aitrading.core.infrastructure.telemetry import Tracing
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.service_identity import ServiceTokenVerifier
 from aitrading.core.stores.arango_store import ArangoStore
@@ -144,6 +145,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     if migrate is None:
         migrate = rules_for(settings.environment).migrate_on_start
     hub = CentralHub(settings.hub)
+    tracing = Tracing(settings.telemetry, SERVICE)
+    hub.register(tracing)  # first: stopped last, so the shutdown's spans are exported too
     databases = Databases(hub, verifier=service_verifier(settings))
     for component in _components(settings, migrate):
         hub.register(component)
@@ -172,7 +175,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         lifespan=lifespan,
     )
     app.state.databases = databases
-    install_common(app, SERVICE, hub.health, registry)
+    install_common(app, SERVICE, hub.health, registry, tracing.tracer)
     for router in (ticks.router, accounts.router, chains.router, error_groups.router):
         app.include_router(router)
     _publish_schema(app, TickBatch)

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from aitrading.core.infrastructure.central_hub import CentralHub
 from aitrading.core.infrastructure.config_manager import Settings
+from aitrading.core.infrastructure.telemetry import Tracing
 from aitrading.core.security.audit_logger import AuditLog
 from aitrading.core.security.keys import load_key_ring
 from aitrading.core.security.service_identity import ServiceTokenVerifier
@@ -36,6 +37,8 @@ SERVICE = "trading-engine"
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     hub = CentralHub(settings.hub)
+    tracing = Tracing(settings.telemetry, SERVICE)
+    hub.register(tracing)  # first: stopped last, so the shutdown's spans are exported too
     redis_c, postgres_c = security_clients(settings)
     hub.register(redis_c)
     hub.register(postgres_c)
@@ -83,7 +86,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         lifespan=lifespan,
     )
     app.state.engine = state
-    install_common(app, SERVICE, hub.health, registry)
+    install_common(app, SERVICE, hub.health, registry, tracing.tracer)
     for router in (orders.router, risk.router, connectors.router):
         app.include_router(router)
     return app

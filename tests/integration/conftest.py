@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -262,17 +263,18 @@ def session_audit_key(settings: Settings) -> Path:
     return audit_key
 
 
-@pytest.fixture
-async def gateway(
-    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
+@contextlib.asynccontextmanager
+async def gateway_stack(
+    settings: Settings, tmp_path: Path, **extra_env: str
 ) -> AsyncIterator[dict[str, Any]]:
+    """database-service, data-bridge and the api-gateway on loopback ports, in this process
+    (the trading-engine's port has nothing behind it)."""
     from aitrading.services.api_gateway.app import create_app as gateway_app
     from aitrading.services.data_bridge.app import create_app as bridge_app
     from aitrading.services.database_service.app import create_app as database_app
 
     from .servers import serving
 
-    del clickhouse, key_file
     dbs_port, gw_port, bridge_port = free_port(), free_port(), free_port()
     env = env_for(settings, tmp_path, dbs_port, bridge_port)
     env["AITRADING_SERVICES_API_GATEWAY_PORT"] = str(gw_port)
@@ -281,7 +283,7 @@ async def gateway(
     audit_key = session_audit_key(settings)
     env["AITRADING_SECURITY_AUDIT_SIGNING_KEY_FILE"] = str(audit_key)
     env["AITRADING_SECURITY_AUDIT_CHECKPOINT_INTERVAL_S"] = "0.2"
-    config = load_settings(environ=env).settings
+    config = load_settings(environ={**env, **extra_env}).settings
     async with (
         serving(database_app(config, CollectorRegistry()), dbs_port),
         serving(bridge_app(config, CollectorRegistry()), bridge_port),
@@ -296,6 +298,15 @@ async def gateway(
             "bridge_ws": f"ws://127.0.0.1:{bridge_port}",
             "audit_key": audit_key,
         }
+
+
+@pytest.fixture
+async def gateway(
+    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
+) -> AsyncIterator[dict[str, Any]]:
+    del clickhouse, key_file
+    async with gateway_stack(settings, tmp_path) as running:
+        yield running
 
 
 # The order stack's fixtures (defined beside their helpers), for every integration test.

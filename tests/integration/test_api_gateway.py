@@ -29,9 +29,9 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-async def accounts(postgres: PostgresStore, redis_store: RedisStore) -> dict[str, Any]:
-    users = UserStore(postgres.pool)
-    validator = SubscriptionValidator(postgres.pool, redis_store.client)
+async def accounts(migrated: PostgresStore, redis_store: RedisStore) -> dict[str, Any]:
+    users = UserStore(migrated.pool)
+    validator = SubscriptionValidator(migrated.pool, redis_store.client)
     for plan in DEFAULT_PLANS.values():
         await validator.upsert_plan(plan)
     made = {}

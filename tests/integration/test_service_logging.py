@@ -10,7 +10,7 @@ import redis
 
 from aitrading.core.infrastructure.config_manager import Settings
 from aitrading.core.infrastructure.trace_context import (
-    continue_or_start,
+    TraceContext,
     current_request_id,
     current_trace,
 )
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_request_log_line_lands_in_the_hot_tier_traced_and_redacted(settings: Settings) -> None:
     router = start_service_logging(settings, "test-service", stdout=False)
-    trace = continue_or_start(None)
+    trace = TraceContext(uuid.uuid4().hex, uuid.uuid4().hex[:16], None)
     trace_token = current_trace.set(trace)
     request_token = current_request_id.set("req-42")
     marker = uuid.uuid4().hex

@@ -27,37 +27,24 @@ _log = logging.getLogger(__name__)
 RECONCILES = Counter("aitrading_operator_reconciles", "Reconciles by outcome", ["outcome"])
 DRIFT_INTERVAL_S = 30.0
 RETRY_DELAY_S = 10.0
-_dynamic: Any = None
-_RECONCILE_LOCK = threading.Lock()
 
 
-def configure(dynamic_client: Any, retry_delay_s: float | None = None) -> None:
-    """Use this dynamic client instead of in-cluster/kubeconfig credentials (tests, tools)."""
-    global _dynamic, RETRY_DELAY_S
-    _dynamic = dynamic_client
-    if retry_delay_s is not None:
-        RETRY_DELAY_S = retry_delay_s
-
-
-def _applier() -> Applier:
-    return Applier(dynamic_client())
-
-
-def dynamic_client() -> Any:
-    """The configured dynamic client, or one from in-cluster/kubeconfig credentials."""
-    global _dynamic
-    if _dynamic is None:  # built on first use, never at import
-        _dynamic = new_dynamic_client()
-    return _dynamic
+@kopf.on.startup()
+def connect(memo: kopf.Memo, **_: Any) -> None:
+    """The operator's state lives in kopf's memo, made once at start (no module globals):
+    one dynamic client, and the lock that makes reconciles take turns — kopf runs sync
+    handlers in worker threads, and the client's discovery cache is not thread-safe
+    (KeyError: 'resources')."""
+    memo.dynamic = new_dynamic_client()
+    memo.reconciling = threading.Lock()
 
 
 def new_dynamic_client() -> Any:
-    """A dynamic client with its own, fresh discovery (the configured one's API client)."""
+    """A dynamic client with its own, fresh discovery, from in-cluster or kubeconfig
+    credentials."""
     from kubernetes import config, dynamic
     from kubernetes.client import api_client
 
-    if _dynamic is not None:
-        return dynamic.DynamicClient(_dynamic.client)  # type: ignore[no-untyped-call]
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
@@ -66,6 +53,7 @@ def new_dynamic_client() -> Any:
 
 
 def _run(
+    memo: kopf.Memo,
     body: kopf.Body,
     spec: kopf.Spec,
     name: str,
@@ -80,16 +68,14 @@ def _run(
     previous: Any = dict(status or {}).get("conditions")
     try:
         parsed = TradingStackSpec.model_validate(dict(spec))
-        # kopf runs sync handlers in worker threads; the shared dynamic client's discovery
-        # cache is not thread-safe (KeyError: 'resources'), so reconciles take turns.
-        with _RECONCILE_LOCK:
+        with memo.reconciling:  # reconciles take turns (see `connect`)
             annotations = body["metadata"].get("annotations") or {}
             rotations: dict[RotationKind, str | None] = {
                 "keys": annotations.get(ROTATE_ANNOTATION),
                 "passwords": annotations.get(ROTATE_PASSWORDS_ANNOTATION),
             }
             outcome = reconcile(
-                _applier(), name, namespace, body["metadata"]["uid"], parsed, rotations
+                Applier(memo.dynamic), name, namespace, body["metadata"]["uid"], parsed, rotations
             )
     except Exception as exc:
         RECONCILES.labels("error").inc()
@@ -126,9 +112,10 @@ def on_change(
     namespace: str | None,
     patch: kopf.Patch,
     status: kopf.Status,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    _run(body, spec, name, namespace, patch, status, "Reconciled")
+    _run(memo, body, spec, name, namespace, patch, status, "Reconciled")
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=DRIFT_INTERVAL_S, idle=DRIFT_INTERVAL_S)
@@ -139,20 +126,28 @@ def repair_drift(
     namespace: str | None,
     patch: kopf.Patch,
     status: kopf.Status,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    _run(body, spec, name, namespace, patch, status, "DriftChecked")
+    _run(memo, body, spec, name, namespace, patch, status, "DriftChecked")
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-def on_delete(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None, **_: Any) -> None:
+def on_delete(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
     policy = spec.get("deletionPolicy", "Retain")
     if namespace is None:
         return
     if policy != "Delete":
         kopf.info(body, reason="DataRetained", message="deletionPolicy Retain: volumes kept")
         return
-    claims_api = _applier().dynamic.resources.get(api_version="v1", kind="PersistentVolumeClaim")
+    claims_api = memo.dynamic.resources.get(api_version="v1", kind="PersistentVolumeClaim")
     claims = claims_api.get(
         namespace=namespace, label_selector=f"app.kubernetes.io/instance={name}"
     ).items

@@ -82,8 +82,7 @@ def run(
         def login(**_: Any) -> kopf.ConnectionInfo:
             return connection
 
-    dynamic = handlers.dynamic_client()
-    ensure_crd(dynamic)
+    ensure_crd(handlers.new_dynamic_client())
     wait_until_served(handlers.new_dynamic_client)
     asyncio.run(
         kopf.operator(

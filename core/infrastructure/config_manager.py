@@ -216,6 +216,12 @@ class ServicesSettings(_Section):
         description="database-service refuses writes without a service token; unset: in"
         " production only (development listens on loopback)",
     )
+    chain_flush_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="how often each gateway writes its call-chain outcomes to database-service",
+    )
 
 
 class DataBridgeSettings(_Section):

@@ -83,9 +83,12 @@ def create_app(
     identity = ServiceIdentity(load_key_ring(settings), security.jwt_issuer, SERVICE)
     verify = peer_client_context(settings)
     urls = urls or upstream_urls(settings)
-    chain_registry = ChainRegistry(urls.get("database-service"), identity, verify)
+    chain_registry = ChainRegistry(
+        urls.get("database-service"), identity, verify, settings.services.chain_flush_interval_s
+    )
     tracing = Tracing(settings.telemetry, SERVICE, [ChainSpanProcessor(chain_registry)])
     hub.register(tracing)
+    hub.register(chain_registry)
     redis_c, postgres_c = security_clients(settings)
     hub.register(redis_c)
     hub.register(postgres_c)

@@ -33,7 +33,13 @@ from aitrading.core.stores.weaviate_store import WeaviateStore
 from aitrading.services.common.http import install_common
 from aitrading.services.database_service.deps import Databases
 from aitrading.services.database_service.models import TickBatch
-from aitrading.services.database_service.routers import accounts, chains, error_groups, ticks
+from aitrading.services.database_service.routers import (
+    accounts,
+    chain_outcomes,
+    chains,
+    error_groups,
+    ticks,
+)
 from aitrading.services.database_service.schema import arango_schema, clickhouse, weaviate_schema
 from aitrading.services.database_service.schema.postgres import migrate as migrate_postgres
 
@@ -176,8 +182,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app.state.databases = databases
     install_common(app, SERVICE, hub.health, registry, tracing.tracer)
-    for router in (ticks.router, accounts.router, chains.router, error_groups.router):
-        app.include_router(router)
+    routers = (ticks, accounts, chains, chain_outcomes, error_groups)
+    for module in routers:
+        app.include_router(module.router)
     _publish_schema(app, TickBatch)
     return app
 

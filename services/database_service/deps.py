@@ -25,6 +25,7 @@ from aitrading.core.security.service_identity import ServiceIdentityError, Servi
 from aitrading.core.stores.components import StoreComponent
 from aitrading.services.common.http import ApiError
 from aitrading.services.database_service.accounts import AccountRepository
+from aitrading.services.database_service.chain_outcomes import ChainOutcomeRepository
 from aitrading.services.database_service.chains import ChainRepository
 from aitrading.services.database_service.dead_letters import DeadLetterRepository
 from aitrading.services.database_service.error_groups import ErrorGroupRepository
@@ -99,6 +100,10 @@ def _chains(databases: Db) -> ChainRepository:
     return ChainRepository(databases.store("postgres").pool, arango)
 
 
+def _chain_outcomes(databases: Db) -> ChainOutcomeRepository:
+    return ChainOutcomeRepository(databases.store("postgres").pool)
+
+
 def _error_groups(databases: Db) -> ErrorGroupRepository:
     weaviate = databases.store("weaviate") if databases.configured("weaviate") else None
     return ErrorGroupRepository(databases.store("postgres").pool, weaviate)
@@ -108,6 +113,7 @@ TickRepo = Annotated[TickRepository, Depends(_ticks)]
 DeadLetterRepo = Annotated[DeadLetterRepository, Depends(_dead_letters)]
 AccountRepo = Annotated[AccountRepository, Depends(_accounts)]
 ChainRepo = Annotated[ChainRepository, Depends(_chains)]
+ChainOutcomeRepo = Annotated[ChainOutcomeRepository, Depends(_chain_outcomes)]
 ErrorGroupRepo = Annotated[ErrorGroupRepository, Depends(_error_groups)]
 
 _UNAVAILABLE = (

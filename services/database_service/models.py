@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aitrading.core.infrastructure.latency_histogram import BOUNDS_MS, BUCKETS
 from aitrading.core.market.ticks import (
     INT64_MAX,
     MAX_TIME_MSC,
@@ -145,6 +146,46 @@ class ChainDefinition(ChainDefinitionIn):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ChainOutcome(_Strict):
+    """One chain's requests in one window of one gateway replica."""
+
+    chain_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+    requests: int = Field(gt=0, le=1_000_000_000)
+    errors: int = Field(ge=0, le=1_000_000_000)
+    latency_buckets: list[Annotated[int, Field(ge=0, le=1_000_000_000)]] = Field(
+        min_length=BUCKETS,
+        max_length=BUCKETS,
+        description=f"requests per latency bucket, bounds (ms) {list(BOUNDS_MS)} then above",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChainOutcome:
+        if self.errors > self.requests:
+            raise ValueError("errors cannot exceed requests")
+        if sum(self.latency_buckets) != self.requests:
+            raise ValueError("latency_buckets must add up to requests")
+        return self
+
+
+class ChainOutcomesIn(_Stored):
+    replica: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
+    window_end_ms: int = Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC)
+    outcomes: list[ChainOutcome] = Field(min_length=1, max_length=1000)
+
+
+class ChainSummary(_Strict):
+    """A chain over the last window, summed over every gateway replica."""
+
+    id: str
+    name: str
+    services: list[str]
+    requests: int
+    error_rate: float
+    latency_p99_ms: float
+    replicas: int
+    status: Literal["healthy", "unhealthy"]
 
 
 class ErrorGroupOut(_Strict):

@@ -53,7 +53,7 @@ def make_ticks(start_msc: int, count: int, source: str) -> list[dict[str, Any]]:
 def direct_baseline(ticks: list[dict[str, Any]]) -> float:
     import clickhouse_connect
 
-    from aitrading.services.database_service.ticks import TICK_COLUMNS
+    from aitrading.core.market.ticks import STORAGE_COLUMNS as TICK_COLUMNS
 
     with tempfile.TemporaryDirectory(prefix="aitrading-bench-ch-") as folder:
         client = clickhouse_connect.get_client(dsn=f"chdb://{folder}")

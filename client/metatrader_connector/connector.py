@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 import websockets
 
 from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxFullError
@@ -47,6 +48,7 @@ from aitrading.core.infrastructure.event_wait import wait_event
 from aitrading.core.market.order_instructions import InstructionKind, InstructionRejectedError
 
 _log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True)
@@ -257,9 +259,8 @@ class Connector:
         rendered: list[bytes] = []
 
         def render(first: int) -> bytes:
-            numbered = [t.frame_fields(first + i) for i, t in enumerate(ticks)]
-            body = json.dumps({"type": "ticks", "ticks": numbered}, separators=(",", ":"))
-            rendered.append(body.encode())
+            numbered = [t.numbered(first + i) for i, t in enumerate(ticks)]
+            rendered.append(_encode({"type": "ticks", "ticks": numbered}))
             return rendered[-1]
 
         frame_id = self.outbox.put_numbered("ticks", render, len(ticks), cursors)

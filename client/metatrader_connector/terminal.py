@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from aitrading.client.metatrader_connector.outbox import Cursor
 from aitrading.core.market.execution_status import ExecutionStatus
+from aitrading.core.market.ticks import Tick
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,19 @@ class TerminalTick:
     volume_real: float
     flags: int
 
-    def frame_fields(self, sequence: int) -> dict[str, Any]:
-        """The tick as protocol v1 sends it."""
-        return {
-            "symbol": self.symbol,
-            "time_msc": self.time_msc,
-            "bid": self.bid,
-            "ask": self.ask,
-            "last": self.last,
-            "volume": self.volume,
-            "volume_real": self.volume_real,
-            "flags": self.flags,
-            "sequence": sequence,
-        }
+    def numbered(self, sequence: int) -> Tick:
+        """The tick as protocol v1 sends it: the platform's one tick model."""
+        return Tick(
+            self.symbol,
+            self.time_msc,
+            self.bid,
+            self.ask,
+            sequence,
+            self.last,
+            self.volume,
+            self.volume_real,
+            self.flags,
+        )
 
 
 def after_cursor(

@@ -1,5 +1,6 @@
-"""The rules a tick must satisfy, in one place, shared by connector, data-bridge and
-database-service.
+"""The tick, and the rules it must satisfy, in one place: the connector, data-bridge and
+database-service all import `Tick` (as a connector sends it), `SourcedTick` (with the source
+it came from: what is journaled, fanned out, stored and served) and `tick_problem`.
 
 An ack promises the tick is safe, so data-bridge must never ack a tick that storage will
 refuse. Both therefore check a tick with `tick_problem` (storage adds nothing of its own),
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+import msgspec
+
 SYMBOL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._#-]{0,31}"
 SOURCE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
 SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -27,6 +30,62 @@ INT64_MAX = 2**63 - 1
 UINT32_MAX = 2**32 - 1
 # MT5 TICK_FLAG_*: BID 2, ASK 4, LAST 8, VOLUME 16, BUY 32, SELL 64.
 KNOWN_FLAGS = 2 | 4 | 8 | 16 | 32 | 64
+
+
+class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One MT5 tick as a connector sends it (protocol v1); its source is the connection's."""
+
+    symbol: str
+    time_msc: int
+    bid: float
+    ask: float
+    sequence: int
+    last: float = 0.0
+    volume: int = 0
+    volume_real: float = 0.0
+    flags: int = 0
+
+
+class SourcedTick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A tick with its source. Identity: (source, symbol, time_msc, sequence) — the key
+    data-bridge and database-service de-duplicate by, and the ClickHouse table's order.
+    The field order is the storage column order (`STORAGE_COLUMNS`)."""
+
+    source: str
+    symbol: str
+    time_msc: int
+    sequence: int
+    bid: float
+    ask: float
+    last: float = 0.0
+    volume: int = 0
+    volume_real: float = 0.0
+    flags: int = 0
+
+    @property
+    def identity(self) -> tuple[str, str, int, int]:
+        return (self.source, self.symbol, self.time_msc, self.sequence)
+
+
+def sourced(tick: Tick, source: str) -> SourcedTick:
+    return SourcedTick(
+        source,
+        tick.symbol,
+        tick.time_msc,
+        tick.sequence,
+        tick.bid,
+        tick.ask,
+        tick.last,
+        tick.volume,
+        tick.volume_real,
+        tick.flags,
+    )
+
+
+# The ticks table's columns, in SourcedTick's field order (`time` holds time_msc).
+STORAGE_COLUMNS: tuple[str, ...] = tuple(
+    "time" if name == "time_msc" else name for name in SourcedTick.__struct_fields__
+)
 
 
 class TickProblem(StrEnum):

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from aitrading.core.infrastructure.background import Worker
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.channel_listener import ChannelListener
-from aitrading.services.data_bridge.sink import StoredTick
+from aitrading.core.market.ticks import SourcedTick
 
 LATEST = "aitrading:ticks:latest"
 STREAM = "aitrading:ticks:stream"
@@ -30,7 +30,7 @@ CHANNEL = "aitrading:ticks:live"
 
 _log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
-_decode_batch = msgspec.json.Decoder(list[StoredTick]).decode
+_decode_batch = msgspec.json.Decoder(list[SourcedTick]).decode
 
 
 class FanOut(Worker):
@@ -44,7 +44,7 @@ class FanOut(Worker):
         super().__init__("fan-out")
         self._redis = redis
         self._maxlen = stream_maxlen
-        self._buffer: list[StoredTick] = []
+        self._buffer: list[SourcedTick] = []
         self._max_buffered = max_buffered
         self._wake = asyncio.Event()
         self.dropped = 0
@@ -56,7 +56,7 @@ class FanOut(Worker):
     async def stop(self) -> None:
         await self._loop.stop()
 
-    def offer(self, ticks: list[StoredTick]) -> None:
+    def offer(self, ticks: list[SourcedTick]) -> None:
         if len(self._buffer) + len(ticks) > self._max_buffered:
             self.dropped += len(ticks)  # live data is about now: shed load, never block ingest
             return
@@ -83,7 +83,7 @@ class FanOut(Worker):
             return Health.degraded(f"live ticks not published ({self._failing}); storage is not")
         return self._loop.health()
 
-    async def publish(self, ticks: list[StoredTick]) -> None:
+    async def publish(self, ticks: list[SourcedTick]) -> None:
         latest: dict[str, bytes] = {t.symbol: _encode(t) for t in ticks}
         payload = _encode(ticks)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -92,12 +92,12 @@ class FanOut(Worker):
             pipe.publish(CHANNEL, payload)
             await pipe.execute()
 
-    async def latest(self, symbols: Iterable[str]) -> list[StoredTick]:
+    async def latest(self, symbols: Iterable[str]) -> list[SourcedTick]:
         names = list(symbols)
         if not names:
             return []
         values = await self._redis.hmget(LATEST, names)
-        decode = msgspec.json.Decoder(StoredTick).decode
+        decode = msgspec.json.Decoder(SourcedTick).decode
         return [decode(v) for v in values if v is not None]
 
 
@@ -107,10 +107,10 @@ class Subscriber:
     def __init__(self, user: str, symbols: set[str], queue_size: int = 10_000) -> None:
         self.user = user
         self.symbols = symbols
-        self.queue: asyncio.Queue[list[StoredTick]] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[list[SourcedTick]] = asyncio.Queue(maxsize=queue_size)
         self.dropped = 0
 
-    def offer(self, ticks: list[StoredTick]) -> None:
+    def offer(self, ticks: list[SourcedTick]) -> None:
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
@@ -146,8 +146,8 @@ class LiveFeed(ChannelListener):
             return
         self._dispatch(ticks)
 
-    def _dispatch(self, ticks: list[StoredTick]) -> None:
-        per_subscriber: dict[Subscriber, list[StoredTick]] = {}
+    def _dispatch(self, ticks: list[SourcedTick]) -> None:
+        per_subscriber: dict[Subscriber, list[SourcedTick]] = {}
         for tick in ticks:
             for subscriber in self._by_symbol.get(tick.symbol, ()):
                 per_subscriber.setdefault(subscriber, []).append(tick)
@@ -155,7 +155,7 @@ class LiveFeed(ChannelListener):
             subscriber.offer(selected)
 
 
-def tick_message(ticks: list[StoredTick]) -> bytes:
+def tick_message(ticks: list[SourcedTick]) -> bytes:
     return _encode({"type": "ticks", "ticks": ticks})
 
 

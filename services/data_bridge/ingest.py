@@ -21,14 +21,14 @@ from fastapi import WebSocket, WebSocketDisconnect
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from aitrading.core.market.connector_channels import InstructionQueue, LatestAccounts, Presence
-from aitrading.core.market.ticks import source_problem
+from aitrading.core.market.ticks import source_problem, sourced
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.scopes import TokenScope, has_scope
 from aitrading.services.common.websocket_frames import receive_frame
 from aitrading.services.data_bridge import protocol
 from aitrading.services.data_bridge.instructions import InstructionWakeups, deliver_instructions
 from aitrading.services.data_bridge.protocol import ProtocolError, Reason
-from aitrading.services.data_bridge.sink import Durability, StoredTick, TickSink
+from aitrading.services.data_bridge.sink import Durability, TickSink
 from aitrading.services.trading_engine.client import (
     TradingEngineClient,
     TradingEngineRefusedError,
@@ -269,20 +269,7 @@ async def _handle(
         await ws.send_bytes(protocol.error(reason, message, frame.seq))
         return
     fresh = [
-        StoredTick(
-            source,
-            t.symbol,
-            t.time_msc,
-            t.sequence,
-            t.bid,
-            t.ask,
-            t.last,
-            t.volume,
-            t.volume_real,
-            t.flags,
-        )
-        for t in ticks
-        if recent.first_time((t.symbol, t.time_msc, t.sequence))
+        sourced(t, source) for t in ticks if recent.first_time((t.symbol, t.time_msc, t.sequence))
     ]
     duplicates = len(ticks) - len(fresh)
     if duplicates:

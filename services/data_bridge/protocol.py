@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from aitrading.core.market.ticks import problem_of
+from aitrading.core.market.ticks import Tick, problem_of
 
 PROTOCOL_VERSION = 1
 
@@ -58,18 +58,6 @@ class ProtocolError(Exception):
         self.reason = reason
         self.message = message
         self.seq = seq
-
-
-class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    symbol: str
-    time_msc: int
-    bid: float
-    ask: float
-    sequence: int
-    last: float = 0.0
-    volume: int = 0
-    volume_real: float = 0.0
-    flags: int = 0
 
 
 class Account(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -33,6 +33,7 @@ import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from aitrading.core.infrastructure.central_hub import Health
+from aitrading.core.market.ticks import SourcedTick
 from aitrading.services.data_bridge.delivery import BatchDelivery
 from aitrading.services.data_bridge.spool import Position, Spool
 from aitrading.services.database_service.client import (
@@ -46,23 +47,8 @@ Durability = Literal["journal"]
 JOURNALED: Durability = "journal"
 
 
-class StoredTick(msgspec.Struct, array_like=False):
-    """A tick as database-service takes it: the connector's tick plus its source."""
-
-    source: str
-    symbol: str
-    time_msc: int
-    sequence: int
-    bid: float
-    ask: float
-    last: float
-    volume: int
-    volume_real: float
-    flags: int
-
-
 class TickBatchBody(msgspec.Struct):
-    ticks: list[StoredTick]
+    ticks: list[SourcedTick]
 
 
 class _RawTicks(msgspec.Struct):
@@ -94,13 +80,13 @@ def next_forwarding(state: Forwarding, event: ForwardingEvent) -> Forwarding:
 
 @dataclass
 class _Pending:
-    ticks: list[StoredTick] = field(default_factory=list)
+    ticks: list[SourcedTick] = field(default_factory=list)
     waiters: list[asyncio.Future[Durability]] = field(default_factory=list)
 
 
 @dataclass
 class _Queued:
-    ticks: list[StoredTick]
+    ticks: list[SourcedTick]
     future: asyncio.Future[Durability]
 
 
@@ -187,7 +173,7 @@ class TickSink:
                 await task
         self._spool.close()
 
-    def enqueue(self, ticks: list[StoredTick]) -> asyncio.Future[Durability]:
+    def enqueue(self, ticks: list[SourcedTick]) -> asyncio.Future[Durability]:
         """Queue `ticks`; the future resolves once they are in the journal — only then may
         they be acked. Callers keep reading frames meanwhile (acks are pipelined)."""
         future: asyncio.Future[Durability] = asyncio.get_running_loop().create_future()

@@ -32,7 +32,6 @@ from aitrading.core.stores.redis_store import RedisStore
 from aitrading.core.stores.weaviate_store import WeaviateStore
 from aitrading.services.common.http import install_common
 from aitrading.services.database_service.deps import Databases
-from aitrading.services.database_service.models import TickBatch
 from aitrading.services.database_service.routers import (
     accounts,
     chain_outcomes,
@@ -42,6 +41,7 @@ from aitrading.services.database_service.routers import (
 )
 from aitrading.services.database_service.schema import arango_schema, clickhouse, weaviate_schema
 from aitrading.services.database_service.schema.postgres import migrate as migrate_postgres
+from aitrading.services.database_service.tick_batches import openapi_components
 
 SERVICE = "database-service"
 _log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     routers = (ticks, accounts, chains, chain_outcomes, error_groups)
     for module in routers:
         app.include_router(module.router)
-    _publish_schema(app, TickBatch)
+    _publish_schemas(app, openapi_components())
     return app
 
 
@@ -205,18 +205,15 @@ def service_verifier(settings: Settings) -> ServiceTokenVerifier | None:
     )
 
 
-def _publish_schema(app: FastAPI, model: type[Any]) -> None:
-    """Add a model that a route parses itself to the OpenAPI components."""
+def _publish_schemas(app: FastAPI, schemas: dict[str, dict[str, Any]]) -> None:
+    """Add schemas the routes parse and encode themselves (the tick model's) to the OpenAPI
+    components."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
-            definitions = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            nested = definitions.pop("$defs", {})
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(nested)
-            components[model.__name__] = definitions
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
             app.openapi_schema = schema
         return app.openapi_schema
 

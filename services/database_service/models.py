@@ -10,17 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aitrading.core.infrastructure.latency_histogram import BOUNDS_MS, BUCKETS
 from aitrading.core.market.ticks import (
-    INT64_MAX,
     MAX_TIME_MSC,
     MIN_TIME_MSC,
     SOURCE_PATTERN,
     SYMBOL_PATTERN,
-    UINT32_MAX,
-    problem_of,
 )
 from aitrading.services.common.text import StorableText
 
-MAX_BATCH = 50_000
 # Anchored for pydantic (Rust regex: `$` is the very end, no newline allowed before it).
 SYMBOL_FIELD = f"^{SYMBOL_PATTERN}$"
 SOURCE_FIELD = f"^{SOURCE_PATTERN}$"
@@ -38,49 +34,10 @@ class _Stored(_Strict, StorableText):
     (Ticks are not: their strings are pattern-checked ASCII, and they are the hot path.)"""
 
 
-class Tick(_Strict):
-    """One MT5 tick. Identity: (source, symbol, time_msc, sequence).
-
-    The field bounds document the rules in the OpenAPI schema; the rules themselves are
-    `core.market.ticks.tick_problem`, the same function data-bridge applies before it acks.
-    """
-
-    source: str = Field(pattern=SOURCE_FIELD, description="connector / terminal id")
-    symbol: str = Field(pattern=SYMBOL_FIELD)
-    time_msc: int = Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC, description="ms since epoch, UTC")
-    sequence: int = Field(ge=0, le=INT64_MAX, description="per-source monotonic sequence")
-    bid: Price
-    ask: Price
-    last: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    volume: int = Field(default=0, ge=0, le=INT64_MAX)
-    volume_real: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    flags: int = Field(default=0, ge=0, le=UINT32_MAX)
-
-    @model_validator(mode="after")
-    def _shared_rules(self) -> Tick:
-        refused = problem_of(self, self.source)
-        if refused is not None:
-            raise ValueError(f"{refused.problem.value}: {refused.message}")
-        return self
-
-    @property
-    def identity(self) -> tuple[str, str, int, int]:
-        return (self.source, self.symbol, self.time_msc, self.sequence)
-
-
-class TickBatch(_Strict):
-    ticks: list[Tick] = Field(min_length=1, max_length=MAX_BATCH)
-
-
 class TickBatchResult(_Strict):
     received: int
     new: int
     duplicates: int
-
-
-class TickPage(_Strict):
-    ticks: list[Tick]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
 Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]

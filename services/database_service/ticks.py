@@ -17,27 +17,11 @@ import hashlib
 import json
 from typing import Any
 
+from msgspec.structs import astuple
+
+from aitrading.core.market.ticks import STORAGE_COLUMNS, SourcedTick
 from aitrading.core.stores.clickhouse import ClickHouseStore
-from aitrading.services.database_service.models import (
-    TIMEFRAME_MINUTES,
-    Bar,
-    Tick,
-    TickBatchResult,
-)
-
-TICK_COLUMNS = (
-    "source",
-    "symbol",
-    "time",
-    "sequence",
-    "bid",
-    "ask",
-    "last",
-    "volume",
-    "volume_real",
-    "flags",
-)
-
+from aitrading.services.database_service.models import TIMEFRAME_MINUTES, Bar, TickBatchResult
 
 _PAGE_SELECT = (
     "SELECT source, symbol, toUnixTimestamp64Milli(time) AS t, sequence, bid, ask, last,"
@@ -84,8 +68,8 @@ class TickRepository:
         self._store = store
         self._write_lock = asyncio.Lock()
 
-    async def insert_batch(self, ticks: list[Tick]) -> TickBatchResult:
-        unique: dict[tuple[str, str, int, int], Tick] = {}
+    async def insert_batch(self, ticks: list[SourcedTick]) -> TickBatchResult:
+        unique: dict[tuple[str, str, int, int], SourcedTick] = {}
         for tick in ticks:
             unique.setdefault(tick.identity, tick)
         async with self._write_lock:
@@ -97,7 +81,7 @@ class TickRepository:
             received=len(ticks), new=len(fresh), duplicates=len(ticks) - len(fresh)
         )
 
-    async def _existing(self, ticks: list[Tick]) -> set[tuple[str, str, int, int]]:
+    async def _existing(self, ticks: list[SourcedTick]) -> set[tuple[str, str, int, int]]:
         """Which of these identities are stored already.
 
         Bounded by the batch's sources and sequence range as well as its time range: with
@@ -134,37 +118,26 @@ class TickRepository:
             )
         )
 
-    async def _insert(self, ticks: list[Tick]) -> None:
-        columns: list[list[Any]] = [[] for _ in TICK_COLUMNS]
+    async def _insert(self, ticks: list[SourcedTick]) -> None:
+        columns: list[list[Any]] = [[] for _ in STORAGE_COLUMNS]
         digest = hashlib.sha256()
         for t in ticks:
-            values = (
-                t.source,
-                t.symbol,
-                t.time_msc,
-                t.sequence,
-                t.bid,
-                t.ask,
-                t.last,
-                t.volume,
-                t.volume_real,
-                t.flags,
-            )
-            for column, value in zip(columns, values, strict=True):
+            # the struct's field order is the column order (STORAGE_COLUMNS)
+            for column, value in zip(columns, astuple(t), strict=True):
                 column.append(value)
             digest.update(f"{t.source}|{t.symbol}|{t.time_msc}|{t.sequence};".encode())
         await self._store.run(
             self._store.client.insert,
             "ticks",
             columns,
-            column_names=list(TICK_COLUMNS),
+            column_names=list(STORAGE_COLUMNS),
             column_oriented=True,
             settings={"insert_deduplication_token": digest.hexdigest(), **_ONE_THREAD},
         )
 
     async def query(
         self, symbol: str, start_msc: int, end_msc: int, limit: int, cursor: str | None
-    ) -> tuple[list[Tick], str | None]:
+    ) -> tuple[list[SourcedTick], str | None]:
         after = decode_cursor(cursor) if cursor else None
         params: dict[str, Any] = {
             "symbol": symbol,
@@ -178,17 +151,17 @@ class TickRepository:
             params.update(after_time=after[0], after_source=after[1], after_seq=after[2])
         rows = await self._store.query_rows(sql, params)
         ticks = [
-            Tick(
-                source=r[0],
-                symbol=r[1],
-                time_msc=int(r[2]),
-                sequence=int(r[3]),
-                bid=r[4],
-                ask=r[5],
-                last=r[6],
-                volume=int(r[7]),
-                volume_real=r[8],
-                flags=int(r[9]),
+            SourcedTick(
+                str(r[0]),
+                str(r[1]),
+                int(r[2]),
+                int(r[3]),
+                float(r[4]),
+                float(r[5]),
+                float(r[6]),
+                int(r[7]),
+                float(r[8]),
+                int(r[9]),
             )
             for r in rows[:limit]
         ]

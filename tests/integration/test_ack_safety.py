@@ -27,9 +27,10 @@ from prometheus_client import CollectorRegistry
 
 from aitrading.client.metatrader_connector.bridge_client import BridgeClient
 from aitrading.core.infrastructure.config_manager import Settings, load_settings
+from aitrading.core.market.ticks import SourcedTick
 from aitrading.core.stores.clickhouse import ClickHouseStore
 from aitrading.services.data_bridge.app import create_app as bridge_app
-from aitrading.services.data_bridge.sink import StoredTick, TickBatchBody, TickSink
+from aitrading.services.data_bridge.sink import TickBatchBody, TickSink
 from aitrading.services.data_bridge.spool import Spool
 from aitrading.services.database_service.app import create_app as database_app
 from aitrading.services.database_service.client import DatabaseServiceClient
@@ -50,10 +51,10 @@ async def _dead_letters(dbs: str) -> list[dict[str, Any]]:
         return letters
 
 
-def _stored_tick(source: str, sym: str, sequence: int, **changes: Any) -> StoredTick:
+def _stored_tick(source: str, sym: str, sequence: int, **changes: Any) -> SourcedTick:
     fields = {**tick(sym, sequence), "source": source, "last": 0.0, "volume": 0}
     fields.update({"volume_real": 0.0, **changes})
-    return StoredTick(**fields)
+    return SourcedTick(**fields)
 
 
 @pytest.mark.parametrize(

@@ -2,22 +2,24 @@
 
 Every tick of a corpus of edge cases and of a seeded random sample is judged by the bridge's
 check (clock skew aside, which is the bridge's own extra policy) and by database-service's
-request model; the two verdicts must be the same for every tick.
+batch decoding (the one tick model, from JSON as it arrives); the two verdicts must be the
+same for every tick.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from aitrading.core.market.ticks import INT64_MAX, MAX_TIME_MSC, MIN_TIME_MSC, UINT32_MAX
-from aitrading.services.data_bridge.protocol import Tick as WireTick
+from aitrading.core.market.ticks import Tick as WireTick
+from aitrading.services.common.http import ApiError
 from aitrading.services.data_bridge.protocol import check_tick
-from aitrading.services.database_service.models import Tick as StoredTick
+from aitrading.services.database_service.tick_batches import decode_batch
 
 BASE: dict[str, Any] = {
     "symbol": "EURUSD",
@@ -71,9 +73,9 @@ def _verdicts(fields: dict[str, Any], source: str) -> tuple[bool, bool]:
     wire = WireTick(**fields)
     bridge_ok = check_tick(wire, source, max_skew_ms=10**15, now_ms=fields["time_msc"]) is None
     try:
-        StoredTick.model_validate({"source": source, **fields})
+        decode_batch(json.dumps({"ticks": [{"source": source, **fields}]}).encode())
         storage_ok = True
-    except ValidationError:
+    except ApiError:
         storage_ok = False
     return bridge_ok, storage_ok
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from aitrading.core.market.ticks import SourcedTick
 from aitrading.services.data_bridge.sink import (
     Forwarding,
     ForwardingEvent,
-    StoredTick,
     TickSink,
     next_forwarding,
 )
@@ -34,9 +34,9 @@ class RecordingDatabase:
         return TickBatchResult(received=count, new=count, duplicates=0)
 
 
-def ticks(n: int, start: int = 0) -> list[StoredTick]:
+def ticks(n: int, start: int = 0) -> list[SourcedTick]:
     return [
-        StoredTick("s", "EURUSD", 1_700_000_000_000 + i, i, 1.1, 1.2, 0.0, 0, 0.0, 6)
+        SourcedTick("s", "EURUSD", 1_700_000_000_000 + i, i, 1.1, 1.2, 0.0, 0, 0.0, 6)
         for i in range(start, start + n)
     ]
 

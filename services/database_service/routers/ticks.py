@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from aitrading.services.common.http import ApiError, error_responses
 from aitrading.services.database_service.dead_letters import DeadLetter, DeadLetters
@@ -18,11 +18,10 @@ from aitrading.services.database_service.deps import (
 from aitrading.services.database_service.models import (
     SYMBOL_FIELD,
     Bars,
-    TickBatch,
     TickBatchResult,
-    TickPage,
     Timeframe,
 )
+from aitrading.services.database_service.tick_batches import decode_batch, encode_page
 from aitrading.services.database_service.ticks import CursorError
 
 router = APIRouter(
@@ -40,6 +39,12 @@ StartMsc = Annotated[int, Query(ge=0, le=QUERY_MAX_MSC, description="inclusive, 
 EndMsc = Annotated[int, Query(ge=0, le=QUERY_MAX_MSC, description="exclusive, ms since epoch")]
 
 
+def _body(schema: str) -> dict[str, Any]:
+    """A body described by one of the tick schemas (`tick_batches.openapi_components`)."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"required": True, "content": {"application/json": {"schema": ref}}}
+
+
 def _range(start: int, end: int) -> None:
     if end <= start:
         raise ApiError(
@@ -54,13 +59,15 @@ def _range(start: int, end: int) -> None:
     "/ticks/batch",
     response_model=TickBatchResult,
     summary="Store a batch of ticks: validated, all or nothing, idempotent",
+    openapi_extra={"requestBody": _body("TickBatch")},
 )
-async def post_ticks(batch: TickBatch, databases: Db, repo: TickRepo) -> TickBatchResult:
+async def post_ticks(request: Request, databases: Db, repo: TickRepo) -> TickBatchResult:
     """Ticks whose identity (source, symbol, time_msc, sequence) is already stored are not
     written again; the answer counts the new ones. A batch with any invalid tick is refused
     whole (422, each bad item listed with its index)."""
+    ticks = decode_batch(await request.body())
     async with database_call(databases, "clickhouse", "insert_ticks"):
-        return await repo.insert_batch(batch.ticks)
+        return await repo.insert_batch(ticks)
 
 
 @router.post(
@@ -89,8 +96,9 @@ async def get_dead_letters(
 
 @router.get(
     "/ticks",
-    response_model=TickPage,
     summary="Ticks of one symbol in a time range, in time order, paged",
+    response_class=Response,
+    responses={200: {"description": "a page of ticks", "content": _body("TickPage")["content"]}},
 )
 async def get_ticks(
     databases: Db,
@@ -100,14 +108,14 @@ async def get_ticks(
     end: EndMsc,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> TickPage:
+) -> Response:
     _range(start, end)
     try:
         async with database_call(databases, "clickhouse", "query_ticks"):
             ticks, next_cursor = await repo.query(symbol, start, end, limit, cursor)
     except CursorError:
         raise ApiError(422, "validation_failed", "cursor was not issued by this service") from None
-    return TickPage(ticks=ticks, next_cursor=next_cursor)
+    return Response(encode_page(ticks, next_cursor), media_type="application/json")
 
 
 @router.get(

@@ -22,6 +22,7 @@ from aitrading.core.security.users import User, UserStore
 from aitrading.services.api_gateway.routing import Route
 from aitrading.services.api_gateway.tracing import ChainRegistry
 from aitrading.services.api_gateway.upstreams import Upstreams
+from aitrading.services.common.dependencies import available
 from aitrading.services.common.http import ApiError
 
 
@@ -61,10 +62,7 @@ def gateway_of(conn: HTTPConnection) -> GatewayState:
 
 
 def stores_of(conn: HTTPConnection) -> GatewayStores:
-    stores = gateway_of(conn).stores
-    if stores is None:
-        raise ApiError(503, "unavailable", "the api-gateway is starting: stores not ready")
-    return stores
+    return available(gateway_of(conn).stores, "the api-gateway is starting: stores not ready")
 
 
 def client_ip(request: Request) -> str:

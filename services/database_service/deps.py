@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from prometheus_client import Histogram
 
 from aitrading.core.infrastructure.central_hub import CentralHub, HealthStatus
-from aitrading.core.security.service_identity import HEADER as SERVICE_TOKEN_HEADER
-from aitrading.core.security.service_identity import ServiceIdentityError, ServiceTokenVerifier
+from aitrading.core.security.service_identity import ServiceTokenVerifier
 from aitrading.core.stores.components import StoreComponent
-from aitrading.services.common.http import ApiError
+from aitrading.services.common.dependencies import calling_service
+from aitrading.services.common.http import ApiError, error_responses
 from aitrading.services.database_service.accounts import AccountRepository
 from aitrading.services.database_service.chain_outcomes import ChainOutcomeRepository
 from aitrading.services.database_service.chains import ChainRepository
@@ -74,13 +74,18 @@ async def service_identity(request: Request, databases: Db) -> None:
     (always in production): being on the cluster network proves nothing."""
     if databases.verifier is None or request.method in _READS:
         return
-    try:
-        request.state.caller = databases.verifier.verify(request.headers.get(SERVICE_TOKEN_HEADER))
-    except ServiceIdentityError as exc:
-        _log.warning("write refused without service identity: %s", exc)
-        raise ApiError(
-            401, "service_identity_required", "writes need a service token of a known caller"
-        ) from None
+    refusal = "writes need a service token of a known caller"
+    request.state.caller = calling_service(databases.verifier, request, refusal)
+
+
+def resource_router(tag: str) -> APIRouter:
+    """A router for one resource under /api/v1: writes need a known service's token."""
+    return APIRouter(
+        prefix="/api/v1",
+        tags=[tag],
+        dependencies=[Depends(service_identity)],
+        responses=error_responses(400, 401, 422, 503),
+    )
 
 
 def _ticks(databases: Db) -> TickRepository:

@@ -15,9 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aitrading.core.security.service_identity import HEADER as SERVICE_TOKEN_HEADER
-from aitrading.core.security.service_identity import ServiceIdentityError, ServiceTokenVerifier
+from aitrading.core.security.service_identity import ServiceTokenVerifier
 from aitrading.core.security.users import UserStore
+from aitrading.services.common.dependencies import available, calling_service
 from aitrading.services.common.http import ApiError
 from aitrading.services.trading_engine.engine import OrderEngine
 
@@ -41,22 +41,16 @@ def state_of(request: Request) -> EngineState:
 
 
 def engine_of(request: Request) -> OrderEngine:
-    engine = state_of(request).engine
-    if engine is None:
-        raise ApiError(503, "unavailable", "the trading-engine is starting: postgres not ready")
-    return engine
+    starting = "the trading-engine is starting: postgres not ready"
+    return available(state_of(request).engine, starting)
 
 
 def _verify(verifier: ServiceTokenVerifier | None, request: Request) -> str:
-    if verifier is None:
-        raise ApiError(503, "unavailable", "the trading-engine is starting")
-    try:
-        return verifier.verify(request.headers.get(SERVICE_TOKEN_HEADER))
-    except ServiceIdentityError as exc:
-        _log.warning("request refused without service identity: %s", exc)
-        raise ApiError(
-            401, "service_identity_required", "this service is reached through the api-gateway"
-        ) from None
+    return calling_service(
+        available(verifier, "the trading-engine is starting"),
+        request,
+        "this service is reached through the api-gateway",
+    )
 
 
 def user_of(request: Request) -> str:

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
-from aitrading.services.common.http import error_responses
 from aitrading.services.database_service.deps import (
     AccountRepo,
     Db,
     database_call,
-    service_identity,
+    resource_router,
 )
 from aitrading.services.database_service.models import AccountSnapshot, AccountSnapshots
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["accounts"],
-    dependencies=[Depends(service_identity)],
-    responses=error_responses(400, 401, 422, 503),
-)
+router = resource_router("accounts")
 
 
 @router.post("/accounts/snapshots", status_code=201, summary="Store MT5 account snapshots")

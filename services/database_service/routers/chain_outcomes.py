@@ -6,24 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
 from aitrading.core.market.ticks import MAX_TIME_MSC, MIN_TIME_MSC
-from aitrading.services.common.http import error_responses
 from aitrading.services.database_service.deps import (
     ChainOutcomeRepo,
     Db,
     database_call,
-    service_identity,
+    resource_router,
 )
 from aitrading.services.database_service.models import ChainOutcomesIn, ChainSummary
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["chains"],
-    dependencies=[Depends(service_identity)],
-    responses=error_responses(400, 401, 422, 503),
-)
+router = resource_router("chains")
 
 
 @router.post(

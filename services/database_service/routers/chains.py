@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Response
 
 from aitrading.services.common.http import ApiError, error_responses
 from aitrading.services.database_service.chains import ChainExistsError, ChainNotFoundError
-from aitrading.services.database_service.deps import ChainRepo, Db, database_call, service_identity
+from aitrading.services.database_service.deps import ChainRepo, Db, database_call, resource_router
 from aitrading.services.database_service.models import ChainDefinition, ChainDefinitionIn
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["chains"],
-    dependencies=[Depends(service_identity)],
-    responses=error_responses(400, 401, 422, 503),
-)
+router = resource_router("chains")
 
 
 @router.get(

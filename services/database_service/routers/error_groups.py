@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
 from aitrading.core.infrastructure.error_handler import (
     ErrorCategory,
@@ -16,7 +16,7 @@ from aitrading.services.database_service.deps import (
     Db,
     ErrorGroupRepo,
     database_call,
-    service_identity,
+    resource_router,
 )
 from aitrading.services.database_service.models import (
     ErrorGroupOut,
@@ -24,12 +24,7 @@ from aitrading.services.database_service.models import (
     SimilarErrorGroup,
 )
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["errors"],
-    dependencies=[Depends(service_identity)],
-    responses=error_responses(400, 401, 422, 503),
-)
+router = resource_router("errors")
 
 
 @router.post(

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Query, Request, Response
 
-from aitrading.services.common.http import ApiError, error_responses
+from aitrading.services.common.http import ApiError
 from aitrading.services.database_service.dead_letters import DeadLetter, DeadLetters
 from aitrading.services.database_service.deps import (
     Db,
     DeadLetterRepo,
     TickRepo,
     database_call,
-    service_identity,
+    resource_router,
 )
 from aitrading.services.database_service.models import (
     SYMBOL_FIELD,
@@ -24,12 +24,7 @@ from aitrading.services.database_service.models import (
 from aitrading.services.database_service.tick_batches import decode_batch, encode_page
 from aitrading.services.database_service.ticks import CursorError
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["ticks"],
-    dependencies=[Depends(service_identity)],
-    responses=error_responses(400, 401, 422, 503),
-)
+router = resource_router("ticks")
 
 Symbol = Annotated[str, Query(pattern=SYMBOL_FIELD, description="e.g. EURUSD")]
 # The last instant ClickHouse's DateTime64 holds (2299-12-31T23:59:59.999Z): a range bound

@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _HEADER = struct.Struct(">II")  # length, crc32
 SEGMENT_BYTES = 64 * 1024 * 1024
@@ -65,16 +66,8 @@ class Spool:
             offset = start.offset if segment == start.segment else 0
             with open(self._path(segment), "rb") as handle:
                 handle.seek(offset)
-                while True:
-                    header = handle.read(_HEADER.size)
-                    if len(header) < _HEADER.size:
-                        break
-                    length, crc = _HEADER.unpack(header)
-                    payload = handle.read(length)
-                    if len(payload) < length or zlib.crc32(payload) != crc:
-                        break  # a torn tail: never acked, safe to ignore
-                    offset = handle.tell()
-                    yield Position(segment, offset), payload
+                for payload, end in _whole_records(handle):
+                    yield Position(segment, end), payload
 
     def commit(self, position: Position) -> None:
         """Everything before `position` is delivered: remember it and drop spent segments.
@@ -128,21 +121,26 @@ class Spool:
         path = self._path(segment)
         if not path.exists():
             return
-        good = 0
         with open(path, "rb") as handle:
-            while True:
-                header = handle.read(_HEADER.size)
-                if len(header) < _HEADER.size:
-                    break
-                length, crc = _HEADER.unpack(header)
-                payload = handle.read(length)
-                if len(payload) < length or zlib.crc32(payload) != crc:
-                    break
-                good = handle.tell()
+            good = max((end for _, end in _whole_records(handle)), default=0)
         if good < path.stat().st_size:
             with open(path, "rb+") as handle:
                 handle.truncate(good)
                 os.fsync(handle.fileno())
+
+
+def _whole_records(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """Each whole record from the handle's position, with the offset after it; stops at a
+    torn tail (a record cut by a crash mid-append: never acked, safe to ignore)."""
+    while True:
+        header = handle.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return
+        length, crc = _HEADER.unpack(header)
+        payload = handle.read(length)
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            return
+        yield payload, handle.tell()
 
 
 def _fsync_dir(directory: Path) -> None:

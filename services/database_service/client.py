@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from aitrading.core.security.service_identity import ServiceIdentity
+from aitrading.services.common.peer_http import peer_http
 from aitrading.services.database_service.models import TickBatchResult
 
 # Answers that judge the request's content: retrying the same body cannot help.
@@ -39,13 +40,7 @@ class DatabaseServiceClient:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._identity = identity
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-            transport=transport,
-            verify=verify,  # https://: the stack's CA, TLS 1.3
-        )
+        self._http = peer_http(base_url, timeout_s, verify, transport)
 
     async def insert_ticks_raw(self, body: bytes) -> TickBatchResult:
         """POST an already-encoded `{"ticks": [...]}` body (what the spool keeps)."""

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from aitrading.core.security.service_identity import ServiceIdentity
+from aitrading.services.common.peer_http import peer_http
 
 
 class TradingEngineUnavailableError(Exception):
@@ -42,11 +43,7 @@ class TradingEngineClient:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._identity = identity
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)),
-            verify=verify,
-        )
+        self._http = peer_http(base_url, timeout_s, verify)
 
     async def execution_report(self, body: dict[str, Any]) -> dict[str, Any]:
         answer = await self._post("/internal/v1/execution-reports", body)

@@ -32,10 +32,12 @@ RETRY_DELAY_S = 10.0
 @kopf.on.startup()
 def connect(memo: kopf.Memo, **_: Any) -> None:
     """The operator's state lives in kopf's memo, made once at start (no module globals):
-    one dynamic client, and the lock that makes reconciles take turns — kopf runs sync
-    handlers in worker threads, and the client's discovery cache is not thread-safe
-    (KeyError: 'resources')."""
-    memo.dynamic = new_dynamic_client()
+    the dynamic client (`run` may hand one in), the delay before a retry, and the lock that
+    makes reconciles take turns — kopf runs sync handlers in worker threads, and the
+    client's discovery cache is not thread-safe (KeyError: 'resources')."""
+    if memo.get("dynamic") is None:
+        memo.dynamic = new_dynamic_client()
+    memo.setdefault("retry_delay_s", RETRY_DELAY_S)
     memo.reconciling = threading.Lock()
 
 
@@ -50,6 +52,13 @@ def new_dynamic_client() -> Any:
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     return dynamic.DynamicClient(api_client.ApiClient())  # type: ignore[no-untyped-call]
+
+
+def fresh_discovery(client: Any) -> Any:
+    """Another dynamic client over the same API client, with its own discovery."""
+    from kubernetes import dynamic
+
+    return dynamic.DynamicClient(client.client)  # type: ignore[no-untyped-call]
 
 
 def _run(
@@ -86,7 +95,7 @@ def _run(
         )
         patch.status["phase"] = "Degraded"
         kopf.warn(body, reason="ReconcileFailed", message=str(exc))
-        raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY_S) from exc
+        raise kopf.TemporaryError(str(exc), delay=memo.retry_delay_s) from exc
     RECONCILES.labels("ready" if outcome.ready else "progressing").inc()
     patch.status["observedGeneration"] = generation
     patch.status["phase"] = outcome.phase
@@ -99,7 +108,7 @@ def _run(
         message=f"{outcome.phase}: {outcome.message} ({outcome.applied} objects applied)",
     )
     if not outcome.ready:
-        raise kopf.TemporaryError(outcome.message, delay=RETRY_DELAY_S)
+        raise kopf.TemporaryError(outcome.message, delay=memo.retry_delay_s)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

@@ -70,9 +70,12 @@ def run(
     ready_flag: threading.Event | None = None,
     liveness: str | None = "http://0.0.0.0:8080/healthz",
     standalone: bool = True,
+    dynamic: Any | None = None,
+    retry_delay_s: float | None = None,
 ) -> None:
     """Blocking. Standalone by default: one replica with a Recreate strategy guarantees a
-    single active operator without kopf's peering CRDs; `standalone=False` uses peering."""
+    single active operator without kopf's peering CRDs; `standalone=False` uses peering.
+    `dynamic` and `retry_delay_s` replace the in-cluster client and the retry delay (tests)."""
     from aitrading.operator import handlers
 
     registry = kopf.get_default_registry()
@@ -82,8 +85,12 @@ def run(
         def login(**_: Any) -> kopf.ConnectionInfo:
             return connection
 
-    ensure_crd(handlers.new_dynamic_client())
-    wait_until_served(handlers.new_dynamic_client)
+    client = dynamic if dynamic is not None else handlers.new_dynamic_client()
+    ensure_crd(client)
+    wait_until_served(lambda: handlers.fresh_discovery(client))
+    memo = kopf.Memo(dynamic=client)
+    if retry_delay_s is not None:
+        memo.retry_delay_s = retry_delay_s
     asyncio.run(
         kopf.operator(
             registry=registry,
@@ -93,5 +100,6 @@ def run(
             ready_flag=ready_flag,
             liveness_endpoint=liveness,
             priority=100,
+            memo=memo,
         )
     )

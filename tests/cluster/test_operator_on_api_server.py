@@ -213,7 +213,6 @@ def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy
     from kubernetes import client
     from kubernetes import dynamic as kdynamic
 
-    from aitrading.operator import handlers
     from aitrading.operator.run import run
 
     # The operator's own discovery client: kubernetes' LazyDiscoverer is not thread-safe, and
@@ -225,7 +224,6 @@ def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy
     else:
         token, client_for = api_server["token"], kube
     operator_dynamic = kdynamic.DynamicClient(client_for, cache_file=cache)
-    handlers.configure(operator_dynamic, retry_delay_s=0.5)
     stop, ready = threading.Event(), threading.Event()
     connection = kopf.ConnectionInfo(server=api_server["url"], token=token, insecure=True)
     thread = threading.Thread(
@@ -236,6 +234,8 @@ def test_the_kopf_operator_reconciles_reports_status_and_honours_deletion_policy
             "ready_flag": ready,
             "liveness": None,
             "standalone": True,
+            "dynamic": operator_dynamic,
+            "retry_delay_s": 0.5,
         },
         daemon=True,
     )

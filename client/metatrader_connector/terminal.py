@@ -35,9 +35,9 @@ class TerminalTick:
         return Tick(
             self.symbol,
             self.time_msc,
+            sequence,
             self.bid,
             self.ask,
-            sequence,
             self.last,
             self.volume,
             self.volume_real,

@@ -14,7 +14,6 @@ current server span.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +28,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import TelemetrySettings, env_name
 from aitrading.core.infrastructure.trace_context import TraceContext
+from aitrading.core.security.db_security_manager import TlsMaterial, client_context
 from aitrading.core.security.tls import check_transport
 
 PROPAGATOR = TraceContextTextMapPropagator()
@@ -73,10 +73,8 @@ def _tls13_adapter(settings: TelemetrySettings) -> Any:
     """requests' adapter with TLS 1.3 as the floor and the configured CA (or the system's)."""
     from requests.adapters import HTTPAdapter
 
-    context = ssl.create_default_context(
-        cafile=str(settings.otlp_ca_file) if settings.otlp_ca_file else None
-    )
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    # the project's one client-side TLS rule (TLS 1.3, verified, host name checked)
+    context = client_context(TlsMaterial(ca_file=settings.otlp_ca_file))
 
     class Tls13Adapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 import msgspec
+from msgspec.structs import astuple
 
 SYMBOL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._#-]{0,31}"
 SOURCE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
@@ -33,13 +34,14 @@ KNOWN_FLAGS = 2 | 4 | 8 | 16 | 32 | 64
 
 
 class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One MT5 tick as a connector sends it (protocol v1); its source is the connection's."""
+    """One MT5 tick as a connector sends it (protocol v1); its source is the connection's.
+    The fields are `SourcedTick`'s after its source, in the same order."""
 
     symbol: str
     time_msc: int
+    sequence: int
     bid: float
     ask: float
-    sequence: int
     last: float = 0.0
     volume: int = 0
     volume_real: float = 0.0
@@ -68,18 +70,7 @@ class SourcedTick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def sourced(tick: Tick, source: str) -> SourcedTick:
-    return SourcedTick(
-        source,
-        tick.symbol,
-        tick.time_msc,
-        tick.sequence,
-        tick.bid,
-        tick.ask,
-        tick.last,
-        tick.volume,
-        tick.volume_real,
-        tick.flags,
-    )
+    return SourcedTick(source, *astuple(tick))
 
 
 # The ticks table's columns, in SourcedTick's field order (`time` holds time_msc).

@@ -109,3 +109,14 @@ def test_each_bound_refuses_something(field: str) -> None:
     assert any(
         _verdicts({**BASE, field: value}, "u1:term") == (False, False) for value in EDGES[field]
     )
+
+
+def test_a_tick_with_its_source_keeps_every_field() -> None:
+    """`sourced` relies on `Tick`'s fields being `SourcedTick`'s after the source."""
+    from msgspec.structs import asdict
+
+    from aitrading.core.market.ticks import SourcedTick, sourced
+
+    assert SourcedTick.__struct_fields__[1:] == WireTick.__struct_fields__
+    tick = WireTick(**{**BASE, "last": 1.15, "volume": 3, "volume_real": 0.5})
+    assert asdict(sourced(tick, "u1:term")) == {"source": "u1:term", **asdict(tick)}

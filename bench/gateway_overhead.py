@@ -4,15 +4,23 @@ database-service and the gateway run as their own processes (embedded stores); t
 request (`GET /api/v1/ticks` for an empty range; through the gateway
 `/api/v1/market/ticks` with a bearer token — authentication, revocation check, two rate-limit
 decisions, entitlements and the proxy hop) is sent at the same concurrency to both, in one run.
-The peer, in the same run: nginx from Debian's package as a plain reverse proxy in front of the
-same upstream (`_nginx_peer.py`); without nginx installed the JSON says so (`nginx_error`).
+The peers, in the same run: nginx from Debian's package as a plain reverse proxy in front of the
+same upstream (`_nginx_peer.py`; without nginx installed the JSON says so, `nginx_error`), and
+the least a Python proxy on the gateway's own server, framework and client does
+(`_python_proxy_peer.py`): what the gateway adds beyond that one is its own work.
+
+The three paths are measured interleaved, one request to each per round in a shuffled order,
+so a burst of noise on this shared machine (CPU steal, ClickHouse merging in the background)
+lands on all of them alike instead of on whichever path happened to be measured during it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
+import random
 import statistics
 import sys
 import time
@@ -25,23 +33,32 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _harness import embedded, free_port, report, wait_ready
 from _nginx_peer import nginx_proxy
 
-REQUESTS = 500
-CONCURRENCY = 1
+REQUESTS = 1000  # rounds: one request to each path per round
+WARMUP_ROUNDS = 50
 
 
-async def latencies(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> list[float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def interleaved(
+    http: httpx.AsyncClient, paths: dict[str, tuple[str, dict[str, str]]], rounds: int
+) -> dict[str, list[float]]:
+    """Per path, the latency in ms of `rounds` requests, sent one path after another."""
     params = {"symbol": "EURUSD", "start": 0, "end": 1}
-    samples: list[float] = []
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-
-    async def one() -> None:
-        async with semaphore:
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    order = list(paths)
+    shuffle = random.Random(7).shuffle
+    for _ in range(rounds):
+        shuffle(order)
+        for name in order:
+            url, headers = paths[name]
             started = time.perf_counter()
-            answer = await http.get(path, params=params, headers=headers)
-            samples.append((time.perf_counter() - started) * 1000)
+            answer = await http.get(url, params=params, headers=headers)
+            samples[name].append((time.perf_counter() - started) * 1000)
             answer.raise_for_status()
-
-    await asyncio.gather(*(one() for _ in range(REQUESTS)))
     return samples
 
 
@@ -99,6 +116,19 @@ async def main() -> None:
             )
         )
         await wait_ready(f"http://127.0.0.1:{gw_port}")
+        gw_pid = processes[-1].pid
+        python_proxy_port = free_port()
+        processes.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(Path(__file__).parent / "_python_proxy_peer.py"),
+                str(python_proxy_port),
+                str(dbs_port),
+            )
+        )
+        python_proxy_pid = processes[-1].pid
+        python_proxy = f"http://127.0.0.1:{python_proxy_port}"
+        await wait_ready(python_proxy)
         try:
             async with httpx.AsyncClient(timeout=30) as http:
                 token = (
@@ -108,31 +138,37 @@ async def main() -> None:
                     )
                 ).json()
                 auth = {"authorization": f"Bearer {token['access_token']}"}
-                await latencies(http, f"http://127.0.0.1:{dbs_port}/api/v1/ticks", {})  # warm
-                direct = await latencies(http, f"http://127.0.0.1:{dbs_port}/api/v1/ticks", {})
-                through = await latencies(
-                    http, f"http://127.0.0.1:{gw_port}/api/v1/market/ticks", auth
-                )
-                try:
-                    async with nginx_proxy(free_port(), dbs_port) as proxy:
+                paths = {
+                    "direct": (f"http://127.0.0.1:{dbs_port}/api/v1/ticks", {}),
+                    "gateway": (f"http://127.0.0.1:{gw_port}/api/v1/market/ticks", auth),
+                    "python proxy": (f"{python_proxy}/api/v1/ticks", {}),
+                }
+                peer_error = ""
+                async with contextlib.AsyncExitStack() as peers:
+                    try:
+                        proxy = await peers.enter_async_context(nginx_proxy(free_port(), dbs_port))
                         await wait_ready(proxy)  # nginx up and proxying
-                        await latencies(http, f"{proxy}/api/v1/ticks", {})  # warm
-                        nginx: list[float] | None = await latencies(
-                            http, f"{proxy}/api/v1/ticks", {}
-                        )
-                        peer_error = ""
-                except (OSError, SystemExit) as exc:  # not installed, or never answered
-                    nginx, peer_error = None, f"{type(exc).__name__}: {exc}"
+                        paths["nginx"] = (f"{proxy}/api/v1/ticks", {})
+                    except (OSError, SystemExit) as exc:  # not installed, or never answered
+                        peer_error = f"{type(exc).__name__}: {exc}"
+                    await interleaved(http, paths, WARMUP_ROUNDS)
+                    cpu_before = {pid: cpu_seconds(pid) for pid in (gw_pid, python_proxy_pid)}
+                    samples = await interleaved(http, paths, REQUESTS)
+                    cpu_ms = {
+                        pid: (cpu_seconds(pid) - cpu_before[pid]) * 1000 / REQUESTS
+                        for pid in cpu_before
+                    }
         finally:
             for process in processes:
                 process.terminate()
                 await process.wait()
     p = [statistics.median, lambda s: statistics.quantiles(s, n=100)[98]]
-    direct_p50, direct_p99 = (f(direct) for f in p)
-    gw_p50, gw_p99 = (f(through) for f in p)
+    direct_p50, direct_p99 = (f(samples["direct"]) for f in p)
+    gw_p50, gw_p99 = (f(samples["gateway"]) for f in p)
+    py_p50, py_p99 = (f(samples["python proxy"]) for f in p)
     peer: dict[str, object] = {"nginx_error": peer_error}
-    if nginx is not None:
-        nginx_p50, nginx_p99 = (f(nginx) for f in p)
+    if "nginx" in samples:
+        nginx_p50, nginx_p99 = (f(samples["nginx"]) for f in p)
         peer = {
             "nginx_added_p50_ms": round(nginx_p50 - direct_p50, 3),
             "nginx_added_p99_ms": round(nginx_p99 - direct_p99, 3),
@@ -140,7 +176,7 @@ async def main() -> None:
         }
     report(
         "gateway_overhead",
-        f"p99 latency through the gateway ({CONCURRENCY} concurrent)",
+        "p99 latency through the gateway (one request at a time)",
         gw_p99,
         "ms",
         direct_p99,
@@ -152,7 +188,13 @@ async def main() -> None:
         goal_added_p50_ms=1.0,
         goal_added_p99_ms=3,
         **peer,
+        python_proxy_added_p50_ms=round(py_p50 - direct_p50, 3),
+        python_proxy_added_p99_ms=round(py_p99 - direct_p99, 3),
+        gateway_cpu_ms_per_request=round(cpu_ms[gw_pid], 3),
+        python_proxy_cpu_ms_per_request=round(cpu_ms[python_proxy_pid], 3),
+        python_proxy_metric="bare FastAPI/uvicorn + aiohttp pass-through (_python_proxy_peer.py)",
         requests=REQUESTS,
+        measured="interleaved, one request per path per round",
     )
 
 

@@ -56,16 +56,18 @@ class Principal:
     user: User | None = None
 
 
-def gateway_of(conn: HTTPConnection) -> GatewayState:
+async def gateway_of(conn: HTTPConnection) -> GatewayState:
     state: GatewayState = conn.app.state.gateway
     return state
 
 
-def stores_of(conn: HTTPConnection) -> GatewayStores:
-    return available(gateway_of(conn).stores, "the api-gateway is starting: stores not ready")
+async def stores_of(conn: HTTPConnection) -> GatewayStores:
+    return available(
+        (await gateway_of(conn)).stores, "the api-gateway is starting: stores not ready"
+    )
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -34,11 +34,27 @@ class UpstreamUnavailableError(Exception):
 
 @dataclass
 class UpstreamResponse:
-    """An upstream's answer whose body is still to be streamed to the caller."""
+    """An upstream's answer whose body is still to be read or streamed to the caller."""
 
+    service: str
     status_code: int
     headers: list[tuple[str, str]]
     _response: aiohttp.ClientResponse
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared body size; None for a chunked (streamed) answer."""
+        return self._response.content_length
+
+    async def read(self) -> bytes:
+        """The whole body, then the connection goes back to the pool. An upstream that fails
+        mid-body is unavailable, as one that never answered."""
+        try:
+            return await self._response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamUnavailableError(self.service, type(exc).__name__) from None
+        finally:
+            self._response.release()
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         async for chunk in self._response.content.iter_any():
@@ -121,7 +137,9 @@ class Upstreams:
                 breaker.failure()
             else:
                 breaker.success()
-            return UpstreamResponse(response.status, list(response.headers.items()), response)
+            return UpstreamResponse(
+                service, response.status, list(response.headers.items()), response
+            )
         breaker.failure()
         raise UpstreamUnavailableError(service, last)
 

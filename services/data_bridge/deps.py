@@ -31,7 +31,7 @@ class BridgeState:
     serving: Serving | None = None
 
 
-def serving_of(ws: WebSocket) -> Serving:
+async def serving_of(ws: WebSocket) -> Serving:
     state: BridgeState = ws.app.state.bridge
     if state.serving is None:
         raise WebSocketException(status.WS_1013_TRY_AGAIN_LATER, "data-bridge is starting")

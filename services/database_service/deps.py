@@ -61,7 +61,7 @@ class Databases:
         return name in self.components
 
 
-def databases_of(request: Request) -> Databases:
+async def databases_of(request: Request) -> Databases:
     databases: Databases = request.app.state.databases
     return databases
 
@@ -88,28 +88,28 @@ def resource_router(tag: str) -> APIRouter:
     )
 
 
-def _ticks(databases: Db) -> TickRepository:
+async def _ticks(databases: Db) -> TickRepository:
     return TickRepository(databases.store("clickhouse"))
 
 
-def _dead_letters(databases: Db) -> DeadLetterRepository:
+async def _dead_letters(databases: Db) -> DeadLetterRepository:
     return DeadLetterRepository(databases.store("clickhouse"))
 
 
-def _accounts(databases: Db) -> AccountRepository:
+async def _accounts(databases: Db) -> AccountRepository:
     return AccountRepository(databases.store("clickhouse"))
 
 
-def _chains(databases: Db) -> ChainRepository:
+async def _chains(databases: Db) -> ChainRepository:
     arango = databases.store("arango") if databases.configured("arango") else None
     return ChainRepository(databases.store("postgres").pool, arango)
 
 
-def _chain_outcomes(databases: Db) -> ChainOutcomeRepository:
+async def _chain_outcomes(databases: Db) -> ChainOutcomeRepository:
     return ChainOutcomeRepository(databases.store("postgres").pool)
 
 
-def _error_groups(databases: Db) -> ErrorGroupRepository:
+async def _error_groups(databases: Db) -> ErrorGroupRepository:
     weaviate = databases.store("weaviate") if databases.configured("weaviate") else None
     return ErrorGroupRepository(databases.store("postgres").pool, weaviate)
 

@@ -40,7 +40,7 @@ def state_of(request: Request) -> EngineState:
     return state
 
 
-def engine_of(request: Request) -> OrderEngine:
+async def engine_of(request: Request) -> OrderEngine:
     starting = "the trading-engine is starting: postgres not ready"
     return available(state_of(request).engine, starting)
 
@@ -53,7 +53,7 @@ def _verify(verifier: ServiceTokenVerifier | None, request: Request) -> str:
     )
 
 
-def user_of(request: Request) -> str:
+async def user_of(request: Request) -> str:
     """The user the api-gateway authenticated (its service token proves the header)."""
     _verify(state_of(request).gateway, request)
     user = request.headers.get(USER_HEADER, "")
@@ -64,7 +64,7 @@ def user_of(request: Request) -> str:
 
 async def admin_of(request: Request) -> str:
     """An administrator: the gateway checked the role; checked again here (defence in depth)."""
-    user = user_of(request)
+    user = await user_of(request)
     users = state_of(request).users
     record = await users.get(user) if users is not None else None
     if record is None or record.role != "admin":
@@ -72,7 +72,7 @@ async def admin_of(request: Request) -> str:
     return user
 
 
-def bridge_of(request: Request) -> str:
+async def bridge_of(request: Request) -> str:
     """data-bridge, relaying a connector's frame."""
     return _verify(state_of(request).bridge, request)
 

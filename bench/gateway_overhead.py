@@ -35,6 +35,7 @@ from _nginx_peer import nginx_proxy
 
 REQUESTS = 1000  # rounds: one request to each path per round
 WARMUP_ROUNDS = 50
+IDLE_S = 5.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -152,12 +153,19 @@ async def main() -> None:
                     except (OSError, SystemExit) as exc:  # not installed, or never answered
                         peer_error = f"{type(exc).__name__}: {exc}"
                     await interleaved(http, paths, WARMUP_ROUNDS)
-                    cpu_before = {pid: cpu_seconds(pid) for pid in (gw_pid, python_proxy_pid)}
+                    pids = (gw_pid, python_proxy_pid)
+                    idle_before, idle_started = [cpu_seconds(pid) for pid in pids], time.monotonic()
+                    await asyncio.sleep(IDLE_S)  # what each process spends with no request
+                    idle_s = time.monotonic() - idle_started
+                    idle_rate = [(cpu_seconds(p) - c) / idle_s for p, c in zip(pids, idle_before, strict=True)]
+                    cpu_before, load_started = [cpu_seconds(pid) for pid in pids], time.monotonic()
                     samples = await interleaved(http, paths, REQUESTS)
-                    cpu_ms = {
-                        pid: (cpu_seconds(pid) - cpu_before[pid]) * 1000 / REQUESTS
-                        for pid in cpu_before
-                    }
+                    load_s = time.monotonic() - load_started
+                    # CPU per request: the load run's, less what the process spends idle
+                    gw_cpu_ms, py_cpu_ms = (
+                        (cpu_seconds(p) - c - rate * load_s) * 1000 / REQUESTS
+                        for p, c, rate in zip(pids, cpu_before, idle_rate, strict=True)
+                    )
         finally:
             for process in processes:
                 process.terminate()
@@ -190,8 +198,9 @@ async def main() -> None:
         **peer,
         python_proxy_added_p50_ms=round(py_p50 - direct_p50, 3),
         python_proxy_added_p99_ms=round(py_p99 - direct_p99, 3),
-        gateway_cpu_ms_per_request=round(cpu_ms[gw_pid], 3),
-        python_proxy_cpu_ms_per_request=round(cpu_ms[python_proxy_pid], 3),
+        gateway_cpu_ms_per_request=round(gw_cpu_ms, 3),
+        python_proxy_cpu_ms_per_request=round(py_cpu_ms, 3),
+        gateway_idle_cpu_ms_per_s=round(idle_rate[0] * 1000, 2),
         python_proxy_metric="bare FastAPI/uvicorn + aiohttp pass-through (_python_proxy_peer.py)",
         requests=REQUESTS,
         measured="interleaved, one request per path per round",

@@ -13,9 +13,11 @@ families where presenting an already-rotated refresh token revokes the whole fam
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -120,6 +122,11 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWKS document the gateway publishes at /.well-known/jwks.json."""
         return {"keys": [k.jwk() for k in (self._active, *self._retired)]}
+
+
+def revocation_keys(claims: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(jti, sub, refresh family) of decoded claims: what a token's revocation state is read by."""
+    return str(claims["jti"]), str(claims["sub"]), str(claims["fam"]) if claims.get("fam") else None
 
 
 class RevocationStore(Protocol):
@@ -231,26 +238,38 @@ class JWTManager:
 
         Every rejection is logged with its reason and counted; the token itself never is.
         """
+        claims = self.claims(token, expected_type)
+        jti, sub, family = revocation_keys(claims)
+        self.check_revocation(claims, await self._revocations.state(jti, sub, family))
+        return claims
+
+    def claims(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
+        """The first half of `verify`: `decode`, with a rejection logged and counted. A caller
+        that fetches the revocation state itself (in a round trip it shares) passes it to
+        `check_revocation`, the second half."""
+        with self._counted():
+            return self.decode(token, expected_type)
+
+    def check_revocation(self, claims: dict[str, Any], state: tuple[bool, int, bool]) -> None:
+        """`TokenRejectedError` (logged, counted) unless the state from
+        `RevocationStore.state(*revocation_keys(claims))` leaves the token valid."""
+        denied, version, family_revoked = state
+        with self._counted():
+            if denied:
+                raise TokenRejectedError(RejectReason.REVOKED, "jti denied")
+            if int(claims.get("tv", 0)) < version:
+                raise TokenRejectedError(RejectReason.REVOKED, "user token version")
+            if family_revoked:
+                raise TokenRejectedError(RejectReason.REVOKED, "refresh family")
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
         try:
-            return await self._verify(token, expected_type)
+            yield
         except TokenRejectedError as exc:
             self._rejections.labels(exc.reason.value).inc()
             _log.warning("token rejected: %s", exc.reason.value)
             raise
-
-    async def _verify(self, token: str, expected_type: str | None) -> dict[str, Any]:
-        claims = self.decode(token, expected_type)
-        family = str(claims["fam"]) if claims.get("fam") else None
-        denied, version, family_revoked = await self._revocations.state(
-            str(claims["jti"]), str(claims["sub"]), family
-        )
-        if denied:
-            raise TokenRejectedError(RejectReason.REVOKED, "jti denied")
-        if int(claims.get("tv", 0)) < version:
-            raise TokenRejectedError(RejectReason.REVOKED, "user token version")
-        if family_revoked:
-            raise TokenRejectedError(RejectReason.REVOKED, "refresh family")
-        return claims
 
     def decode(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
         """Signature and claim checks without the revocation round trip.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -28,24 +29,29 @@ from aitrading.core.infrastructure.central_hub import Health
 
 KEY_PREFIX = "aitrading:rl"
 
-# KEYS[1]: the limited key. ARGV: emission interval ms, burst tolerance ms, cost.
+# The generic cell rate algorithm as a Lua function, so that a script of another module can
+# decide a limit in the same call as its own reads (the gateway's admission script does).
 # Returns {allowed (0/1), retry_after_ms, remaining}.
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local allow_at = new_tat - tolerance
-if now < allow_at then
-  return {0, math.ceil(allow_at - now), 0}
+GCRA_LUA_FUNCTION = """
+local function gcra(key, interval, tolerance, cost)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval * cost
+  local allow_at = new_tat - tolerance
+  if now < allow_at then
+    return {0, math.ceil(allow_at - now), 0}
+  end
+  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1)
+  return {1, 0, math.floor((tolerance - (new_tat - now)) / interval)}
 end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1)
-return {1, 0, math.floor((tolerance - (new_tat - now)) / interval)}
 """
+# KEYS[1]: the limited key. ARGV: emission interval ms, burst tolerance ms, cost.
+_GCRA = (
+    GCRA_LUA_FUNCTION
+    + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))\n"
+)
 
 
 class FailureMode(StrEnum):
@@ -108,6 +114,25 @@ class Decision:
         return str(max(1, math.ceil(self.retry_after_s))) if not self.allowed else "0"
 
 
+@dataclass(frozen=True)
+class PendingHit:
+    """One rate-limit decision asked for and not answered yet."""
+
+    policy: Policy
+    scope: Scope
+    identity: str
+    limit: Limit
+    cost: int
+
+    @property
+    def key(self) -> str:
+        return f"{KEY_PREFIX}:{self.policy.name}:{self.scope.value}:{self.identity}"
+
+    @property
+    def args(self) -> list[float | int]:
+        return [self.limit.interval_ms, self.limit.tolerance_ms, self.cost]
+
+
 class _LocalGCRA:
     """The same algorithm in process memory: the fail-open fallback."""
 
@@ -156,15 +181,24 @@ class RateLimiter:
     async def hit(
         self, policy: Policy, scope: Scope, identity: str, tier: str | None = None, cost: int = 1
     ) -> Decision:
-        limit = policy.limit_for(tier)
-        key = f"{KEY_PREFIX}:{policy.name}:{scope.value}:{identity}"
+        pending = PendingHit(policy, scope, identity, policy.limit_for(tier), cost)
         try:
-            allowed, retry_ms, remaining = await self._script(
-                keys=[key], args=[limit.interval_ms, limit.tolerance_ms, cost]
+            result: Sequence[Any] | BaseException = await self._script(
+                keys=[pending.key], args=pending.args
             )
         except (RedisError, OSError) as exc:
-            decision = self._without_redis(policy, key, limit, cost, exc)
+            result = exc
+        return self.settle(pending, result)
+
+    def settle(self, pending: PendingHit, result: Sequence[Any] | BaseException) -> Decision:
+        """The decision from a `gcra` reply, or the policy's failure mode when Redis failed
+        (`result` is then the exception). A script of another module that called `gcra`
+        settles its `PendingHit` here, so metrics and fallback are the same."""
+        policy = pending.policy
+        if isinstance(result, BaseException):
+            decision = self._without_redis(policy, pending.key, pending.limit, pending.cost, result)
         else:
+            allowed, retry_ms, remaining = result
             self._recovered(policy)
             decision = Decision(bool(allowed), int(retry_ms) / 1000, int(remaining), "redis")
         outcome = "allowed" if decision.allowed else "refused"

@@ -25,6 +25,12 @@ return 1
 """
 
 
+def state_keys(jti: str, sub: str, family: str | None) -> tuple[str, str, str]:
+    """The keys of a token's revocation state: its jti's denial, its user's token version, its
+    refresh family's revocation (a key that never exists for a token without a family)."""
+    return f"{PREFIX}:deny:{jti}", f"{PREFIX}:tv:{sub}", f"{PREFIX}:famrev:{family or '-'}"
+
+
 class RedisRevocationStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
@@ -32,10 +38,11 @@ class RedisRevocationStore:
 
     async def state(self, jti: str, sub: str, family: str | None) -> tuple[bool, int, bool]:
         """(jti denied, user's token version, family revoked) in one pipelined round trip."""
+        deny, version_key, family_key = state_keys(jti, sub, family)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.exists(f"{PREFIX}:deny:{jti}")
-            pipe.get(f"{PREFIX}:tv:{sub}")
-            pipe.exists(f"{PREFIX}:famrev:{family}" if family else f"{PREFIX}:famrev:-")
+            pipe.exists(deny)
+            pipe.get(version_key)
+            pipe.exists(family_key)
             denied, version, family_revoked = await pipe.execute()
         return bool(denied), int(version) if version is not None else 0, bool(family_revoked)
 

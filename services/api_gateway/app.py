@@ -40,6 +40,7 @@ from aitrading.core.security.subscription_validator import (
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.security.users import UserStore
 from aitrading.core.stores.components import security_clients
+from aitrading.services.api_gateway.admission import Admission
 from aitrading.services.api_gateway.deps import GatewayState, GatewayStores
 from aitrading.services.api_gateway.door_limits import DoorLimits
 from aitrading.services.api_gateway.routers import auth, chains, proxy, streams
@@ -135,7 +136,8 @@ def create_app(
             registry=registry,
         )
         limiter = RateLimiter(redis.client, registry)
-        return GatewayStores(jwt, limiter, UserStore(postgres.pool), validator, audit)
+        admission = Admission(redis.client, jwt, limiter)
+        return GatewayStores(jwt, limiter, admission, UserStore(postgres.pool), validator, audit)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -12,13 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from opentelemetry.trace import Tracer
+from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
 from aitrading.core.security.audit_logger import AuditLog
 from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
-from aitrading.core.security.rate_limiter import Policy, RateLimiter, Scope
+from aitrading.core.security.rate_limiter import Decision, Policy, RateLimiter, Scope
 from aitrading.core.security.subscription_validator import SubscriptionValidator
 from aitrading.core.security.users import User, UserStore
+from aitrading.services.api_gateway.admission import Admission
 from aitrading.services.api_gateway.routing import Route
 from aitrading.services.api_gateway.tracing import ChainRegistry
 from aitrading.services.api_gateway.upstreams import Upstreams
@@ -32,6 +34,7 @@ class GatewayStores:
 
     jwt: JWTManager
     limiter: RateLimiter
+    admission: Admission
     users: UserStore
     subscriptions: SubscriptionValidator
     audit: AuditLog
@@ -75,7 +78,10 @@ async def limit(
     stores: GatewayStores, policy: Policy, scope: Scope, identity: str, tier: str | None = None
 ) -> None:
     """429 with `retry-after` once `identity` used up its allowance under `policy`."""
-    decision = await stores.limiter.hit(policy, scope, identity, tier)
+    refuse_when_limited(await stores.limiter.hit(policy, scope, identity, tier))
+
+
+def refuse_when_limited(decision: Decision) -> None:
     if not decision.allowed:
         raise ApiError(
             429,
@@ -86,14 +92,26 @@ async def limit(
         )
 
 
-async def authenticate(request: Request, stores: GatewayStores) -> Principal:
-    """A bearer JWT or an `X-API-Key`; 401 otherwise."""
+def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+INVALID_TOKEN = ApiError(401, "unauthorized", "invalid or expired token")
+REVOCATION_UNAVAILABLE = "token revocation state unavailable; retry"
+
+
+async def authenticate(request: Request, stores: GatewayStores) -> Principal:
+    """A bearer JWT or an `X-API-Key`; 401 otherwise, 503 when a token's revocation state
+    cannot be read (it is refused, never let through)."""
+    token = bearer_token(request)
+    if token is not None:
         try:
-            claims = await stores.jwt.verify(header[7:].strip())
+            claims = await stores.jwt.verify(token)
         except TokenRejectedError:
-            raise ApiError(401, "unauthorized", "invalid or expired token") from None
+            raise INVALID_TOKEN from None
+        except (RedisError, OSError):
+            raise ApiError(503, "unavailable", REVOCATION_UNAVAILABLE) from None
         return Principal(str(claims["sub"]), claims)
     key = request.headers.get("x-api-key")
     if key:

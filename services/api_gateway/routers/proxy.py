@@ -16,9 +16,23 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.background import BackgroundTask
 
 from aitrading.core.infrastructure.telemetry import inject
+from aitrading.core.security.jwt_manager import TokenRejectedError
 from aitrading.core.security.rate_limiter import MARKET_DATA, Scope
+from aitrading.core.security.subscription_validator import Effective
 from aitrading.core.security.users import User
-from aitrading.services.api_gateway.deps import Gateway, Principal, authenticate, limit, stores_of
+from aitrading.services.api_gateway.admission import RevocationUnavailableError
+from aitrading.services.api_gateway.deps import (
+    INVALID_TOKEN,
+    REVOCATION_UNAVAILABLE,
+    Gateway,
+    GatewayStores,
+    Principal,
+    authenticate,
+    bearer_token,
+    limit,
+    refuse_when_limited,
+    stores_of,
+)
 from aitrading.services.api_gateway.routing import Access, Route, match
 from aitrading.services.api_gateway.tracing import CHAIN_ROUTE, CHAIN_UPSTREAM
 from aitrading.services.api_gateway.upstreams import UpstreamUnavailableError
@@ -111,10 +125,13 @@ async def proxy(rest: str, request: Request, gateway: Gateway) -> Response:
 async def _authorize(request: Request, route: Route) -> Principal:
     """Authentication, the per-user limit, role, feature and symbol checks of a route."""
     stores = await stores_of(request)
-    caller = await authenticate(request, stores)
-    entitlement = await stores.subscriptions.entitlements(caller.subject)
-    scope = Scope.API_KEY if caller.user else Scope.USER
-    await limit(stores, MARKET_DATA, scope, caller.subject, entitlement.tier.value)
+    token = bearer_token(request)
+    if token is not None:
+        caller, entitlement = await _admit_bearer(stores, token)
+    else:  # an API key, or nothing (401)
+        caller = await authenticate(request, stores)
+        entitlement = await stores.subscriptions.entitlements(caller.subject)
+        await limit(stores, MARKET_DATA, Scope.API_KEY, caller.subject, entitlement.tier.value)
     if route.access is Access.ADMIN:
         record = caller.user or await stores.users.get(caller.subject) or User("", "", "")
         if record.role != "admin":
@@ -129,3 +146,24 @@ async def _authorize(request: Request, route: Route) -> Principal:
         if not entitlement.entitlements.allows_symbol(symbol):
             raise ApiError(403, "forbidden", f"your plan does not include {symbol!r}")
     return caller
+
+
+async def _admit_bearer(stores: GatewayStores, token: str) -> tuple[Principal, Effective]:
+    """A bearer token decoded here, then its revocation state and its user's limit in one
+    Redis call (`admission.py`)."""
+    try:
+        claims = stores.jwt.claims(token)
+    except TokenRejectedError:
+        raise INVALID_TOKEN from None
+    subject = str(claims["sub"])
+    entitlement = await stores.subscriptions.entitlements(subject)
+    try:
+        admitted = await stores.admission.admit(
+            claims, MARKET_DATA, Scope.USER, entitlement.tier.value
+        )
+    except TokenRejectedError:
+        raise INVALID_TOKEN from None
+    except RevocationUnavailableError:
+        raise ApiError(503, "unavailable", REVOCATION_UNAVAILABLE) from None
+    refuse_when_limited(admitted.decision)
+    return Principal(subject, claims), entitlement

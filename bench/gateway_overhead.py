@@ -157,7 +157,10 @@ async def main() -> None:
                     idle_before, idle_started = [cpu_seconds(pid) for pid in pids], time.monotonic()
                     await asyncio.sleep(IDLE_S)  # what each process spends with no request
                     idle_s = time.monotonic() - idle_started
-                    idle_rate = [(cpu_seconds(p) - c) / idle_s for p, c in zip(pids, idle_before, strict=True)]
+                    idle_rate = [
+                        (cpu_seconds(p) - c) / idle_s
+                        for p, c in zip(pids, idle_before, strict=True)
+                    ]
                     cpu_before, load_started = [cpu_seconds(pid) for pid in pids], time.monotonic()
                     samples = await interleaved(http, paths, REQUESTS)
                     load_s = time.monotonic() - load_started

@@ -30,18 +30,12 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import embedded, free_port, report, wait_ready
+from _harness import cpu_seconds, embedded, free_port, report, wait_ready
 from _nginx_peer import nginx_proxy
 
 REQUESTS = 1000  # rounds: one request to each path per round
 WARMUP_ROUNDS = 50
 IDLE_S = 5.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def interleaved(

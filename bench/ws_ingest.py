@@ -9,6 +9,10 @@ database-service and data-bridge run as their own processes (as in production), 
 An ack means fsynced to the bridge's journal (decision 0007); the run checks at the end that
 ClickHouse holds every acked tick. Baseline in the same run: heartbeat round trips/s on the
 same connection (the transport and ack path with no storage).
+
+The CPU time of each process over the batched run (/proc) gives the CPU each stored tick costs
+in data-bridge and in database-service (ClickHouse runs inside it here), and from those the most
+2 cores could store at these costs: the physical bound of the pipeline as it is built.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import connect_ingest, embedded, free_port, report, wait_ready
+from _harness import connect_ingest, cpu_seconds, embedded, free_port, report, wait_ready
 
 BATCHED_TICKS = 200_000
 BATCH = 1000
@@ -112,8 +116,9 @@ async def main() -> None:
             token = await development_token(config, "bench")
             ingest = f"ws://127.0.0.1:{bridge_port}/api/v1/ingest"
             bridge = f"http://127.0.0.1:{bridge_port}"
+            pids = {"database-service": processes[0].pid, "data-bridge": processes[1].pid}
             results = await measure(
-                ingest, f"ws://127.0.0.1:{bridge_port}/api/v1/stream", token, bridge
+                ingest, f"ws://127.0.0.1:{bridge_port}/api/v1/stream", token, bridge, pids
             )
             await wait_delivered(bridge)
             stored = await stored_count(f"http://127.0.0.1:{dbs_port}")
@@ -122,6 +127,7 @@ async def main() -> None:
                 process.terminate()
                 await process.wait()
     assert stored >= results["acked_total"], (stored, results["acked_total"])
+    cpu_us: dict[str, float] = results["cpu_us_per_stored_tick"]
     report(
         "ws_ingest",
         "acked ticks/s end to end into ClickHouse, 1,000-tick frames",
@@ -136,6 +142,14 @@ async def main() -> None:
         subscriber_latency_ms_p50=round(results["p50_ms"], 3),
         subscriber_latency_ms_p99=round(results["p99_ms"], 3),
         goal_p99_ms=5,
+        cpu_us_per_stored_tick={
+            k: round(v, 2) for k, v in results["cpu_us_per_stored_tick"].items()
+        },
+        # what 2 cores could store at most at these costs, load generator excluded (in
+        # production the connector runs on the trader's PC, not beside the services)
+        cpu_bound_stored_ticks_per_s=round(
+            (os.cpu_count() or 2) * 1e6 / (cpu_us["data-bridge"] + cpu_us["database-service"])
+        ),
         acked_ticks=results["acked_total"],
         stored_in_clickhouse=stored,
     )
@@ -158,7 +172,9 @@ async def wait_delivered(bridge: str) -> None:
     raise AssertionError("data-bridge never delivered its journal")
 
 
-async def measure(ingest: str, stream: str, token: str, bridge: str) -> dict[str, float]:
+async def measure(
+    ingest: str, stream: str, token: str, bridge: str, pids: dict[str, int]
+) -> dict[str, Any]:
     ws = await connect_ingest(ingest, token, "bench")
     connector = Connector(ws)
     now = int(time.time() * 1000) - 120_000  # inside the bridge's clock-skew window
@@ -170,6 +186,8 @@ async def measure(ingest: str, stream: str, token: str, bridge: str) -> dict[str
     heartbeats = 500 / (time.perf_counter() - started)
 
     sequence = 0
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_before["load generator"] = time.process_time()
     started = time.perf_counter()
     for _ in range(BATCHED_TICKS // BATCH):
         frame = [tick("EURUSD", sequence + k, now) for k in range(BATCH)]
@@ -179,6 +197,13 @@ async def measure(ingest: str, stream: str, token: str, bridge: str) -> dict[str
     batched = connector.acked_ticks / (time.perf_counter() - started)
     await wait_delivered(bridge)
     batched_stored = connector.acked_ticks / (time.perf_counter() - started)
+    cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_after["load generator"] = time.process_time()
+    # CPU per tick stored, per process: from the first frame until ClickHouse has them all
+    cpu_us = {
+        name: (cpu_after[name] - cpu_before[name]) * 1e6 / connector.acked_ticks
+        for name in cpu_before
+    }
 
     acked_before = connector.acked_ticks
     started = time.perf_counter()
@@ -194,6 +219,7 @@ async def measure(ingest: str, stream: str, token: str, bridge: str) -> dict[str
         "heartbeats_per_s": heartbeats,
         "batched_ticks_per_s": batched,
         "batched_stored_per_s": batched_stored,
+        "cpu_us_per_stored_tick": cpu_us,
         "single_frames_per_s": single,
         "acked_total": connector.acked_ticks,
         "p50_ms": statistics.median(latencies),

@@ -271,6 +271,16 @@ class JWTManager:
             _log.warning("token rejected: %s", exc.reason.value)
             raise
 
+    def known(self, token: str) -> bool:
+        """Whether `decode` would take `token` from the verified cache (unexpired, its key
+        still in the ring): it then costs no signature check. The gateway's door lets such a
+        request take its per-IP limit in the same Redis call as the revocation check."""
+        entry = self._verified.peek(token)
+        if entry is None:
+            return False
+        kid, expires = entry
+        return self._keys.public_key(kid) is not None and time.time() < expires + self._leeway
+
     def decode(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
         """Signature and claim checks without the revocation round trip.
 

@@ -30,6 +30,11 @@ class VerifiedTokens:
         self._entries.move_to_end(token)
         return entry[0], copy.deepcopy(entry[1])  # callers may change theirs, never ours
 
+    def peek(self, token: str) -> tuple[str, float] | None:
+        """(key id, expiry) of a token verified before, without copying its claims."""
+        entry = self._entries.get(token)
+        return (entry[0], float(entry[1]["exp"])) if entry is not None else None
+
     def put(self, token: str, kid: str, claims: dict[str, Any]) -> None:
         self._entries[token] = (kid, copy.deepcopy(claims))
         self._entries.move_to_end(token)

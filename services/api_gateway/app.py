@@ -40,7 +40,7 @@ from aitrading.core.security.subscription_validator import (
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.security.users import UserStore
 from aitrading.core.stores.components import security_clients
-from aitrading.services.api_gateway.admission import Admission
+from aitrading.services.api_gateway.admission import Admission, door_limit_deferrable
 from aitrading.services.api_gateway.deps import GatewayState, GatewayStores
 from aitrading.services.api_gateway.door_limits import DoorLimits
 from aitrading.services.api_gateway.routers import auth, chains, proxy, streams
@@ -160,7 +160,14 @@ def create_app(
     # Added before the common middleware, so it runs inside it: errors it returns carry
     # the request id and trace context too.
     per_ip = _per_minute("ip", security.requests_per_ip_per_minute, 5)
-    app.add_middleware(DoorLimits, limiter=lambda: _limiter(state), per_ip=per_ip)
+    app.add_middleware(
+        DoorLimits,
+        limiter=lambda: _limiter(state),
+        per_ip=per_ip,
+        deferrable=lambda scope: door_limit_deferrable(
+            scope, state.routes, state.stores.jwt if state.stores is not None else None
+        ),
+    )
     install_common(app, SERVICE, hub.health, registry, tracing.tracer)
     for router in (auth.router, chains.router, streams.router, proxy.router):
         app.include_router(router)

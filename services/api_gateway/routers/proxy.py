@@ -17,7 +17,7 @@ from starlette.background import BackgroundTask
 
 from aitrading.core.infrastructure.telemetry import inject
 from aitrading.core.security.jwt_manager import TokenRejectedError
-from aitrading.core.security.rate_limiter import MARKET_DATA, Scope
+from aitrading.core.security.rate_limiter import MARKET_DATA, Decision, PendingHit, Scope
 from aitrading.core.security.subscription_validator import Effective
 from aitrading.core.security.users import User
 from aitrading.services.api_gateway.admission import RevocationUnavailableError
@@ -33,6 +33,7 @@ from aitrading.services.api_gateway.deps import (
     refuse_when_limited,
     stores_of,
 )
+from aitrading.services.api_gateway.door_limits import DOOR_REFUSAL, claim_deferred
 from aitrading.services.api_gateway.routing import Access, Route, match
 from aitrading.services.api_gateway.tracing import CHAIN_ROUTE, CHAIN_UPSTREAM
 from aitrading.services.api_gateway.upstreams import UpstreamUnavailableError
@@ -68,14 +69,18 @@ BUFFERED_BODY_BYTES = 256 * 1024
     },
 )
 async def proxy(rest: str, request: Request, gateway: Gateway) -> Response:
+    # the per-IP limit the door left to admission (a request it expects to admit below)
+    door = claim_deferred(request.scope.setdefault("state", {}))
     route = match(gateway.routes, request.url.path)
+    if route is None or request.method not in route.methods or route.access is Access.PUBLIC:
+        await _charge_door(request, door)  # not admitted below: decided on its own, first
     if route is None:
         raise ApiError(404, "not_found", f"no route for {request.url.path}")
     if request.method not in route.methods:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
     caller = _ANONYMOUS
     if route.access is not Access.PUBLIC:
-        caller = await _authorize(request, route)
+        caller = await _authorize(request, route, door)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
     headers["x-aitrading-user"] = caller.subject
     with gateway.tracer.start_as_current_span(
@@ -122,13 +127,14 @@ async def proxy(rest: str, request: Request, gateway: Gateway) -> Response:
     )
 
 
-async def _authorize(request: Request, route: Route) -> Principal:
+async def _authorize(request: Request, route: Route, door: PendingHit | None) -> Principal:
     """Authentication, the per-user limit, role, feature and symbol checks of a route."""
     stores = await stores_of(request)
     token = bearer_token(request)
     if token is not None:
-        caller, entitlement = await _admit_bearer(stores, token)
+        caller, entitlement = await _admit_bearer(request, stores, token, door)
     else:  # an API key, or nothing (401)
+        await _charge_door(request, door)
         caller = await authenticate(request, stores)
         entitlement = await stores.subscriptions.entitlements(caller.subject)
         await limit(stores, MARKET_DATA, Scope.API_KEY, caller.subject, entitlement.tier.value)
@@ -148,22 +154,44 @@ async def _authorize(request: Request, route: Route) -> Principal:
     return caller
 
 
-async def _admit_bearer(stores: GatewayStores, token: str) -> tuple[Principal, Effective]:
-    """A bearer token decoded here, then its revocation state and its user's limit in one
-    Redis call (`admission.py`)."""
+async def _admit_bearer(
+    request: Request, stores: GatewayStores, token: str, door: PendingHit | None
+) -> tuple[Principal, Effective]:
+    """A bearer token decoded here, then the door's per-IP limit (when it deferred it), the
+    token's revocation state and its user's limit in one Redis call (`admission.py`)."""
     try:
         claims = stores.jwt.claims(token)
     except TokenRejectedError:
+        await _charge_door(request, door)  # a limited address hears 429 first, as at the door
         raise INVALID_TOKEN from None
     subject = str(claims["sub"])
     entitlement = await stores.subscriptions.entitlements(subject)
     try:
         admitted = await stores.admission.admit(
-            claims, MARKET_DATA, Scope.USER, entitlement.tier.value
+            claims, MARKET_DATA, Scope.USER, entitlement.tier.value, door
         )
     except TokenRejectedError:
         raise INVALID_TOKEN from None
     except RevocationUnavailableError:
         raise ApiError(503, "unavailable", REVOCATION_UNAVAILABLE) from None
+    if admitted.door is not None:
+        _refuse_at_door(admitted.door)
     refuse_when_limited(admitted.decision)
     return Principal(subject, claims), entitlement
+
+
+async def _charge_door(request: Request, door: PendingHit | None) -> None:
+    """The deferred per-IP limit, decided on its own (429 when refused)."""
+    if door is not None:
+        limiter = (await stores_of(request)).limiter
+        _refuse_at_door(await limiter.hit(door.policy, door.scope, door.identity))
+
+
+def _refuse_at_door(decision: Decision) -> None:
+    if not decision.allowed:  # the door's own answer
+        raise ApiError(
+            429,
+            "rate_limited",
+            DOOR_REFUSAL,
+            headers={"retry-after": decision.retry_after_header},
+        )

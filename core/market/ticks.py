@@ -12,6 +12,7 @@ control character never slips through (`re.match` with `$` accepts "EURUSD\\n").
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -104,9 +105,31 @@ _NUMBER = (int, float)
 
 def source_problem(source: str) -> Refusal | None:
     """A connector's source id (it becomes part of every tick's identity)."""
-    if not isinstance(source, str) or not SOURCE_RE.fullmatch(source):
+    value: object = source  # typed str, but a caller may hand anything
+    if not isinstance(value, str):
         return Refusal(
             TickProblem.SOURCE_FORMAT, f"source {source!r} does not match {SOURCE_PATTERN}"
+        )
+    return _source_refusal(source)
+
+
+# A batch or a connection carries the same few sources and symbols tick after tick: each
+# distinct string is matched once (bounded), which was a fifth of database-service's CPU
+# while storing (profile of bench/ws_ingest.py).
+@functools.lru_cache(maxsize=4096)
+def _source_refusal(source: str) -> Refusal | None:
+    if not SOURCE_RE.fullmatch(source):
+        return Refusal(
+            TickProblem.SOURCE_FORMAT, f"source {source!r} does not match {SOURCE_PATTERN}"
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _symbol_refusal(symbol: str) -> Refusal | None:
+    if not SYMBOL_RE.fullmatch(symbol):
+        return Refusal(
+            TickProblem.SYMBOL_FORMAT, f"symbol {symbol!r} does not match {SYMBOL_PATTERN}"
         )
     return None
 
@@ -127,25 +150,18 @@ def tick_problem(
     """The first rule this tick breaks, or None when storage will take it."""
     if (refused := source_problem(source)) is not None:
         return refused
-    if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
+    given: object = symbol  # typed str, but a caller may hand anything
+    if not isinstance(given, str):
         return Refusal(
             TickProblem.SYMBOL_FORMAT, f"symbol {symbol!r} does not match {SYMBOL_PATTERN}"
         )
+    if (refused := _symbol_refusal(symbol)) is not None:
+        return refused
     # explicit loops over a tuple of types: `all(...)` over a generator with an `int | float`
-    # union was most of this function's time (profile of bench/ws_ingest.py), and it runs
-    # for every tick twice (data-bridge before the ack, database-service before storing)
+    # union was most of this function's time (profile of bench/ws_ingest.py)
     for price in (bid, ask, last, volume_real):
         if type(price) is bool or not isinstance(price, _NUMBER):
             return Refusal(TickProblem.NON_FINITE_PRICE, "prices and volumes must be numbers")
-    for price in (bid, ask, last, volume_real):
-        if not math.isfinite(price):
-            return Refusal(
-                TickProblem.NON_FINITE_PRICE, "prices and volumes must be finite numbers"
-            )
-    if bid <= 0 or ask <= 0 or last < 0:
-        return Refusal(TickProblem.NON_POSITIVE_PRICE, "bid and ask must be > 0 and last >= 0")
-    if ask < bid:
-        return Refusal(TickProblem.ASK_BELOW_BID, f"ask {ask} is below bid {bid}")
     for name, value in (
         ("time_msc", time_msc),
         ("sequence", sequence),
@@ -154,6 +170,52 @@ def tick_problem(
     ):
         if type(value) is bool or not isinstance(value, int):
             return Refusal(TickProblem.OUT_OF_RANGE, f"{name} must be an integer")
+    return _value_problem(time_msc, sequence, bid, ask, last, volume, volume_real, flags)
+
+
+def decoded_problem(tick: TickFields, source: str) -> Refusal | None:
+    """`problem_of` for a tick msgspec has just decoded into `Tick` or `SourcedTick`: the
+    decoder already refused every value of the wrong type (a bool or a float for an `int`, a
+    string or a bool for a `float`), so only the identity and the values are checked here.
+    Never for a struct built in Python: its constructor checks no type (use `problem_of`)."""
+    if (refused := source_problem(source)) is not None:
+        return refused
+    if (refused := _symbol_refusal(tick.symbol)) is not None:
+        return refused
+    return _value_problem(
+        tick.time_msc,
+        tick.sequence,
+        tick.bid,
+        tick.ask,
+        tick.last,
+        tick.volume,
+        tick.volume_real,
+        tick.flags,
+    )
+
+
+def _value_problem(
+    time_msc: int,
+    sequence: int,
+    bid: float,
+    ask: float,
+    last: float,
+    volume: int,
+    volume_real: float,
+    flags: int,
+) -> Refusal | None:
+    """The rules on values of the right types (a JSON number beyond a double is infinite)."""
+    if not (
+        math.isfinite(bid)
+        and math.isfinite(ask)
+        and math.isfinite(last)
+        and math.isfinite(volume_real)
+    ):
+        return Refusal(TickProblem.NON_FINITE_PRICE, "prices and volumes must be finite numbers")
+    if bid <= 0 or ask <= 0 or last < 0:
+        return Refusal(TickProblem.NON_POSITIVE_PRICE, "bid and ask must be > 0 and last >= 0")
+    if ask < bid:
+        return Refusal(TickProblem.ASK_BELOW_BID, f"ask {ask} is below bid {bid}")
     if volume < 0 or volume_real < 0:
         return Refusal(TickProblem.NEGATIVE_VOLUME, "volumes must be >= 0")
     if volume > INT64_MAX:

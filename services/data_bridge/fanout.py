@@ -139,6 +139,8 @@ class LiveFeed(ChannelListener):
         return {s for group in self._by_symbol.values() for s in group}
 
     async def on_message(self, data: Any) -> None:
+        if not self._by_symbol:  # nobody watches here: a batch nobody reads is not decoded
+            return
         try:
             ticks = _decode_batch(data)
         except msgspec.MsgspecError:

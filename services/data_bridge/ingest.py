@@ -62,6 +62,14 @@ class IngestMetrics:
         self.connections = Gauge(
             "aitrading_data_bridge_connections", "Open connector connections", registry=registry
         )
+        self._frames_of: dict[str, Counter] = {}
+
+    def frame(self, kind: str) -> None:
+        """Count a received frame; each kind's child is looked up once, not per frame."""
+        child = self._frames_of.get(kind)
+        if child is None:
+            child = self._frames_of[kind] = self.frames.labels(kind)
+        child.inc()
 
 
 class RecentIdentities:
@@ -230,8 +238,7 @@ async def _handle(
         ctx.metrics.rejected.labels(exc.reason.value).inc()
         await ws.send_bytes(protocol.error(exc.reason, exc.message, exc.seq))
         return
-    kind = type(frame).__name__
-    ctx.metrics.frames.labels(kind).inc()
+    ctx.metrics.frame(type(frame).__name__)
     if isinstance(frame, protocol.Heartbeat):
         await acks.put(AckItem(frame.seq, None, 0, 0))
         return

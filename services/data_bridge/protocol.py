@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from aitrading.core.market.ticks import Tick, problem_of
+from aitrading.core.market.ticks import Tick, decoded_problem
 
 PROTOCOL_VERSION = 1
 
@@ -198,13 +198,14 @@ def _best_effort_seq(raw: str | bytes) -> int | None:
 def check_tick(
     tick: Tick, source: str, max_skew_ms: int, now_ms: int | None = None
 ) -> tuple[Reason, str] | None:
-    """Why this tick is refused (reason, message), or None.
+    """Why this tick of a decoded frame is refused (reason, message), or None.
 
     First the rules storage imposes (`core.market.ticks`, the same function database-service
-    applies, so nothing acked here can be refused there), then this bridge's own policy: the
-    tick's clock must be within `max_skew_ms` of ours.
+    applies, so nothing acked here can be refused there; the frame's decoder already refused
+    every value of the wrong type), then this bridge's own policy: the tick's clock must be
+    within `max_skew_ms` of ours.
     """
-    refused = problem_of(tick, source)
+    refused = decoded_problem(tick, source)
     if refused is not None:
         return Reason(refused.problem.value), refused.message
     now = int(time.time() * 1000) if now_ms is None else now_ms

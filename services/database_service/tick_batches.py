@@ -20,7 +20,7 @@ from aitrading.core.market.ticks import (
     SYMBOL_PATTERN,
     UINT32_MAX,
     SourcedTick,
-    problem_of,
+    decoded_problem,
 )
 from aitrading.services.common.http import ApiError
 
@@ -54,7 +54,7 @@ def decode_batch(body: bytes) -> list[SourcedTick]:
         except msgspec.DecodeError as exc:
             details.append({"location": f"ticks.{index}", "index": index, "reason": str(exc)})
             continue
-        refused = problem_of(tick, tick.source)
+        refused = decoded_problem(tick, tick.source)
         if refused is not None:
             reason = f"{refused.problem.value}: {refused.message}"
             details.append({"location": f"ticks.{index}", "index": index, "reason": reason})

@@ -120,3 +120,34 @@ def test_a_tick_with_its_source_keeps_every_field() -> None:
     assert SourcedTick.__struct_fields__[1:] == WireTick.__struct_fields__
     tick = WireTick(**{**BASE, "last": 1.15, "volume": 3, "volume_real": 0.5})
     assert asdict(sourced(tick, "u1:term")) == {"source": "u1:term", **asdict(tick)}
+
+
+WRONG_TYPES: list[tuple[str, Any]] = [
+    ("symbol", 5),
+    ("symbol", None),
+    ("time_msc", True),
+    ("time_msc", 1_700_000_000_000.0),
+    ("time_msc", "1700000000000"),
+    ("sequence", False),
+    ("sequence", 1.5),
+    ("bid", True),
+    ("bid", "1.1"),
+    ("ask", None),
+    ("volume", 1.0),
+    ("volume_real", False),
+    ("flags", True),
+    ("flags", [6]),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), WRONG_TYPES)
+def test_a_value_of_the_wrong_type_is_refused_by_both_decoders(field: str, value: Any) -> None:
+    """Both sides check a decoded tick's values only (`decoded_problem`): that is safe because
+    their decoders refuse every value of the wrong type first. This pins that guarantee."""
+    from aitrading.services.data_bridge.protocol import ProtocolError, decode
+
+    tick = {**BASE, field: value}
+    with pytest.raises(ProtocolError):
+        decode(json.dumps({"type": "tick", "seq": 1, "tick": tick}))
+    with pytest.raises(ApiError):
+        decode_batch(json.dumps({"ticks": [{"source": "u1:term", **tick}]}).encode())

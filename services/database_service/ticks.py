@@ -119,13 +119,11 @@ class TickRepository:
         )
 
     async def _insert(self, ticks: list[SourcedTick]) -> None:
-        columns: list[list[Any]] = [[] for _ in STORAGE_COLUMNS]
-        digest = hashlib.sha256()
-        for t in ticks:
-            # the struct's field order is the column order (STORAGE_COLUMNS)
-            for column, value in zip(columns, astuple(t), strict=True):
-                column.append(value)
-            digest.update(f"{t.source}|{t.symbol}|{t.time_msc}|{t.sequence};".encode())
+        # the struct's field order is the column order (STORAGE_COLUMNS); transposed in C
+        columns: list[list[Any]] = [list(c) for c in zip(*map(astuple, ticks), strict=True)]
+        sources, symbols, times, sequences = columns[:4]
+        identities = "".join(map("{}|{}|{}|{};".format, sources, symbols, times, sequences))
+        digest = hashlib.sha256(identities.encode())
         await self._store.run(
             self._store.client.insert,
             "ticks",

@@ -17,12 +17,14 @@ import hashlib
 import json
 from typing import Any
 
+import msgspec
 from msgspec.structs import astuple
 
 from aitrading.core.market.ticks import STORAGE_COLUMNS, SourcedTick
 from aitrading.core.stores.clickhouse import ClickHouseStore
 from aitrading.services.database_service.models import TIMEFRAME_MINUTES, Bar, TickBatchResult
 
+_encode_json = msgspec.json.Encoder().encode
 _PAGE_SELECT = (
     "SELECT source, symbol, toUnixTimestamp64Milli(time) AS t, sequence, bid, ask, last,"
     " volume, volume_real, flags FROM ticks FINAL"
@@ -121,9 +123,8 @@ class TickRepository:
     async def _insert(self, ticks: list[SourcedTick]) -> None:
         # the struct's field order is the column order (STORAGE_COLUMNS); transposed in C
         columns: list[list[Any]] = [list(c) for c in zip(*map(astuple, ticks), strict=True)]
-        sources, symbols, times, sequences = columns[:4]
-        identities = "".join(map("{}|{}|{}|{};".format, sources, symbols, times, sequences))
-        digest = hashlib.sha256(identities.encode())
+        # the identity columns (source, symbol, time, sequence), encoded in one C call
+        digest = hashlib.sha256(_encode_json(columns[:4]))
         await self._store.run(
             self._store.client.insert,
             "ticks",

@@ -71,10 +71,3 @@ async def floor_latencies(rate: float, seconds: float, port: int) -> list[float]
             server.terminate()
             await server.wait()
         return latencies
-
-
-def cpu_steal_share() -> tuple[int, int]:
-    """(steal, total) jiffies of the machine so far (/proc/stat); two readings give the share
-    of CPU time the hypervisor took from us in between."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return fields[7] if len(fields) > 7 else 0, sum(fields)

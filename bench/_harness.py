@@ -129,6 +129,16 @@ async def connect_ingest(url: str, token: str, source: str) -> Any:
     return ws
 
 
+def cpu_steal_share() -> tuple[int, int]:
+    """(steal, total) jiffies of the machine so far (/proc/stat); two readings give the share
+    of CPU time the hypervisor took from us in between."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7] if len(fields) > 7 else 0, sum(fields)
+
+
+_STEAL_AT_START = cpu_steal_share()  # each benchmark is its own process: its whole run
+
+
 def report(
     name: str,
     metric: str,
@@ -153,6 +163,8 @@ def report(
                     "cpus": os.cpu_count(),
                     "platform": platform.platform(),
                 },
+                # the hypervisor's share of this run's CPU time: the noise behind its figures
+                "cpu_steal_share": _steal_since_start(),
                 **extra,
             }
         )
@@ -163,3 +175,9 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _steal_since_start() -> float:
+    steal, total = cpu_steal_share()
+    elapsed = total - _STEAL_AT_START[1]
+    return round((steal - _STEAL_AT_START[0]) / elapsed, 3) if elapsed > 0 else 0.0

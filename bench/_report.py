@@ -42,6 +42,7 @@ def field(bench: str, key: str) -> Callable[[Results], float | None]:
         value = results.get(bench, {}).get(key)
         return float(value) if isinstance(value, int | float) else None
 
+    read.bench = bench  # type: ignore[attr-defined]  # whose run: its steal is shown
     return read
 
 
@@ -50,6 +51,7 @@ def largest(bench: str, key: str) -> Callable[[Results], float | None]:
         values = results.get(bench, {}).get(key)
         return max(values.values()) if isinstance(values, dict) and values else None
 
+    read.bench = bench  # type: ignore[attr-defined]
     return read
 
 
@@ -110,8 +112,8 @@ def number(value: float | None) -> str:
 
 def table(results: Results) -> str:
     lines = [
-        "| path | now | goal | met | peer, same run |",
-        "|---|---|---|---|---|",
+        "| path | now | goal | met | peer, same run | steal |",
+        "|---|---|---|---|---|---|",
     ]
     for row in ROWS:
         ours, peer = row.ours(results), row.peer(results)
@@ -119,17 +121,17 @@ def table(results: Results) -> str:
         met = "—" if share is None else ("yes" if share >= 1 else "no")
         sign = "≥" if row.higher_is_better else "≤"
         peer_text = "—" if peer is None else f"{number(peer)} {row.unit} ({row.peer_name})"
+        steal = results.get(getattr(row.ours, "bench", ""), {}).get("cpu_steal_share")
+        steal_text = f"{100 * steal:.0f} %" if isinstance(steal, int | float) else "—"
         lines.append(
             f"| {row.path.strip()} | {number(ours)} {row.unit} | {sign} {number(row.goal)} "
-            f"{row.unit} | {met} | {peer_text} |"
+            f"{row.unit} | {met} | {peer_text} | {steal_text} |"
         )
-    steal = results.get("connector", {}).get("cpu_steal_share")
-    if isinstance(steal, int | float):
-        lines.append("")
-        lines.append(
-            f"CPU steal by the hypervisor during the connector benchmark: {100 * steal:.0f} %"
-            " (a shared machine; the same-run peers carry the same noise)."
-        )
+    lines.append("")
+    lines.append(
+        "steal: the share of CPU time the hypervisor took during that benchmark's run (a shared"
+        " machine; the same-run peers carry the same noise)."
+    )
     return "\n".join(lines)
 
 

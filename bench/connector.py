@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _durable_ack_floor import cpu_steal_share, floor_latencies
-from _harness import embedded, free_port, report, service_env, serving
+from _durable_ack_floor import floor_latencies
+from _harness import cpu_steal_share, embedded, free_port, report, service_env, serving
 
 RATE = 200  # ticks per second
 SECONDS = 8.0

@@ -100,138 +100,6 @@ class Refusal:
     message: str
 
 
-_NUMBER = (int, float)
-
-
-def source_problem(source: str) -> Refusal | None:
-    """A connector's source id (it becomes part of every tick's identity)."""
-    value: object = source  # typed str, but a caller may hand anything
-    if not isinstance(value, str):
-        return Refusal(
-            TickProblem.SOURCE_FORMAT, f"source {source!r} does not match {SOURCE_PATTERN}"
-        )
-    return _source_refusal(source)
-
-
-# A batch or a connection carries the same few sources and symbols tick after tick: each
-# distinct string is matched once (bounded), which was a fifth of database-service's CPU
-# while storing (profile of bench/ws_ingest.py).
-@functools.lru_cache(maxsize=4096)
-def _source_refusal(source: str) -> Refusal | None:
-    if not SOURCE_RE.fullmatch(source):
-        return Refusal(
-            TickProblem.SOURCE_FORMAT, f"source {source!r} does not match {SOURCE_PATTERN}"
-        )
-    return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _symbol_refusal(symbol: str) -> Refusal | None:
-    if not SYMBOL_RE.fullmatch(symbol):
-        return Refusal(
-            TickProblem.SYMBOL_FORMAT, f"symbol {symbol!r} does not match {SYMBOL_PATTERN}"
-        )
-    return None
-
-
-def tick_problem(
-    *,
-    source: str,
-    symbol: str,
-    time_msc: int,
-    sequence: int,
-    bid: float,
-    ask: float,
-    last: float,
-    volume: int,
-    volume_real: float,
-    flags: int,
-) -> Refusal | None:
-    """The first rule this tick breaks, or None when storage will take it."""
-    if (refused := source_problem(source)) is not None:
-        return refused
-    given: object = symbol  # typed str, but a caller may hand anything
-    if not isinstance(given, str):
-        return Refusal(
-            TickProblem.SYMBOL_FORMAT, f"symbol {symbol!r} does not match {SYMBOL_PATTERN}"
-        )
-    if (refused := _symbol_refusal(symbol)) is not None:
-        return refused
-    # explicit loops over a tuple of types: `all(...)` over a generator with an `int | float`
-    # union was most of this function's time (profile of bench/ws_ingest.py)
-    for price in (bid, ask, last, volume_real):
-        if type(price) is bool or not isinstance(price, _NUMBER):
-            return Refusal(TickProblem.NON_FINITE_PRICE, "prices and volumes must be numbers")
-    for name, value in (
-        ("time_msc", time_msc),
-        ("sequence", sequence),
-        ("volume", volume),
-        ("flags", flags),
-    ):
-        if type(value) is bool or not isinstance(value, int):
-            return Refusal(TickProblem.OUT_OF_RANGE, f"{name} must be an integer")
-    return _value_problem(time_msc, sequence, bid, ask, last, volume, volume_real, flags)
-
-
-def decoded_problem(tick: TickFields, source: str) -> Refusal | None:
-    """`problem_of` for a tick msgspec has just decoded into `Tick` or `SourcedTick`: the
-    decoder already refused every value of the wrong type (a bool or a float for an `int`, a
-    string or a bool for a `float`), so only the identity and the values are checked here.
-    Never for a struct built in Python: its constructor checks no type (use `problem_of`)."""
-    if (refused := source_problem(source)) is not None:
-        return refused
-    if (refused := _symbol_refusal(tick.symbol)) is not None:
-        return refused
-    return _value_problem(
-        tick.time_msc,
-        tick.sequence,
-        tick.bid,
-        tick.ask,
-        tick.last,
-        tick.volume,
-        tick.volume_real,
-        tick.flags,
-    )
-
-
-def _value_problem(
-    time_msc: int,
-    sequence: int,
-    bid: float,
-    ask: float,
-    last: float,
-    volume: int,
-    volume_real: float,
-    flags: int,
-) -> Refusal | None:
-    """The rules on values of the right types (a JSON number beyond a double is infinite)."""
-    if not (
-        math.isfinite(bid)
-        and math.isfinite(ask)
-        and math.isfinite(last)
-        and math.isfinite(volume_real)
-    ):
-        return Refusal(TickProblem.NON_FINITE_PRICE, "prices and volumes must be finite numbers")
-    if bid <= 0 or ask <= 0 or last < 0:
-        return Refusal(TickProblem.NON_POSITIVE_PRICE, "bid and ask must be > 0 and last >= 0")
-    if ask < bid:
-        return Refusal(TickProblem.ASK_BELOW_BID, f"ask {ask} is below bid {bid}")
-    if volume < 0 or volume_real < 0:
-        return Refusal(TickProblem.NEGATIVE_VOLUME, "volumes must be >= 0")
-    if volume > INT64_MAX:
-        return Refusal(TickProblem.OUT_OF_RANGE, f"volume must be at most {INT64_MAX}")
-    if not 0 <= sequence <= INT64_MAX:
-        return Refusal(TickProblem.SEQUENCE, f"sequence must be between 0 and {INT64_MAX}")
-    if not MIN_TIME_MSC <= time_msc <= MAX_TIME_MSC:
-        return Refusal(
-            TickProblem.OUT_OF_RANGE,
-            f"time_msc {time_msc} is outside {MIN_TIME_MSC}..{MAX_TIME_MSC} (2000-2100 UTC)",
-        )
-    if not 0 <= flags <= UINT32_MAX or flags & ~KNOWN_FLAGS:
-        return Refusal(TickProblem.UNKNOWN_FLAGS, f"flags {flags} has bits outside {KNOWN_FLAGS}")
-    return None
-
-
 class TickFields(Protocol):
     """Anything shaped like a tick (read-only): the wire struct, the storage model."""
 
@@ -263,17 +131,63 @@ class TickFields(Protocol):
     def flags(self) -> int: ...
 
 
-def problem_of(tick: TickFields, source: str) -> Refusal | None:
-    """`tick_problem` for a tick-shaped object and the source it came from."""
-    return tick_problem(
-        source=source,
-        symbol=tick.symbol,
-        time_msc=tick.time_msc,
-        sequence=tick.sequence,
-        bid=tick.bid,
-        ask=tick.ask,
-        last=tick.last,
-        volume=tick.volume,
-        volume_real=tick.volume_real,
-        flags=tick.flags,
-    )
+# A batch or a connection carries the same few sources and symbols tick after tick: each
+# distinct string is matched once (bounded), which was a fifth of database-service's CPU
+# while storing (profile of bench/ws_ingest.py).
+@functools.lru_cache(maxsize=4096)
+def source_problem(source: str) -> Refusal | None:
+    """A connector's source id (it becomes part of every tick's identity)."""
+    if not SOURCE_RE.fullmatch(source):
+        return Refusal(
+            TickProblem.SOURCE_FORMAT, f"source {source!r} does not match {SOURCE_PATTERN}"
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _symbol_problem(symbol: str) -> Refusal | None:
+    if not SYMBOL_RE.fullmatch(symbol):
+        return Refusal(
+            TickProblem.SYMBOL_FORMAT, f"symbol {symbol!r} does not match {SYMBOL_PATTERN}"
+        )
+    return None
+
+
+def tick_problem(tick: TickFields, source: str) -> Refusal | None:
+    """The first rule this tick from `source` breaks, or None when storage will take it.
+
+    For a tick msgspec has decoded into `Tick` or `SourcedTick`, as both sides have it: the
+    decoder already refused every value of the wrong type (a bool or a float for an `int`, a
+    string or a bool for a `float`; `tests/unit/test_tick_rules_agree.py` pins that), so the
+    rules here are on the values. A JSON number beyond a double decodes as infinite."""
+    if (refused := source_problem(source)) is not None:
+        return refused
+    if (refused := _symbol_problem(tick.symbol)) is not None:
+        return refused
+    bid, ask, last, volume_real = tick.bid, tick.ask, tick.last, tick.volume_real
+    if not (
+        math.isfinite(bid)
+        and math.isfinite(ask)
+        and math.isfinite(last)
+        and math.isfinite(volume_real)
+    ):
+        return Refusal(TickProblem.NON_FINITE_PRICE, "prices and volumes must be finite numbers")
+    if bid <= 0 or ask <= 0 or last < 0:
+        return Refusal(TickProblem.NON_POSITIVE_PRICE, "bid and ask must be > 0 and last >= 0")
+    if ask < bid:
+        return Refusal(TickProblem.ASK_BELOW_BID, f"ask {ask} is below bid {bid}")
+    volume, sequence, time_msc, flags = tick.volume, tick.sequence, tick.time_msc, tick.flags
+    if volume < 0 or volume_real < 0:
+        return Refusal(TickProblem.NEGATIVE_VOLUME, "volumes must be >= 0")
+    if volume > INT64_MAX:
+        return Refusal(TickProblem.OUT_OF_RANGE, f"volume must be at most {INT64_MAX}")
+    if not 0 <= sequence <= INT64_MAX:
+        return Refusal(TickProblem.SEQUENCE, f"sequence must be between 0 and {INT64_MAX}")
+    if not MIN_TIME_MSC <= time_msc <= MAX_TIME_MSC:
+        return Refusal(
+            TickProblem.OUT_OF_RANGE,
+            f"time_msc {time_msc} is outside {MIN_TIME_MSC}..{MAX_TIME_MSC} (2000-2100 UTC)",
+        )
+    if not 0 <= flags <= UINT32_MAX or flags & ~KNOWN_FLAGS:
+        return Refusal(TickProblem.UNKNOWN_FLAGS, f"flags {flags} has bits outside {KNOWN_FLAGS}")
+    return None

@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from aitrading.core.market.ticks import Tick, decoded_problem
+from aitrading.core.market.ticks import Tick, tick_problem
 
 PROTOCOL_VERSION = 1
 
@@ -205,7 +205,7 @@ def check_tick(
     every value of the wrong type), then this bridge's own policy: the tick's clock must be
     within `max_skew_ms` of ours.
     """
-    refused = decoded_problem(tick, source)
+    refused = tick_problem(tick, source)
     if refused is not None:
         return Reason(refused.problem.value), refused.message
     now = int(time.time() * 1000) if now_ms is None else now_ms

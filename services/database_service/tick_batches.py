@@ -21,7 +21,7 @@ from aitrading.core.market.ticks import (
     UINT32_MAX,
     Refusal,
     SourcedTick,
-    decoded_problem,
+    tick_problem,
 )
 from aitrading.services.common.http import ApiError
 
@@ -57,7 +57,7 @@ def decode_batch(body: bytes) -> list[SourcedTick]:
     details = [
         _bad(index, refused)
         for index, tick in enumerate(typed)
-        if (refused := decoded_problem(tick, tick.source)) is not None
+        if (refused := tick_problem(tick, tick.source)) is not None
     ]
     if details:
         raise _refused(f"{len(details)} invalid tick(s)", details)
@@ -86,7 +86,7 @@ def _decode_each(body: bytes) -> list[SourcedTick]:
         except msgspec.DecodeError as exc:
             details.append({"location": f"ticks.{index}", "index": index, "reason": str(exc)})
             continue
-        refused = decoded_problem(tick, tick.source)
+        refused = tick_problem(tick, tick.source)
         if refused is not None:
             details.append(_bad(index, refused))
             continue

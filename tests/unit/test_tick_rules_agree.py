@@ -142,7 +142,7 @@ WRONG_TYPES: list[tuple[str, Any]] = [
 
 @pytest.mark.parametrize(("field", "value"), WRONG_TYPES)
 def test_a_value_of_the_wrong_type_is_refused_by_both_decoders(field: str, value: Any) -> None:
-    """Both sides check a decoded tick's values only (`decoded_problem`): that is safe because
+    """Both sides check a decoded tick's values only (`tick_problem`): that is safe because
     their decoders refuse every value of the wrong type first. This pins that guarantee."""
     from aitrading.services.data_bridge.protocol import ProtocolError, decode
 

@@ -276,9 +276,11 @@ class JWTManager:
         still in the ring): it then costs no signature check. The gateway's door lets such a
         request take its per-IP limit in the same Redis call as the revocation check."""
         entry = self._verified.peek(token)
-        if entry is None:
-            return False
-        kid, expires = entry
+        return entry is not None and self._still_good(*entry)
+
+    def _still_good(self, kid: str, expires: float) -> bool:
+        """What can change after a token was verified: its key leaving the ring, its expiry
+        (with the leeway, as PyJWT)."""
         return self._keys.public_key(kid) is not None and time.time() < expires + self._leeway
 
     def decode(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
@@ -292,8 +294,7 @@ class JWTManager:
         known = self._verified.get(token)
         if known is not None:
             kid, claims = known
-            current = self._keys.public_key(kid) is not None
-            if current and time.time() < float(claims["exp"]) + self._leeway:  # as PyJWT
+            if self._still_good(kid, float(claims["exp"])):
                 return self._of_type(claims, expected_type)
             self._verified.forget(token)
         claims, kid = self._verify_signature_and_claims(token)

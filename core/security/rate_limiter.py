@@ -121,8 +121,12 @@ class PendingHit:
     policy: Policy
     scope: Scope
     identity: str
-    limit: Limit
-    cost: int
+    tier: str | None = None
+    cost: int = 1
+
+    @property
+    def limit(self) -> Limit:
+        return self.policy.limit_for(self.tier)
 
     @property
     def key(self) -> str:
@@ -181,7 +185,7 @@ class RateLimiter:
     async def hit(
         self, policy: Policy, scope: Scope, identity: str, tier: str | None = None, cost: int = 1
     ) -> Decision:
-        pending = PendingHit(policy, scope, identity, policy.limit_for(tier), cost)
+        pending = PendingHit(policy, scope, identity, tier, cost)
         try:
             result: Sequence[Any] | BaseException = await self._script(
                 keys=[pending.key], args=pending.args

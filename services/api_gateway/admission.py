@@ -72,12 +72,11 @@ class RevocationUnavailableError(Exception):
 
 @dataclass(frozen=True)
 class Admitted:
-    """What admission decided. `door` is the per-IP decision when it was taken here; when it
-    refused, nothing else was read or charged and `claims`/`decision` say nothing."""
+    """The decision that settles the request: the per-user limit's, or the per-IP limit's
+    (`by_door`) when that refused and nothing else was read or charged."""
 
-    claims: dict[str, Any]
     decision: Decision
-    door: Decision | None = None
+    by_door: bool = False
 
 
 class Admission:
@@ -99,7 +98,7 @@ class Admission:
         `TokenRejectedError` when revoked (the user limit is then not charged) and
         `RevocationUnavailableError` without Redis."""
         jti, sub, family = revocation_keys(claims)
-        pending = PendingHit(policy, scope, sub, policy.limit_for(tier), 1)
+        pending = PendingHit(policy, scope, sub, tier)
         keys = [*state_keys(jti, sub, family), pending.key]
         args = [int(claims.get("tv", 0)), *pending.args]
         if door is not None:
@@ -113,11 +112,11 @@ class Admission:
             raise RevocationUnavailableError(type(exc).__name__) from None
         door_decision = self._limiter.settle(door, door_reply) if door is not None else None
         if door_decision is not None and not door_decision.allowed:
-            return Admitted(claims, door_decision, door_decision)
+            return Admitted(door_decision, by_door=True)
         self._jwt.check_revocation(claims, (bool(denied), int(version), bool(family_revoked)))
-        if user_reply is None:  # Lua false: the script saw a revocation check_revocation did not
-            raise RevocationUnavailableError("revocation state changed during the check")
-        return Admitted(claims, self._limiter.settle(pending, user_reply), door_decision)
+        if user_reply is None:  # Lua false: the script's revocation rule disagrees with ours
+            raise RevocationUnavailableError("the admission script found the token revoked")
+        return Admitted(self._limiter.settle(pending, user_reply))
 
 
 def door_limit_deferrable(
@@ -131,5 +130,10 @@ def door_limit_deferrable(
     route = match(routes, scope["path"])
     if route is None or route.access is Access.PUBLIC or scope["method"] not in route.methods:
         return False
-    header = Headers(scope=scope).get("authorization", "")
-    return header[:7].lower() == "bearer " and jwt.known(header[7:].strip())
+    token = bearer_in(Headers(scope=scope).get("authorization", ""))
+    return token is not None and jwt.known(token)
+
+
+def bearer_in(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer …` header value, None for any other."""
+    return authorization[7:].strip() if authorization[:7].lower() == "bearer " else None

@@ -20,7 +20,7 @@ from aitrading.core.security.jwt_manager import JWTManager, TokenRejectedError
 from aitrading.core.security.rate_limiter import Decision, Policy, RateLimiter, Scope
 from aitrading.core.security.subscription_validator import SubscriptionValidator
 from aitrading.core.security.users import User, UserStore
-from aitrading.services.api_gateway.admission import Admission
+from aitrading.services.api_gateway.admission import Admission, bearer_in
 from aitrading.services.api_gateway.routing import Route
 from aitrading.services.api_gateway.tracing import ChainRegistry
 from aitrading.services.api_gateway.upstreams import Upstreams
@@ -93,8 +93,7 @@ def refuse_when_limited(decision: Decision) -> None:
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else None
+    return bearer_in(request.headers.get("authorization", ""))
 
 
 INVALID_TOKEN = ApiError(401, "unauthorized", "invalid or expired token")

@@ -81,9 +81,7 @@ class DoorLimits:
         self, scope: Scope, receive: Receive, send: Send, limiter: RateLimiter, ip: str
     ) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
-        state[_DEFERRED] = PendingHit(
-            self._per_ip, LimitScope.IP, ip, self._per_ip.limit_for(None), 1
-        )
+        state[_DEFERRED] = PendingHit(self._per_ip, LimitScope.IP, ip)
         try:
             await self.app(scope, receive, send)
         finally:

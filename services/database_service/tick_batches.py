@@ -51,9 +51,7 @@ def decode_batch(body: bytes) -> list[SourcedTick]:
         typed = _typed.decode(body).ticks
     except msgspec.DecodeError:
         return _decode_each(body)  # raises, naming every bad tick
-    if not 1 <= len(typed) <= MAX_BATCH:
-        reason = f"a batch holds 1 to {MAX_BATCH} ticks, not {len(typed)}"
-        raise _refused(reason, [{"location": "ticks", "field": "ticks", "reason": reason}])
+    _check_size(len(typed))
     details = [
         _bad(index, refused)
         for index, tick in enumerate(typed)
@@ -62,6 +60,12 @@ def decode_batch(body: bytes) -> list[SourcedTick]:
     if details:
         raise _refused(f"{len(details)} invalid tick(s)", details)
     return typed
+
+
+def _check_size(count: int) -> None:
+    if not 1 <= count <= MAX_BATCH:
+        reason = f"a batch holds 1 to {MAX_BATCH} ticks, not {count}"
+        raise _refused(reason, [{"location": "ticks", "field": "ticks", "reason": reason}])
 
 
 def _bad(index: int, refused: Refusal) -> dict[str, Any]:
@@ -75,9 +79,7 @@ def _decode_each(body: bytes) -> list[SourcedTick]:
     except msgspec.DecodeError as exc:
         details: list[dict[str, Any]] = [{"location": "body", "reason": str(exc)}]
         raise _refused("the body is not a tick batch", details) from None
-    if not 1 <= len(raw.ticks) <= MAX_BATCH:
-        reason = f"a batch holds 1 to {MAX_BATCH} ticks, not {len(raw.ticks)}"
-        raise _refused(reason, [{"location": "ticks", "field": "ticks", "reason": reason}])
+    _check_size(len(raw.ticks))
     ticks: list[SourcedTick] = []
     details = []
     for index, item in enumerate(raw.ticks):

@@ -174,8 +174,8 @@ async def _admit_bearer(
         raise INVALID_TOKEN from None
     except RevocationUnavailableError:
         raise ApiError(503, "unavailable", REVOCATION_UNAVAILABLE) from None
-    if admitted.door is not None:
-        _refuse_at_door(admitted.door)
+    if admitted.by_door:
+        _refuse_at_door(admitted.decision)
     refuse_when_limited(admitted.decision)
     return Principal(subject, claims), entitlement
 

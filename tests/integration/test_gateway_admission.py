@@ -47,7 +47,11 @@ async def _script_calls(redis: Redis) -> int:
 
 @pytest.fixture
 async def small_ip_limit(
-    settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
+    settings: Settings,
+    clickhouse: ClickHouseStore,
+    key_file: Path,
+    tmp_path: Path,
+    redis_store: RedisStore,
 ) -> Any:
     del clickhouse, key_file
     # 60 a minute with bursts of 12: the login and a few requests fit, a loop does not
@@ -55,6 +59,9 @@ async def small_ip_limit(
         settings, tmp_path, AITRADING_SECURITY_REQUESTS_PER_IP_PER_MINUTE="60"
     ) as running:
         yield running
+    # the session's Redis is shared: the exhausted allowance of 127.0.0.1 would refuse the
+    # next tests' gateways (their limit is larger, but the bucket is this one's)
+    await redis_store.client.delete(f"{KEY_PREFIX}:ip:ip:127.0.0.1")
 
 
 async def test_a_verified_token_costs_one_redis_call_per_request(

@@ -5,7 +5,9 @@ database-service and data-bridge run as their own processes (as in production), 
 - acked ticks/s with batched frames (1,000 ticks per frame, pipelined), and the rate at which
   they reached ClickHouse (until the bridge's delivered count caught up with its journal);
 - acked frames/s with one tick per frame (pipelined);
-- tick → subscriber latency p50/p99 over loopback (ticks paced at 200/s).
+- tick → subscriber latency p50/p99 over loopback (ticks paced at 200/s), beside a heartbeat's
+  round trip through the same bridge between the ticks (the same two hops without the tick's
+  work: its peer).
 An ack means fsynced to the bridge's journal (decision 0007); the run checks at the end that
 ClickHouse holds every acked tick. Baseline in the same run: heartbeat round trips/s on the
 same connection (the transport and ack path with no storage).
@@ -142,6 +144,10 @@ async def main() -> None:
         subscriber_latency_ms_p50=round(results["p50_ms"], 3),
         subscriber_latency_ms_p99=round(results["p99_ms"], 3),
         goal_p99_ms=5,
+        # the peer of the latency: a heartbeat's round trip through the same bridge, paced
+        # between the ticks on a second connection (two loopback hops, no tick work)
+        heartbeat_round_trip_ms_p50=round(results["heartbeat_p50_ms"], 3),
+        heartbeat_round_trip_ms_p99=round(results["heartbeat_p99_ms"], 3),
         cpu_us_per_stored_tick={
             k: round(v, 2) for k, v in results["cpu_us_per_stored_tick"].items()
         },
@@ -213,7 +219,7 @@ async def measure(
     await connector.done.wait()
     single = (connector.acked_ticks - acked_before) / (time.perf_counter() - started)
 
-    latencies = await subscriber_latency(connector, stream, token, sequence)
+    latencies, round_trips = await subscriber_latency(connector, ingest, stream, token, sequence)
     await ws.close()
     return {
         "heartbeats_per_s": heartbeats,
@@ -224,20 +230,28 @@ async def measure(
         "acked_total": connector.acked_ticks,
         "p50_ms": statistics.median(latencies),
         "p99_ms": statistics.quantiles(latencies, n=100)[98],
+        "heartbeat_p50_ms": statistics.median(round_trips),
+        "heartbeat_p99_ms": statistics.quantiles(round_trips, n=100)[98],
     }
 
 
 async def subscriber_latency(
-    connector: Connector, stream: str, token: str, start_seq: int
-) -> list[float]:
+    connector: Connector, ingest: str, stream: str, token: str, start_seq: int
+) -> tuple[list[float], list[float]]:
+    """Ticks paced at 200/s, each one's time from the connector's send to its arrival at a
+    subscriber of the same bridge; between two ticks, a heartbeat's round trip on a second
+    connector connection: the same two loopback hops and event loop with nothing else done,
+    measured under the same load (the peer)."""
     viewer = await websockets.connect(stream, compression=None)
     await viewer.send(json.dumps({"type": "auth", "v": 1, "token": token}))
     await viewer.send(json.dumps({"type": "subscribe", "symbols": ["GBPUSD"]}))  # free plan
     answer = json.loads(await viewer.recv())
     assert answer["type"] == "subscribed", answer
     assert answer["symbols"] == ["GBPUSD"], answer
+    pinger = await connect_ingest(ingest, token, "bench-heartbeats")
     sent: dict[int, float] = {}
     latencies: list[float] = []
+    round_trips: list[float] = []
 
     async def receive() -> None:
         while len(latencies) < LATENCY_TICKS:
@@ -260,10 +274,17 @@ async def subscriber_latency(
             },
             1,
         )
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.0025)
+        pinged = time.perf_counter()
+        await pinger.send(json.dumps({"type": "heartbeat", "seq": i + 1}))
+        while json.loads(await pinger.recv()).get("seq") != i + 1:
+            pass
+        round_trips.append((time.perf_counter() - pinged) * 1000)
+        await asyncio.sleep(max(0.0, 0.005 - (time.perf_counter() - sent.get(seq, pinged))))
     await asyncio.wait_for(receiver, 30)
     await viewer.close()
-    return latencies
+    await pinger.close()
+    return latencies, round_trips
 
 
 async def stored_count(dbs: str) -> int:

@@ -87,7 +87,8 @@ def create_app(
             audience=settings.security.jwt_audience,
             registry=registry,
         )
-        fanout, feed = FanOut(redis.client), LiveFeed(redis.client)
+        feed = LiveFeed(redis.client)
+        fanout = FanOut(redis.client, feed)
         postgres = await postgres_component.connect()
         validator = SubscriptionValidator(postgres.pool, redis.client)
         streams = StreamRegistry(feed, validator)

@@ -1,10 +1,12 @@
 """Live ticks through the Redis-protocol store: latest per symbol, a capped stream, pub/sub.
 
-`publish` runs as soon as ticks are validated (before they are durable: live data is about
-now). One pipeline writes the latest tick of each symbol into a hash, appends to a capped
-stream for late joiners, and publishes the batch on one channel. Every bridge replica runs
-one `LiveFeed` listener that hands ticks to its local subscribers by symbol — a slow
-subscriber loses its oldest queued ticks, never the feed.
+`FanOut.offer` runs as soon as ticks are validated (before they are durable: live data is
+about now). The replica that took the ticks hands them to its own subscribers at once; then one
+pipeline writes the latest tick of each symbol into a hash, appends to a capped stream for late
+joiners, and publishes the batch on one channel, stamped with the replica's origin. Every
+bridge replica runs one `LiveFeed` listener that hands the *other* replicas' batches to its
+local subscribers by symbol and skips its own: those were delivered already, without the round
+trip through Redis and back. A slow subscriber loses its oldest queued ticks, never the feed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -30,7 +33,25 @@ CHANNEL = "aitrading:ticks:live"
 
 _log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
-_decode_batch = msgspec.json.Decoder(list[SourcedTick]).decode
+
+
+class LiveBatch(msgspec.Struct):
+    """What goes on the channel and the stream: the publishing replica and its ticks."""
+
+    origin: str
+    ticks: list[SourcedTick]
+
+
+class _LiveBatchHead(msgspec.Struct):
+    """The same message with its ticks left unparsed: a replica's own batches are skipped
+    after reading the origin only."""
+
+    origin: str
+    ticks: msgspec.Raw
+
+
+_decode_head = msgspec.json.Decoder(_LiveBatchHead).decode
+_decode_ticks = msgspec.json.Decoder(list[SourcedTick]).decode
 
 
 class FanOut(Worker):
@@ -39,10 +60,15 @@ class FanOut(Worker):
     tick per frame costs one Redis round trip per *burst*, not per frame. A hub component."""
 
     def __init__(
-        self, redis: aioredis.Redis, stream_maxlen: int = 100_000, max_buffered: int = 100_000
+        self,
+        redis: aioredis.Redis,
+        feed: LiveFeed,
+        stream_maxlen: int = 100_000,
+        max_buffered: int = 100_000,
     ) -> None:
         super().__init__("fan-out")
         self._redis = redis
+        self._feed = feed
         self._maxlen = stream_maxlen
         self._buffer: list[SourcedTick] = []
         self._max_buffered = max_buffered
@@ -57,6 +83,7 @@ class FanOut(Worker):
         await self._loop.stop()
 
     def offer(self, ticks: list[SourcedTick]) -> None:
+        self._feed.dispatch(ticks)  # this replica's subscribers: now, whatever Redis does
         if len(self._buffer) + len(ticks) > self._max_buffered:
             self.dropped += len(ticks)  # live data is about now: shed load, never block ingest
             return
@@ -85,7 +112,7 @@ class FanOut(Worker):
 
     async def publish(self, ticks: list[SourcedTick]) -> None:
         latest: dict[str, bytes] = {t.symbol: _encode(t) for t in ticks}
-        payload = _encode(ticks)
+        payload = _encode(LiveBatch(self._feed.origin, ticks))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(LATEST, mapping=latest)  # type: ignore[arg-type]
             pipe.xadd(STREAM, {"ticks": payload}, maxlen=self._maxlen, approximate=True)
@@ -119,10 +146,12 @@ class Subscriber:
 
 
 class LiveFeed(ChannelListener):
-    """This replica's one Redis subscription, dispatched to local subscribers by symbol."""
+    """This replica's local subscribers by symbol, and its one Redis subscription, which
+    brings them the ticks the other replicas took."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         super().__init__("live-feed", redis, CHANNEL)
+        self.origin = secrets.token_hex(8)  # this replica, for this process's life
         self._by_symbol: dict[str, set[Subscriber]] = defaultdict(set)
 
     def add(self, subscriber: Subscriber) -> None:
@@ -142,13 +171,19 @@ class LiveFeed(ChannelListener):
         if not self._by_symbol:  # nobody watches here: a batch nobody reads is not decoded
             return
         try:
-            ticks = _decode_batch(data)
+            head = _decode_head(data)
+            if head.origin == self.origin:
+                return  # taken by this replica: its subscribers have it already
+            ticks = _decode_ticks(head.ticks)
         except msgspec.MsgspecError:
             _log.warning("ignoring a malformed live-feed message")
             return
-        self._dispatch(ticks)
+        self.dispatch(ticks)
 
-    def _dispatch(self, ticks: list[SourcedTick]) -> None:
+    def dispatch(self, ticks: list[SourcedTick]) -> None:
+        """Hand `ticks` to this replica's subscribers of their symbols; never waits."""
+        if not self._by_symbol:
+            return
         per_subscriber: dict[Subscriber, list[SourcedTick]] = {}
         for tick in ticks:
             for subscriber in self._by_symbol.get(tick.symbol, ()):

@@ -241,6 +241,77 @@ async def test_subscribers_get_entitled_symbols_and_lose_them_on_revocation(
         await client.close()
 
 
+async def _viewer(stream: str, token: str, sym: str) -> Any:
+    viewer = await websockets.connect(stream)
+    await viewer.send(json.dumps({"type": "auth", "v": 1, "token": token}))
+    await viewer.send(json.dumps({"type": "subscribe", "symbols": [sym]}))
+    answer = json.loads(await asyncio.wait_for(viewer.recv(), 30))
+    assert answer["symbols"] == [sym], answer
+    return viewer
+
+
+async def _seen_until(viewer: Any, sequence: int, seen: dict[int, int]) -> None:
+    """Count every tick the viewer receives (by sequence) until `sequence` arrives."""
+    while seen.get(sequence, 0) == 0:
+        message = json.loads(await asyncio.wait_for(viewer.recv(), 30))
+        for t in message.get("ticks", ()) if message["type"] == "ticks" else ():
+            seen[t["sequence"]] = seen.get(t["sequence"], 0) + 1
+
+
+async def test_two_replicas_each_deliver_every_live_tick_exactly_once(
+    stack: dict[str, Any],
+    postgres: PostgresStore,
+    redis_store: RedisStore,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """A replica hands the ticks it took to its own subscribers at once and skips its own
+    batches when Redis brings them back; the other replica's subscribers get them through
+    Redis. Markers sent the other way prove nothing more was on its way: Redis keeps one
+    channel's order, so an echo of a batch would arrive before the marker published after it."""
+    validator = SubscriptionValidator(postgres.pool, redis_store.client)
+    for plan in DEFAULT_PLANS.values():
+        await validator.upsert_plan(plan)
+    user = f"viewer-{uuid.uuid4().hex[:6]}"
+    later = __import__("datetime").datetime.now(__import__("datetime").UTC).replace(year=2030)
+    await validator.set_subscription(
+        {"user_id": user, "plan_id": "pro", "status": "active", "current_period_end": later}
+    )
+    token = await development_token(stack["settings"], user, scopes=(TokenScope.READ,))
+    dbs_port = int(stack["dbs"].rsplit(":", 1)[1])
+    other_port = free_port()
+    other = bridge_app(
+        load_settings(environ=env_for(settings, tmp_path, dbs_port, other_port)).settings,
+        CollectorRegistry(),
+    )
+    sym, base = "XAUUSD", int(time.time() * 1000)
+    sent_to_a, marker_b, marker_a = [base + 1, base + 2, base + 3], base + 4, base + 5
+    async with serving(other, other_port):
+        viewer_a = await _viewer(stack["stream"], token, sym)
+        viewer_b = await _viewer(f"ws://127.0.0.1:{other_port}/api/v1/stream", token, sym)
+        to_a = BridgeClient(stack["ingest"], stack["token"])
+        to_b = BridgeClient(f"ws://127.0.0.1:{other_port}/api/v1/ingest", stack["token"])
+        await to_a.connect()
+        await to_b.connect()
+        seen_a: dict[int, int] = {}
+        seen_b: dict[int, int] = {}
+        for sequence in sent_to_a:
+            await to_a.send_ticks([tick(sym, sequence, bid=2350.0, ask=2350.3)])
+        await _seen_until(viewer_a, sent_to_a[-1], seen_a)  # A's own, without Redis
+        await _seen_until(viewer_b, sent_to_a[-1], seen_b)  # through Redis: A published
+        await to_b.send_ticks([tick(sym, marker_b, bid=2350.0, ask=2350.3)])
+        await _seen_until(viewer_a, marker_b, seen_a)  # after any echo of A's batches
+        await to_a.send_ticks([tick(sym, marker_a, bid=2350.0, ask=2350.3)])
+        await _seen_until(viewer_b, marker_a, seen_b)  # after any echo of B's marker
+        for client in (to_a, to_b):
+            await client.close()
+        for viewer in (viewer_a, viewer_b):
+            await viewer.close()
+    ours = [*sent_to_a, marker_b]
+    assert {s: seen_a.get(s, 0) for s in ours} == dict.fromkeys(ours, 1)
+    assert {s: seen_b.get(s, 0) for s in ours} == dict.fromkeys(ours, 1)
+
+
 async def test_kill_9_after_acks_loses_nothing_and_stores_each_tick_once(
     settings: Settings, clickhouse: ClickHouseStore, key_file: Path, tmp_path: Path
 ) -> None:

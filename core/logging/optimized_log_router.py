@@ -105,7 +105,9 @@ class LogRouter:
                 return
             self._queues[record.level].append(record)
             self._size += 1
-            if self._size >= self._batch_size:
+            # is_set is a read; set takes the event's lock and notifies, on every record once
+            # the writer is behind
+            if self._size >= self._batch_size and not self._wake.is_set():
                 self._wake.set()
 
     def _shed_one_below(self, level: str) -> bool:

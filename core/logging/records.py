@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import msgspec
+
+from aitrading.core.logging.record_ids import new_record_id
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
@@ -22,7 +23,7 @@ class LogRecord(msgspec.Struct, frozen=True):
     trace_id: str = ""
     request_id: str = ""
     fields: str = "{}"  # canonical JSON of the structured extras
-    record_id: str = msgspec.field(default_factory=lambda: os.urandom(16).hex())
+    record_id: str = msgspec.field(default_factory=new_record_id)
 
 
 encode = msgspec.json.Encoder().encode

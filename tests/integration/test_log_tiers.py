@@ -199,3 +199,28 @@ def test_logs_cli_costs_measures_and_enforce_is_idempotent(
         )
         assert run.returncode == 0, run.stderr
         assert "moved hot→warm" in run.stdout
+
+
+def test_hot_writes_keep_every_record_in_order_with_its_trace_list_and_its_ttl(
+    settings: Settings,
+) -> None:
+    """More records than one script call takes: every one lands in the stream in order, each
+    traced one in its trace's list (with the TTL), an untraced one in none."""
+    from aitrading.core.logging.tiered_log_storage import HOT_WRITE_CHUNK
+
+    client = redis.Redis.from_url(redis_url(settings))
+    namespace = f":{uuid.uuid4().hex[:8]}"
+    hot = HotTier(client, namespace=namespace, trace_ttl_s=600)
+    traces = [uuid.uuid4().hex for _ in range(3)]
+    records = [
+        make("hot-svc", "INFO", n, traces[n % 4] if n % 4 < 3 else "")
+        for n in range(HOT_WRITE_CHUNK * 2 + 7)
+    ]
+    hot.write(records)
+    assert [r.record_id for _, r in hot.scan()] == [r.record_id for r in records]
+    for trace in traces:
+        assert [r.record_id for r in hot.by_trace(trace)] == [
+            r.record_id for r in records if r.trace_id == trace
+        ]
+        assert 0 < client.ttl(f"aitrading:logs:trace:{namespace}:{trace}") <= 600
+    client.close()

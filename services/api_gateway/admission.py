@@ -38,7 +38,7 @@ from aitrading.core.security.rate_limiter import (
     Scope,
 )
 from aitrading.core.security.token_revocation import state_keys
-from aitrading.services.api_gateway.routing import Access, Route, match
+from aitrading.services.api_gateway.routing import Access, Route, routed
 
 # KEYS: jti denial, user token version, family revocation, user limit key[, per-IP limit key].
 # ARGV: the token's `tv`; the user limit's interval ms, tolerance ms, cost[; the per-IP
@@ -127,7 +127,7 @@ def door_limit_deferrable(
     verified, so nothing costly runs before the per-IP limit is decided."""
     if jwt is None or scope["type"] != "http":
         return False
-    route = match(routes, scope["path"])
+    route = routed(scope, routes)
     if route is None or route.access is Access.PUBLIC or scope["method"] not in route.methods:
         return False
     token = bearer_in(Headers(scope=scope).get("authorization", ""))

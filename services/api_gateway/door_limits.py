@@ -19,12 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aitrading.core.security.rate_limiter import PendingHit, Policy, RateLimiter
+from aitrading.core.security.rate_limiter import Decision, PendingHit, Policy, RateLimiter
 from aitrading.core.security.rate_limiter import Scope as LimitScope
-from aitrading.services.common.http import error_body
+from aitrading.services.common.http import ApiError, error_response
 
 MAX_BODY_BYTES = 1024 * 1024
 _log = logging.getLogger(__name__)
@@ -32,6 +31,16 @@ _log = logging.getLogger(__name__)
 
 _DEFERRED = "aitrading.door_limit_deferred"
 DOOR_REFUSAL = "too many requests from this address"
+
+
+def door_refusal(decision: Decision) -> ApiError | None:
+    """The door's answer to an address over its limit (None when allowed): the same whether
+    the door decided it or admission did for it."""
+    if decision.allowed:
+        return None
+    return ApiError(
+        429, "rate_limited", DOOR_REFUSAL, headers={"retry-after": decision.retry_after_header}
+    )
 
 
 def claim_deferred(state: dict[str, Any]) -> PendingHit | None:
@@ -60,7 +69,8 @@ class DoorLimits:
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             message = f"bodies are limited to {MAX_BODY_BYTES} bytes"
-            await _error(413, "payload_too_large", message)(scope, receive, send)
+            too_large = ApiError(413, "payload_too_large", message)
+            await error_response(too_large)(scope, receive, send)
             return
         limiter = self._limiter()
         if limiter is not None and not str(scope["path"]).startswith("/health"):
@@ -69,11 +79,9 @@ class DoorLimits:
             if self._deferrable(scope):
                 await self._deferred(scope, receive, send, limiter, ip)
                 return
-            decision = await limiter.hit(self._per_ip, LimitScope.IP, ip)
-            if not decision.allowed:
-                refused = _error(429, "rate_limited", DOOR_REFUSAL)
-                refused.headers["retry-after"] = decision.retry_after_header
-                await refused(scope, receive, send)
+            refused = door_refusal(await limiter.hit(self._per_ip, LimitScope.IP, ip))
+            if refused is not None:
+                await error_response(refused)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -89,7 +97,3 @@ class DoorLimits:
             if unclaimed is not None:  # served by a route that does not admit: count it now
                 _log.warning("per-IP limit left unclaimed on %s; charged after", scope["path"])
                 await limiter.hit(self._per_ip, LimitScope.IP, ip)
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status)

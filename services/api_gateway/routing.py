@@ -7,8 +7,10 @@ route-table test walks it to prove no non-public route answers an anonymous call
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Access(StrEnum):
@@ -79,3 +81,20 @@ def match(routes: tuple[Route, ...], path: str) -> Route | None:
         ):
             best = route
     return best
+
+
+_MATCHED = "aitrading.route"
+
+
+def routed(scope: MutableMapping[str, Any], routes: tuple[Route, ...]) -> Route | None:
+    """`match` for this request's path, once per request: the door (deciding whether the
+    per-IP limit can be deferred) and the proxy both need it; the answer is kept in the
+    request's state, with the path it was matched for."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    path = str(scope["path"])
+    kept = state.get(_MATCHED)
+    if kept is not None and kept[0] == path:
+        return kept[1]  # type: ignore[no-any-return]
+    route = match(routes, path)
+    state[_MATCHED] = (path, route)
+    return route

@@ -50,6 +50,16 @@ class ApiError(Exception):
         self.headers = headers  # e.g. Retry-After on 429
 
 
+def error_response(error: ApiError) -> JSONResponse:
+    """The JSON answer for `error`: what the exception handler sends, and what middleware
+    outside the app's exception handling sends for the same refusal."""
+    return JSONResponse(
+        error_body(error.code, error.message, error.details),
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
 def error_body(
     code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -188,11 +198,7 @@ def install_common(
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details),
-            status_code=exc.status,
-            headers=exc.headers,
-        )
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -121,17 +121,14 @@ class TickRepository:
         )
 
     async def _insert(self, ticks: list[SourcedTick]) -> None:
-        # the struct's field order is the column order (STORAGE_COLUMNS); transposed in C
-        columns: list[list[Any]] = [list(c) for c in zip(*map(astuple, ticks), strict=True)]
-        # the identity columns (source, symbol, time, sequence), encoded in one C call
-        digest = hashlib.sha256(_encode_json(columns[:4]))
+        columns = storage_columns(ticks)
         await self._store.run(
             self._store.client.insert,
             "ticks",
             columns,
             column_names=list(STORAGE_COLUMNS),
             column_oriented=True,
-            settings={"insert_deduplication_token": digest.hexdigest(), **_ONE_THREAD},
+            settings={"insert_deduplication_token": deduplication_token(columns), **_ONE_THREAD},
         )
 
     async def query(
@@ -197,3 +194,16 @@ class TickRepository:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def storage_columns(ticks: list[SourcedTick]) -> list[list[Any]]:
+    """The batch column by column, in STORAGE_COLUMNS order (the struct's field order),
+    transposed in C."""
+    return [list(c) for c in zip(*map(astuple, ticks), strict=True)]
+
+
+def deduplication_token(columns: list[list[Any]]) -> str:
+    """ClickHouse's insert deduplication token for a batch: a hash of its identity columns
+    (source, symbol, time, sequence) encoded in one C call, so a batch sent again after a lost
+    answer is dropped by the engine whatever else it carries."""
+    return hashlib.sha256(_encode_json(columns[:4])).hexdigest()

@@ -176,3 +176,41 @@ def _paths(routes: list[Any]) -> list[str]:
         if isinstance(included, APIRouter):
             found.extend(_paths(included.routes))
     return found
+
+
+async def test_a_proxied_request_is_a_503_while_redis_is_down_and_served_once_it_is_back(
+    settings: Settings,
+    clickhouse: ClickHouseStore,
+    key_file: Path,
+    tmp_path: Path,
+    accounts: dict[str, Any],
+) -> None:
+    """A whole gateway on a Redis of its own, stopped under it: the token's revocation state
+    cannot be read, so the request is refused as unavailable (not a 500, never admitted)."""
+    from aitrading.core.infrastructure.config_manager import load_settings
+    from aitrading.core.stores.embedded import EmbeddedRedis
+    from aitrading.core.stores.redis_store import redis_url
+
+    from .conftest import embedded_env
+
+    del clickhouse, key_file
+    own = load_settings(environ=embedded_env(tmp_path / "own-redis")).settings
+    server = EmbeddedRedis(own)
+    server.start()
+    try:
+        async with gateway_stack(settings, tmp_path, AITRADING_REDIS_URL=redis_url(own)) as running:
+            http: httpx.AsyncClient = running["http"]
+            token = (await login(http, accounts["pro"]["email"]))["access_token"]
+            ticks = {"params": TICKS, "headers": bearer(token)}
+            assert (await http.get("/api/v1/market/ticks", **ticks)).status_code == 200
+            server.stop()
+            refused = await http.get("/api/v1/market/ticks", **ticks)
+            assert refused.status_code == 503, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "unavailable"
+            assert "revocation state unavailable" in error["message"]
+            server.start()
+            back = await http.get("/api/v1/market/ticks", **ticks)
+            assert back.status_code == 200, back.text
+    finally:
+        server.stop()

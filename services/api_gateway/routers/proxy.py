@@ -33,8 +33,8 @@ from aitrading.services.api_gateway.deps import (
     refuse_when_limited,
     stores_of,
 )
-from aitrading.services.api_gateway.door_limits import DOOR_REFUSAL, claim_deferred
-from aitrading.services.api_gateway.routing import Access, Route, match
+from aitrading.services.api_gateway.door_limits import claim_deferred, door_refusal
+from aitrading.services.api_gateway.routing import Access, Route, routed
 from aitrading.services.api_gateway.tracing import CHAIN_ROUTE, CHAIN_UPSTREAM
 from aitrading.services.api_gateway.upstreams import UpstreamUnavailableError
 from aitrading.services.common.http import ApiError, error_responses
@@ -71,7 +71,7 @@ BUFFERED_BODY_BYTES = 256 * 1024
 async def proxy(rest: str, request: Request, gateway: Gateway) -> Response:
     # the per-IP limit the door left to admission (a request it expects to admit below)
     door = claim_deferred(request.scope.setdefault("state", {}))
-    route = match(gateway.routes, request.url.path)
+    route = routed(request.scope, gateway.routes)
     if route is None or request.method not in route.methods or route.access is Access.PUBLIC:
         await _charge_door(request, door)  # not admitted below: decided on its own, first
     if route is None:
@@ -188,10 +188,6 @@ async def _charge_door(request: Request, door: PendingHit | None) -> None:
 
 
 def _refuse_at_door(decision: Decision) -> None:
-    if not decision.allowed:  # the door's own answer
-        raise ApiError(
-            429,
-            "rate_limited",
-            DOOR_REFUSAL,
-            headers={"retry-after": decision.retry_after_header},
-        )
+    refused = door_refusal(decision)
+    if refused is not None:
+        raise refused

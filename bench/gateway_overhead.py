@@ -9,9 +9,12 @@ same upstream (`_nginx_peer.py`; without nginx installed the JSON says so, `ngin
 the least a Python proxy on the gateway's own server, framework and client does
 (`_python_proxy_peer.py`): what the gateway adds beyond that one is its own work.
 
-The three paths are measured interleaved, one request to each per round in a shuffled order,
+The paths are measured interleaved, one request to each per round in a shuffled order,
 so a burst of noise on this shared machine (CPU steal, ClickHouse merging in the background)
 lands on all of them alike instead of on whichever path happened to be measured during it.
+database-service's own figure (`direct_p50_ms`) has a peer in the same rounds too: the same
+query through its repository on chdb in this process (`engine_p50_ms`), the engine's cost
+without HTTP, FastAPI or the service around it.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -38,23 +43,57 @@ WARMUP_ROUNDS = 50
 IDLE_S = 5.0
 
 
-async def interleaved(
-    http: httpx.AsyncClient, paths: dict[str, tuple[str, dict[str, str]]], rounds: int
-) -> dict[str, list[float]]:
-    """Per path, the latency in ms of `rounds` requests, sent one path after another."""
-    params = {"symbol": "EURUSD", "start": 0, "end": 1}
-    samples: dict[str, list[float]] = {name: [] for name in paths}
-    order = list(paths)
+Probe = Callable[[], Awaitable[object]]
+TICKS = {"symbol": "EURUSD", "start": 0, "end": 1}  # an empty range
+
+
+def get(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Probe:
+    async def probe() -> None:
+        answer = await http.get(url, params=TICKS, headers=headers)
+        answer.raise_for_status()
+
+    return probe
+
+
+async def interleaved(probes: dict[str, Probe], rounds: int) -> dict[str, list[float]]:
+    """Per probe, the latency in ms of `rounds` calls, one probe after another per round."""
+    samples: dict[str, list[float]] = {name: [] for name in probes}
+    order = list(probes)
     shuffle = random.Random(7).shuffle
     for _ in range(rounds):
         shuffle(order)
         for name in order:
-            url, headers = paths[name]
             started = time.perf_counter()
-            answer = await http.get(url, params=params, headers=headers)
+            await probes[name]()
             samples[name].append((time.perf_counter() - started) * 1000)
-            answer.raise_for_status()
     return samples
+
+
+async def engine_peer(scratch: Path) -> tuple[Probe, Callable[[], Awaitable[None]]]:
+    """database-service's own query for the same empty range, through its own repository on
+    chdb in this process (a data path of its own, the same schema): the engine's cost without
+    HTTP, FastAPI or the service around it."""
+    from aitrading.core.infrastructure.config_manager import load_settings
+    from aitrading.core.stores.clickhouse import ClickHouseStore
+    from aitrading.services.database_service.schema import clickhouse as schema
+    from aitrading.services.database_service.ticks import TickRepository
+
+    settings = load_settings(
+        environ={
+            "AITRADING_DATA_DIR": str(scratch),
+            "AITRADING_CLICKHOUSE_DSN": f"chdb://{scratch / 'clickhouse'}",
+        }
+    ).settings
+    store = await ClickHouseStore.create(settings)
+    await schema.migrate(store, 365)
+    repository = TickRepository(store)
+
+    async def probe() -> object:
+        return await repository.query(
+            str(TICKS["symbol"]), int(TICKS["start"]), int(TICKS["end"]), 1000, None
+        )
+
+    return probe, store.close
 
 
 async def main() -> None:
@@ -67,7 +106,11 @@ async def main() -> None:
     from aitrading.core.stores.postgres import PostgresStore
     from aitrading.core.stores.redis_store import RedisStore
 
-    with embedded(postgres=True, redis=True) as settings:
+    with (
+        embedded(postgres=True, redis=True) as settings,
+        tempfile.TemporaryDirectory() as engine_dir,
+    ):
+        scratch = Path(engine_dir)
         dbs_port, gw_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -133,20 +176,22 @@ async def main() -> None:
                     )
                 ).json()
                 auth = {"authorization": f"Bearer {token['access_token']}"}
+                engine, close_engine = await engine_peer(scratch)
                 paths = {
-                    "direct": (f"http://127.0.0.1:{dbs_port}/api/v1/ticks", {}),
-                    "gateway": (f"http://127.0.0.1:{gw_port}/api/v1/market/ticks", auth),
-                    "python proxy": (f"{python_proxy}/api/v1/ticks", {}),
+                    "direct": get(http, f"http://127.0.0.1:{dbs_port}/api/v1/ticks", {}),
+                    "gateway": get(http, f"http://127.0.0.1:{gw_port}/api/v1/market/ticks", auth),
+                    "python proxy": get(http, f"{python_proxy}/api/v1/ticks", {}),
+                    "engine": engine,
                 }
                 peer_error = ""
                 async with contextlib.AsyncExitStack() as peers:
                     try:
                         proxy = await peers.enter_async_context(nginx_proxy(free_port(), dbs_port))
                         await wait_ready(proxy)  # nginx up and proxying
-                        paths["nginx"] = (f"{proxy}/api/v1/ticks", {})
+                        paths["nginx"] = get(http, f"{proxy}/api/v1/ticks", {})
                     except (OSError, SystemExit) as exc:  # not installed, or never answered
                         peer_error = f"{type(exc).__name__}: {exc}"
-                    await interleaved(http, paths, WARMUP_ROUNDS)
+                    await interleaved(paths, WARMUP_ROUNDS)
                     pids = (gw_pid, python_proxy_pid)
                     idle_before, idle_started = [cpu_seconds(pid) for pid in pids], time.monotonic()
                     await asyncio.sleep(IDLE_S)  # what each process spends with no request
@@ -156,19 +201,21 @@ async def main() -> None:
                         for p, c in zip(pids, idle_before, strict=True)
                     ]
                     cpu_before, load_started = [cpu_seconds(pid) for pid in pids], time.monotonic()
-                    samples = await interleaved(http, paths, REQUESTS)
+                    samples = await interleaved(paths, REQUESTS)
                     load_s = time.monotonic() - load_started
                     # CPU per request: the load run's, less what the process spends idle
                     gw_cpu_ms, py_cpu_ms = (
                         (cpu_seconds(p) - c - rate * load_s) * 1000 / REQUESTS
                         for p, c, rate in zip(pids, cpu_before, idle_rate, strict=True)
                     )
+                await close_engine()
         finally:
             for process in processes:
                 process.terminate()
                 await process.wait()
     p = [statistics.median, lambda s: statistics.quantiles(s, n=100)[98]]
     direct_p50, direct_p99 = (f(samples["direct"]) for f in p)
+    engine_p50 = statistics.median(samples["engine"])
     gw_p50, gw_p99 = (f(samples["gateway"]) for f in p)
     py_p50, py_p99 = (f(samples["python proxy"]) for f in p)
     peer: dict[str, object] = {"nginx_error": peer_error}
@@ -189,6 +236,10 @@ async def main() -> None:
         added_p50_ms=round(gw_p50 - direct_p50, 3),
         added_p99_ms=round(gw_p99 - direct_p99, 3),
         direct_p50_ms=round(direct_p50, 3),
+        # the peer of direct_p50_ms: the same query through database-service's repository on
+        # chdb in this process, without HTTP or the service around it
+        engine_p50_ms=round(engine_p50, 3),
+        engine_metric="the same query through database-service's repository, chdb in-process",
         gateway_p50_ms=round(gw_p50, 3),
         goal_added_p50_ms=1.0,
         goal_added_p99_ms=3,

@@ -74,3 +74,13 @@ async def test_a_replica_decodes_the_others_batches_for_its_subscribers_only(
     assert "malformed" in caplog.text
     feed.dispatch(ticks(3))  # what this replica took itself
     assert [t.sequence for t in watcher.queue.get_nowait()] == [3]
+
+
+def test_ticks_stay_out_of_the_garbage_collector() -> None:
+    """Only strings and numbers: never in a cycle, so never worth tracking."""
+    import gc
+
+    from aitrading.core.market.ticks import Tick
+
+    assert not gc.is_tracked(ticks(1)[0])
+    assert not gc.is_tracked(Tick("EURUSD", 1, 1, 1.1, 1.2))

@@ -17,13 +17,17 @@ import ssl
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from aitrading.cli.common import EXIT_CONFIG, console, err_console
 from aitrading.core.infrastructure.event_wait import wait_event
+
+if TYPE_CHECKING:
+    from aitrading.client.config_manager.connector_config import ConnectorConfig
+    from aitrading.client.metatrader_connector.connector import ConnectorOptions
 
 app = typer.Typer(help="The MT5 connector: terminal ticks in, signed orders out.")
 
@@ -134,7 +138,7 @@ def run(
 async def _run(folder: Path, config: Any, password: str, api_key: str, simulator: bool) -> None:
     import httpx
 
-    from aitrading.client.metatrader_connector.connector import Connector, ConnectorOptions
+    from aitrading.client.metatrader_connector.connector import Connector
     from aitrading.client.metatrader_connector.mt5_terminal import MetaTrader5Terminal
     from aitrading.client.metatrader_connector.outbox import Outbox
     from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
@@ -171,13 +175,7 @@ async def _run(folder: Path, config: Any, password: str, api_key: str, simulator
     keys = PlatformKeys(config.gateway_url, verify=tls)
     limits = LocalLimits(config.max_order_volume, frozenset(config.symbols))
     connector = Connector(
-        ConnectorOptions(
-            url=config.bridge_url,
-            source=config.source,
-            connections=config.connections,
-            symbols=tuple(config.symbols),
-            ssl_context=tls,
-        ),
+        options_from(config, tls),
         terminal,
         Outbox(folder / "outbox.db"),
         token,
@@ -259,3 +257,17 @@ def doctor(directory: Path | None = DirOption) -> None:
         console.print(f"{mark:5} {finding.check}: {finding.detail}")
     if failed:
         raise typer.Exit(1)
+
+
+def options_from(config: ConnectorConfig, tls: ssl.SSLContext | None) -> ConnectorOptions:
+    """What `connector.json` sets of the connector's behaviour; the rest keeps its defaults."""
+    from aitrading.client.metatrader_connector.connector import ConnectorOptions
+
+    return ConnectorOptions(
+        url=config.bridge_url,
+        source=config.source,
+        connections=config.connections,
+        symbols=tuple(config.symbols),
+        capture_interval_s=config.capture_interval_ms / 1000,
+        ssl_context=tls,
+    )

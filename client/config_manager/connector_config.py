@@ -35,6 +35,13 @@ class ConnectorConfig(BaseModel):
     mt5_path: str | None = None
     pinned_ca: Path | None = None
     connections: int = Field(default=5, ge=1, le=64)
+    capture_interval_ms: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="how often each symbol's new ticks are read from the terminal (a tick "
+        "waits up to this long before it is captured)",
+    )
     max_order_volume: float = Field(default=10.0, gt=0)
     issuer: str = Field(default="aitrading", min_length=1, description="the platform's issuer")
 

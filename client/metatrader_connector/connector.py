@@ -58,7 +58,8 @@ class ConnectorOptions:
     connections: int = 5
     symbols: tuple[str, ...] = ("EURUSD",)
     page: int = 1000
-    capture_interval_s: float = 0.05
+    # MT5 gives no push: a tick waits up to this long to be read (the seed's 50 ms budget)
+    capture_interval_s: float = 0.01
     backoff_initial_s: float = 0.5
     backoff_cap_s: float = 30.0
     breaker_threshold: int = 5

@@ -122,3 +122,16 @@ def test_dpapi_store_uses_user_scope_entropy_and_no_ui(tmp_path: Path) -> None:
     entropy, flags = FakeWin32Crypt.calls[-1]
     assert entropy == b"aitrading-connector/v1"
     assert flags == 0x1  # CRYPTPROTECT_UI_FORBIDDEN; user scope (no LOCAL_MACHINE flag)
+
+
+def test_the_capture_interval_is_bounded_and_reaches_the_connector() -> None:
+    """MT5 has no push: the interval is the longest a tick waits to be read. 10 ms by default
+    (inside the seed's 50 ms), at most a second, never a busy loop."""
+    from aitrading.cli.connector_cmd import options_from
+
+    assert options_from(ConnectorConfig.model_validate(GOOD), None).capture_interval_s == 0.01
+    slower = ConnectorConfig.model_validate({**GOOD, "capture_interval_ms": 250})
+    assert options_from(slower, None).capture_interval_s == 0.25
+    for bad in (0, 1001, "fast"):
+        with pytest.raises(ValidationError, match="capture_interval_ms"):
+            ConnectorConfig.model_validate({**GOOD, "capture_interval_ms": bad})

@@ -200,9 +200,10 @@ async def test_acks_continue_from_the_journal_while_database_service_is_down(
         await client.close()
 
 
-async def test_subscribers_get_entitled_symbols_and_lose_them_on_revocation(
+async def _pro_viewer(
     stack: dict[str, Any], postgres: PostgresStore, redis_store: RedisStore
-) -> None:
+) -> tuple[SubscriptionValidator, str, Any, str]:
+    """A user on the pro plan until 2030 and a read token: (validator, user, period end, token)."""
     validator = SubscriptionValidator(postgres.pool, redis_store.client)
     for plan in DEFAULT_PLANS.values():
         await validator.upsert_plan(plan)
@@ -212,6 +213,13 @@ async def test_subscribers_get_entitled_symbols_and_lose_them_on_revocation(
         {"user_id": user, "plan_id": "pro", "status": "active", "current_period_end": later}
     )
     token = await development_token(stack["settings"], user, scopes=(TokenScope.READ,))
+    return validator, user, later, token
+
+
+async def test_subscribers_get_entitled_symbols_and_lose_them_on_revocation(
+    stack: dict[str, Any], postgres: PostgresStore, redis_store: RedisStore
+) -> None:
+    validator, user, later, token = await _pro_viewer(stack, postgres, redis_store)
     sym = "XAUUSD"
     async with websockets.connect(stack["stream"]) as viewer:
         await viewer.send(json.dumps({"type": "auth", "v": 1, "token": token}))
@@ -269,15 +277,7 @@ async def test_two_replicas_each_deliver_every_live_tick_exactly_once(
     batches when Redis brings them back; the other replica's subscribers get them through
     Redis. Markers sent the other way prove nothing more was on its way: Redis keeps one
     channel's order, so an echo of a batch would arrive before the marker published after it."""
-    validator = SubscriptionValidator(postgres.pool, redis_store.client)
-    for plan in DEFAULT_PLANS.values():
-        await validator.upsert_plan(plan)
-    user = f"viewer-{uuid.uuid4().hex[:6]}"
-    later = __import__("datetime").datetime.now(__import__("datetime").UTC).replace(year=2030)
-    await validator.set_subscription(
-        {"user_id": user, "plan_id": "pro", "status": "active", "current_period_end": later}
-    )
-    token = await development_token(stack["settings"], user, scopes=(TokenScope.READ,))
+    token = (await _pro_viewer(stack, postgres, redis_store))[3]
     dbs_port = int(stack["dbs"].rsplit(":", 1)[1])
     other_port = free_port()
     other = bridge_app(

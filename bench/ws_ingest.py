@@ -266,7 +266,7 @@ async def subscriber_latency(
     receiver = asyncio.create_task(receive())
     for i in range(LATENCY_TICKS):
         seq = start_seq + 1 + i
-        sent[seq] = time.perf_counter()
+        sent[seq] = tick_sent = time.perf_counter()  # the receiver pops it when the tick arrives
         await connector.send(
             {
                 "type": "tick",
@@ -280,7 +280,7 @@ async def subscriber_latency(
         while json.loads(await pinger.recv()).get("seq") != i + 1:
             pass
         round_trips.append((time.perf_counter() - pinged) * 1000)
-        await asyncio.sleep(max(0.0, 0.005 - (time.perf_counter() - sent.get(seq, pinged))))
+        await asyncio.sleep(max(0.0, 0.005 - (time.perf_counter() - tick_sent)))  # 200 ticks/s
     await asyncio.wait_for(receiver, 30)
     await viewer.close()
     await pinger.close()

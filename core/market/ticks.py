@@ -17,7 +17,6 @@ import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 import msgspec
 from msgspec.structs import astuple
@@ -103,37 +102,6 @@ class Refusal:
     message: str
 
 
-class TickFields(Protocol):
-    """Anything shaped like a tick (read-only): the wire struct, the storage model."""
-
-    @property
-    def symbol(self) -> str: ...
-
-    @property
-    def time_msc(self) -> int: ...
-
-    @property
-    def sequence(self) -> int: ...
-
-    @property
-    def bid(self) -> float: ...
-
-    @property
-    def ask(self) -> float: ...
-
-    @property
-    def last(self) -> float: ...
-
-    @property
-    def volume(self) -> int: ...
-
-    @property
-    def volume_real(self) -> float: ...
-
-    @property
-    def flags(self) -> int: ...
-
-
 # A batch or a connection carries the same few sources and symbols tick after tick: each
 # distinct string is matched once (bounded), which was a fifth of database-service's CPU
 # while storing (profile of bench/ws_ingest.py).
@@ -156,7 +124,7 @@ def _symbol_problem(symbol: str) -> Refusal | None:
     return None
 
 
-def tick_problem(tick: TickFields, source: str) -> Refusal | None:
+def tick_problem(tick: Tick | SourcedTick, source: str) -> Refusal | None:
     """The first rule this tick from `source` breaks, or None when storage will take it.
 
     For a tick msgspec has decoded into `Tick` or `SourcedTick`, as both sides have it: the

@@ -84,3 +84,15 @@ def test_ticks_stay_out_of_the_garbage_collector() -> None:
 
     assert not gc.is_tracked(ticks(1)[0])
     assert not gc.is_tracked(Tick("EURUSD", 1, 1, 1.1, 1.2))
+
+
+def test_a_replica_hands_its_own_ticks_to_its_subscribers_without_redis() -> None:
+    """`offer` delivers locally before anything is published: with no Redis at all (the
+    fan-out never started, the client never connected), the subscriber has the ticks."""
+    from aitrading.services.data_bridge.fanout import FanOut
+
+    feed = LiveFeed(aioredis.Redis(port=1))  # nothing listens there
+    watcher = Subscriber("user", {"EURUSD"})
+    feed.add(watcher)
+    FanOut(aioredis.Redis(port=1), feed).offer(ticks(7, 8))
+    assert [t.sequence for t in watcher.queue.get_nowait()] == [7, 8]

@@ -7,6 +7,15 @@ capture cursor of each symbol is committed in the same transaction as the frame 
 its ticks, so a restart resumes the terminal's tick history exactly where the outbox ends:
 no tick is skipped and none is captured twice.
 
+Ticks are numbered per symbol, from the cursor's row: the numbers a page gets depend only on
+what was committed before it. So a page may be handed to the links while its commit is still
+under way (`put_ticks`'s `staged`): if that commit never lands (a crash, a full disk), the
+cursor did not move either, the terminal still has those ticks, and the next capture gives them
+the same numbers — the same identities, which the bridge stores once. The local fsync is off
+the tick's path, and "unacked means resent" still holds: resent from the terminal's history.
+Frame ids are handed out by this object and never reused within a process, so an ack for a
+page whose commit failed can never remove another frame.
+
 Bounded: when `max_frames` are waiting, `put` refuses (`OutboxFullError`) and the connector
 stops capturing — the terminal keeps its tick history, so capture catches up from the cursor
 once acks drain the outbox. Nothing is ever dropped to make room.
@@ -30,7 +39,8 @@ CREATE TABLE IF NOT EXISTS frames (
 CREATE TABLE IF NOT EXISTS cursors (
     symbol TEXT PRIMARY KEY,
     time_msc INTEGER NOT NULL,
-    seen_at_time INTEGER NOT NULL
+    seen_at_time INTEGER NOT NULL,
+    next_sequence INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS resting (ticket INTEGER PRIMARY KEY, body TEXT NOT NULL);
@@ -65,78 +75,111 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # committed = on disk
         self._db.executescript(_SCHEMA)
+        self._first_sequence = self._migrate()
+        self._last_id = self._highest_frame_id()
         self._lock = threading.Lock()
+        # Reads of pending frames have a connection of their own: in WAL mode a reader never
+        # waits for a writer's fsync, so the event loop can look for frames to resend while
+        # the capture thread commits (it waited up to a capture burst for that thread).
+        self._reader = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._read_lock = threading.Lock()
         self.max_frames = max_frames
 
+    def _migrate(self) -> int:
+        """Per-symbol numbering for an outbox written when one counter numbered every symbol
+        (`meta.sequence`): each symbol goes on above the last number that counter gave, so no
+        tick identity is ever given twice. Returns where a symbol seen for the first time
+        starts — a constant, so a page whose commit was lost is numbered the same again."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(cursors)")}
+        if "next_sequence" not in columns:
+            self._db.execute("ALTER TABLE cursors ADD COLUMN next_sequence INTEGER")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'sequence'").fetchone()
+        first = (int(row[0]) if row else 0) + 1
+        self._db.execute(
+            "UPDATE cursors SET next_sequence = ? WHERE next_sequence IS NULL", (first,)
+        )
+        return first
+
+    def _highest_frame_id(self) -> int:
+        """The highest frame id this file ever gave out (AUTOINCREMENT keeps it after deletes)."""
+        row = self._db.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'frames'), 0),"
+            " coalesce((SELECT max(id) FROM frames), 0))"
+        ).fetchone()
+        return int(row[0])
+
     def close(self) -> None:
+        self._reader.close()
         self._db.close()
 
-    def put(
-        self,
-        kind: str,
-        body: bytes,
-        items: int = 1,
-        cursors: dict[str, Cursor] | None = None,
-    ) -> int:
-        """Store a frame (and the capture cursors it advances) durably; its id."""
-        return self._store(kind, lambda _: body, items, cursors, numbered=False)
-
-    def put_numbered(
-        self,
-        kind: str,
-        render: Callable[[int], bytes],
-        items: int,
-        cursors: dict[str, Cursor] | None = None,
-    ) -> int:
-        """Reserve `items` tick sequence numbers, then store `render(first)` with the cursors
-        it advances — one transaction, one fsync. A restart never reuses a sequence number,
-        so a tick keeps its identity (source, symbol, time_msc, sequence) only if it was
-        stored with it, which is why ticks are numbered as they enter the outbox."""
-        return self._store(kind, render, items, cursors, numbered=True)
-
-    def _store(
-        self,
-        kind: str,
-        render: Callable[[int], bytes],
-        items: int,
-        cursors: dict[str, Cursor] | None,
-        numbered: bool,
-    ) -> int:
+    def put(self, kind: str, body: bytes, items: int = 1) -> int:
+        """Store a frame other than ticks durably; its id."""
         with self._lock:
-            if self.depth() >= self.max_frames:
-                raise OutboxFullError(f"{self.max_frames} frames await their ack")
+            frame_id = self._new_frame_id()
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                first = self._reserve(items) if numbered else 0
-                cursor = self._db.execute(
-                    "INSERT INTO frames (kind, body, items) VALUES (?, ?, ?)",
-                    (kind, render(first), items),
-                )
-                for symbol, at in (cursors or {}).items():
-                    self._db.execute(
-                        "INSERT INTO cursors (symbol, time_msc, seen_at_time) VALUES (?, ?, ?)"
-                        " ON CONFLICT (symbol) DO UPDATE SET time_msc = excluded.time_msc,"
-                        " seen_at_time = excluded.seen_at_time",
-                        (symbol, at.time_msc, at.seen_at_time),
-                    )
+                self._insert(frame_id, kind, body, items)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            frame_id = cursor.lastrowid
-            assert frame_id is not None
             return frame_id
 
-    def _reserve(self, count: int) -> int:
-        """Inside a transaction: the first of `count` fresh sequence numbers."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'sequence'").fetchone()
-        first = (int(row[0]) if row else 0) + 1
+    def put_ticks(
+        self,
+        symbol: str,
+        render: Callable[[int], bytes],
+        items: int,
+        cursor: Cursor,
+        staged: Callable[[int, bytes], None] | None = None,
+    ) -> int:
+        """One page of `symbol`'s ticks: `render(first)` numbers them from the symbol's next
+        sequence number; the frame and the advanced cursor commit together, one fsync.
+        `staged(frame_id, body)` runs once both are written and before that commit — the
+        page may go out while the fsync runs (see the module's docstring for why that is
+        safe). If the commit fails, nothing of the page stays and the error is raised."""
+        with self._lock:
+            frame_id = self._new_frame_id()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                first = self._next_sequence(symbol)
+                body = render(first)
+                self._insert(frame_id, "ticks", body, items)
+                self._db.execute(
+                    "INSERT INTO cursors (symbol, time_msc, seen_at_time, next_sequence)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (symbol) DO UPDATE SET"
+                    " time_msc = excluded.time_msc, seen_at_time = excluded.seen_at_time,"
+                    " next_sequence = excluded.next_sequence",
+                    (symbol, cursor.time_msc, cursor.seen_at_time, first + items),
+                )
+                if staged is not None:
+                    staged(frame_id, body)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return frame_id
+
+    def _new_frame_id(self) -> int:
+        """Under the lock: an id no frame of this process had, even one whose commit failed."""
+        self._last_id += 1
+        return self._last_id
+
+    def _insert(self, frame_id: int, kind: str, body: bytes, items: int) -> None:
+        """Inside a transaction, with room checked first: the outbox is bounded."""
+        if self.depth() >= self.max_frames:
+            raise OutboxFullError(f"{self.max_frames} frames await their ack")
         self._db.execute(
-            "INSERT INTO meta (key, value) VALUES ('sequence', ?) ON CONFLICT (key)"
-            " DO UPDATE SET value = excluded.value",
-            (first + count - 1,),
+            "INSERT INTO frames (id, kind, body, items) VALUES (?, ?, ?, ?)",
+            (frame_id, kind, body, items),
         )
-        return first
+
+    def _next_sequence(self, symbol: str) -> int:
+        """Inside a transaction: the number `symbol`'s next captured tick gets."""
+        row = self._db.execute(
+            "SELECT next_sequence FROM cursors WHERE symbol = ?", (symbol,)
+        ).fetchone()
+        return int(row[0]) if row else self._first_sequence
 
     def ack(self, frame_id: int) -> None:
         """Data-bridge has it (in its journal): forget it."""
@@ -165,8 +208,9 @@ class Outbox:
                 self._db.execute("PRAGMA synchronous=FULL")
 
     def pending(self, after: int = 0, limit: int = 1000) -> list[PendingFrame]:
-        with self._lock:
-            rows = self._db.execute(
+        """Committed frames after id `after`, oldest first; never waits for a commit."""
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT id, kind, body, items FROM frames WHERE id > ? ORDER BY id LIMIT ?",
                 (after, limit),
             ).fetchall()

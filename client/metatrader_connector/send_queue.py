@@ -1,8 +1,8 @@
 """What the dispatcher sends next: fresh frames handed over in memory, the rest from the outbox.
 
-A frame is stored in the outbox first (that is what makes it safe) and then offered here with
-its body, so the dispatcher does not read SQLite on the hot path — a read there waited behind
-the capture thread's fsync for the outbox's lock. Everything that is not fresh is found again
+A frame is offered here with its body once it is written to the outbox (a page of ticks while
+its commit's fsync still runs: the outbox says why that is safe), so the dispatcher does not
+read SQLite on the hot path. Everything that is not fresh is found again
 in the outbox by a recovery pass: frames left from before a restart, frames a dropped link gave
 back, frames released after an `unavailable` backoff, and fresh frames that were dropped here
 (nobody connected, or more than `limit` waiting — bodies are not kept in memory while the

@@ -33,43 +33,137 @@ T0 = 1_800_000_000_000
 
 def test_the_outbox_survives_a_reopen_and_refuses_when_full(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", max_frames=3)
-    first = box.put("ticks", b'{"a":1}', 1, {"EURUSD": Cursor(T0, 2)})
+    first = box.put("account_info", b'{"a":1}', 0)
     numbered: list[int] = []
 
     def render(start: int) -> bytes:
         numbered.append(start)
         return f'{{"first":{start}}}'.encode()
 
-    box.put_numbered("ticks", render, 10)
-    box.put("ticks", b'{"b":2}', 1)
+    box.put_ticks("EURUSD", render, 10, Cursor(T0, 2))
+    box.put("positions", b'{"b":2}', 0)
     with pytest.raises(OutboxFullError):
-        box.put("ticks", b'{"c":3}', 1)
+        box.put("positions", b'{"c":3}', 0)
+    with pytest.raises(OutboxFullError):
+        box.put_ticks("EURUSD", render, 1, Cursor(T0 + 1, 1))
     box.close()  # or a crash: WAL + synchronous=FULL
     again = Outbox(tmp_path / "o.db", max_frames=4)
     bodies = [f.body for f in again.pending()]
     assert bodies == [b'{"a":1}', f'{{"first":{numbered[0]}}}'.encode(), b'{"b":2}']
     assert again.cursors() == {"EURUSD": Cursor(T0, 2)}
-    again.put_numbered("ticks", render, 1)
-    assert numbered[1] == numbered[0] + 10  # never reused across a reopen
+    again.put_ticks("EURUSD", render, 1, Cursor(T0 + 1, 1))
+    assert numbered[-1] == numbered[0] + 10  # the symbol's numbering goes on after a reopen
     again.ack(first)
     assert again.depth() == 3
 
 
-def test_a_numbered_frame_is_all_or_nothing(tmp_path: Path) -> None:
-    """Sequence numbers, the frame and the cursor it advances commit together: a failure
-    while the frame is made leaves none of them behind."""
+def test_a_page_is_all_or_nothing_and_numbered_the_same_when_taken_again(tmp_path: Path) -> None:
+    """The frame, its numbers and the cursor it advances commit together: a failure after the
+    page was handed over (its commit never lands) leaves none of them behind, and the same
+    page captured again gets the same numbers — and a frame id of its own."""
     box = Outbox(tmp_path / "o.db")
-    box.put_numbered("ticks", lambda start: str(start).encode(), 5, {"EURUSD": Cursor(T0, 1)})
+    box.put_ticks("EURUSD", lambda start: str(start).encode(), 5, Cursor(T0, 1))
+    handed: list[tuple[int, bytes]] = []
 
-    def broken(start: int) -> bytes:
-        raise ValueError("cannot encode")
+    def lost(frame_id: int, body: bytes) -> None:
+        handed.append((frame_id, body))
+        raise OSError("disk gone before the commit")
 
-    with pytest.raises(ValueError, match="cannot encode"):
-        box.put_numbered("ticks", broken, 7, {"EURUSD": Cursor(T0 + 9, 1)})
+    with pytest.raises(OSError, match="disk gone"):
+        box.put_ticks("EURUSD", lambda start: str(start).encode(), 7, Cursor(T0 + 9, 1), lost)
     assert box.depth() == 1
     assert box.cursors() == {"EURUSD": Cursor(T0, 1)}
-    box.put_numbered("ticks", lambda start: str(start).encode(), 1)
-    assert [f.body for f in box.pending()] == [b"1", b"6"]
+    again = box.put_ticks("EURUSD", lambda start: str(start).encode(), 7, Cursor(T0 + 9, 1))
+    assert [f.body for f in box.pending()] == [b"1", handed[0][1]]
+    assert again != handed[0][0]  # an ack meant for the lost page can never remove this one
+
+
+_CRASH_BEFORE_COMMIT = """
+import os, sys
+from pathlib import Path
+from aitrading.client.metatrader_connector.outbox import Cursor, Outbox
+
+box = Outbox(Path(sys.argv[1]))
+def crash(frame_id, body):
+    sys.stdout.write(body.decode())
+    sys.stdout.flush()
+    os._exit(9)  # the page is on its way to the bridge; its commit never happens
+box.put_ticks("EURUSD", lambda first: str(first).encode(), 4, Cursor(int(sys.argv[2]), 1), crash)
+"""
+
+
+def test_a_crash_before_the_commit_leaves_the_terminal_to_resend_the_same_ticks(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    box = Outbox(tmp_path / "o.db")
+    box.put_ticks("EURUSD", lambda first: str(first).encode(), 3, Cursor(T0, 1))
+    box.close()
+    crashed = subprocess.run(
+        [sys.executable, "-c", _CRASH_BEFORE_COMMIT, str(tmp_path / "o.db"), str(T0 + 5)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert crashed.returncode == 9, crashed.stderr
+    sent_first = int(crashed.stdout)
+    after = Outbox(tmp_path / "o.db")
+    assert after.cursors() == {"EURUSD": Cursor(T0, 1)}  # capture resumes before that page
+    assert [f.body for f in after.pending()] == [b"1"]
+    taken_again: list[int] = []
+    after.put_ticks(
+        "EURUSD", lambda first: taken_again.append(first) or b"again", 4, Cursor(T0 + 5, 1)
+    )
+    assert taken_again == [sent_first] == [4]  # the same ticks, the same identities
+
+
+def test_each_symbol_is_numbered_on_its_own_from_a_fixed_start(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    firsts: dict[str, list[int]] = {"EURUSD": [], "XAUUSD": []}
+
+    def page(symbol: str, items: int, at: int) -> None:
+        box.put_ticks(
+            symbol, lambda first: firsts[symbol].append(first) or b"{}", items, Cursor(at, 1)
+        )
+
+    page("EURUSD", 3, T0)
+    page("XAUUSD", 2, T0)
+    page("EURUSD", 1, T0 + 1)
+    page("XAUUSD", 5, T0 + 1)
+    assert firsts == {"EURUSD": [1, 4], "XAUUSD": [1, 3]}
+
+
+def test_an_outbox_numbered_by_one_counter_goes_on_above_it(tmp_path: Path) -> None:
+    """Outboxes written before per-symbol numbering had one counter for every symbol: each
+    symbol — known or new — goes on above the last number it gave, so none is given twice."""
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "o.db")
+    old.executescript(
+        "CREATE TABLE frames (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
+        " body BLOB NOT NULL, items INTEGER NOT NULL);"
+        "CREATE TABLE cursors (symbol TEXT PRIMARY KEY, time_msc INTEGER NOT NULL,"
+        " seen_at_time INTEGER NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        f"INSERT INTO cursors VALUES ('EURUSD', {T0}, 1);"
+        "INSERT INTO meta VALUES ('sequence', 42);"
+        "INSERT INTO frames (kind, body, items) VALUES ('ticks', '{}', 1);"
+        "DELETE FROM frames;"  # acked: its id must still never come back
+    )
+    old.commit()
+    old.close()
+    box = Outbox(tmp_path / "o.db")
+    firsts: list[int] = []
+    for symbol in ("EURUSD", "GBPUSD"):
+        frame_id = box.put_ticks(
+            symbol, lambda first: firsts.append(first) or b"{}", 1, Cursor(T0 + 1, 1)
+        )
+        assert frame_id > 1
+    assert firsts == [43, 43]
+    assert box.cursors()["EURUSD"] == Cursor(T0 + 1, 1)
 
 
 def connector(tmp_path: Path, terminal: Any, max_frames: int = 100) -> Connector:
@@ -288,3 +382,33 @@ def test_the_send_queue_falls_back_to_recovery_when_it_cannot_hold_a_frame() -> 
     queue.drop_fresh()  # nobody connected
     assert queue.take_fresh() == []
     assert queue.recovery_due()
+
+
+def test_pending_frames_are_read_while_a_page_is_being_committed(tmp_path: Path) -> None:
+    """Looking for frames to resend never waits for the capture thread's transaction (its
+    fsync): the reader sees what is committed, not the page still being written."""
+    import threading
+
+    box = Outbox(tmp_path / "o.db")
+    done = box.put("positions", b'{"done":1}', 0)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(frame_id: int, body: bytes) -> None:
+        inside.set()
+        assert release.wait(60), "never released"
+
+    writer = threading.Thread(
+        target=box.put_ticks, args=("EURUSD", lambda first: b"{}", 1, Cursor(T0, 1), hold)
+    )
+    writer.start()
+    try:
+        assert inside.wait(60), "the page was never staged"
+        seen: list[list[int]] = []
+        reader = threading.Thread(target=lambda: seen.append([f.id for f in box.pending()]))
+        reader.start()
+        reader.join(60)
+        assert seen == [[done]], "the reader waited for the writer's transaction"
+    finally:
+        release.set()
+        writer.join(60)
+    assert len(box.pending()) == 2

@@ -78,9 +78,9 @@ class Outbox:
         self._first_sequence = self._migrate()
         self._last_id = self._highest_frame_id()
         self._lock = threading.Lock()
-        # Reads of pending frames have a connection of their own: in WAL mode a reader never
-        # waits for a writer's fsync, so the event loop can look for frames to resend while
-        # the capture thread commits (it waited up to a capture burst for that thread).
+        # Reads have a connection of their own: in WAL mode a reader never waits for a
+        # writer's fsync, so the event loop can look for frames to resend (or answer `status`)
+        # while the capture thread commits — it waited up to a capture burst for that thread.
         self._reader = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._read_lock = threading.Lock()
         self.max_frames = max_frames
@@ -167,7 +167,8 @@ class Outbox:
 
     def _insert(self, frame_id: int, kind: str, body: bytes, items: int) -> None:
         """Inside a transaction, with room checked first: the outbox is bounded."""
-        if self.depth() >= self.max_frames:
+        (waiting,) = self._db.execute("SELECT count(*) FROM frames").fetchone()
+        if waiting >= self.max_frames:
             raise OutboxFullError(f"{self.max_frames} frames await their ack")
         self._db.execute(
             "INSERT INTO frames (id, kind, body, items) VALUES (?, ?, ?, ?)",
@@ -217,12 +218,15 @@ class Outbox:
         return [PendingFrame(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
     def depth(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM frames").fetchone()
+        """Committed frames awaiting their ack."""
+        with self._read_lock:
+            row = self._reader.execute("SELECT count(*) FROM frames").fetchone()
         return int(row[0])
 
     def cursors(self) -> dict[str, Cursor]:
-        with self._lock:
-            rows = self._db.execute("SELECT symbol, time_msc, seen_at_time FROM cursors")
+        """Where capture of each symbol stands, as committed."""
+        with self._read_lock:
+            rows = self._reader.execute("SELECT symbol, time_msc, seen_at_time FROM cursors")
             return {r[0]: Cursor(r[1], r[2]) for r in rows.fetchall()}
 
     def remember_resting(self, ticket: int, order: dict[str, object]) -> None:

@@ -225,9 +225,10 @@ class Connector:
         return await asyncio.get_running_loop().run_in_executor(self._outbox_thread, work, *args)
 
     async def capture_once(self) -> int:
-        """One round over every symbol; how many ticks entered the outbox."""
+        """One round over every symbol (a burst of no length); how many ticks entered the
+        outbox."""
         loop = asyncio.get_running_loop()
-        total: int = await self._on_outbox_thread(self._capture_round, loop)
+        total: int = await self._on_outbox_thread(self._capture_burst, loop, 0.0)
         return total
 
     def _capture_round(self, loop: asyncio.AbstractEventLoop) -> int:

@@ -23,9 +23,10 @@ once acks drain the outbox. Nothing is ever dropped to make room.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,17 +113,24 @@ class Outbox:
         self._reader.close()
         self._db.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Under the lock: one write transaction, committed when the block ends, rolled back
+        (and the error raised) when it fails."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
     def put(self, kind: str, body: bytes, items: int = 1) -> int:
         """Store a frame other than ticks durably; its id."""
         with self._lock:
             frame_id = self._new_frame_id()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 self._insert(frame_id, kind, body, items)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             return frame_id
 
     def put_ticks(
@@ -140,8 +148,7 @@ class Outbox:
         safe). If the commit fails, nothing of the page stays and the error is raised."""
         with self._lock:
             frame_id = self._new_frame_id()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 first = self._next_sequence(symbol)
                 body = render(first)
                 self._insert(frame_id, "ticks", body, items)
@@ -154,10 +161,6 @@ class Outbox:
                 )
                 if staged is not None:
                     staged(frame_id, body)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             return frame_id
 
     def _new_frame_id(self) -> int:
@@ -198,13 +201,11 @@ class Outbox:
             return
         with self._lock:
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit does not fsync
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("DELETE FROM frames WHERE id = ?", [(i,) for i in frame_ids])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                with self._transaction():
+                    self._db.executemany(
+                        "DELETE FROM frames WHERE id = ?", [(i,) for i in frame_ids]
+                    )
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
 

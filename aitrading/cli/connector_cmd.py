@@ -136,11 +136,10 @@ def run(
 
 
 async def _run(folder: Path, config: Any, password: str, api_key: str, simulator: bool) -> None:
-    import httpx
-
     from aitrading.client.metatrader_connector.connector import Connector
     from aitrading.client.metatrader_connector.mt5_terminal import MetaTrader5Terminal
     from aitrading.client.metatrader_connector.outbox import Outbox
+    from aitrading.client.metatrader_connector.platform_tokens import ConnectorTokens
     from aitrading.client.metatrader_connector.simulator_terminal import SimulatorTerminal
     from aitrading.client.metatrader_connector.terminal import Terminal
     from aitrading.client.security.instruction_guard import InstructionGuard, LocalLimits
@@ -157,21 +156,7 @@ async def _run(folder: Path, config: Any, password: str, api_key: str, simulator
         terminal = MetaTrader5Terminal(
             config.mt5_login, password, config.mt5_server, config.mt5_path
         )
-    cached: dict[str, Any] = {"token": "", "until": 0.0}
-
-    async def token() -> str:
-        if time.time() < cached["until"]:
-            return str(cached["token"])
-        async with httpx.AsyncClient(verify=tls, timeout=10) as http:
-            answer = await http.post(
-                config.gateway_url.rstrip("/") + "/auth/connector-token",
-                headers={"x-api-key": api_key},
-            )
-        answer.raise_for_status()
-        body = answer.json()
-        cached.update(token=body["access_token"], until=time.time() + body["expires_in"] - 60)
-        return str(body["access_token"])
-
+    token = ConnectorTokens(config.gateway_url, api_key, verify=tls)
     keys = PlatformKeys(config.gateway_url, verify=tls)
     limits = LocalLimits(config.max_order_volume, frozenset(config.symbols))
     connector = Connector(

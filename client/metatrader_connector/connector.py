@@ -330,10 +330,16 @@ class Connector:
                     turn += 1
                     self._items[frame_id] = ticks
                     if not await self._send(link, frame_id, body):
+                        # Its socket is gone, though the link's own task has not seen it yet:
+                        # never pick this link again until it reconnects. Kept CONNECTED, a
+                        # dead socket failed every send at once, recovery never awaited, and
+                        # the loop spun on the pass without ever letting the link reconnect.
+                        link.state = LinkState.DISCONNECTED
                         self._queue.need_recovery()
                         break
                 if self._queue.recovery_due():
-                    continue  # more to recover than one pass took
+                    await asyncio.sleep(0)  # more to recover: the other tasks run first
+                    continue
             await wait_event(self._wake, 0.5)
 
     async def _recover(self, page: int = 2000) -> list[tuple[int, bytes, int]]:
@@ -410,12 +416,13 @@ class Connector:
 
     async def _connect(self, link: Link) -> None:
         tls = self.options.ssl_context if self.options.url.startswith("wss://") else None
+        token = await self._token()  # first: a token that cannot be had leaves no socket open
         # No permessage-deflate: it cost both ends CPU on every small frame (the profile of
         # bench/connector.py), and a tick stream is a few tens of KB/s.
         ws = await websockets.connect(
             self.options.url, ssl=tls, max_size=8 * 1024 * 1024, close_timeout=2, compression=None
         )
-        auth: dict[str, Any] = {"type": "auth", "v": 1, "token": await self._token()}
+        auth: dict[str, Any] = {"type": "auth", "v": 1, "token": token}
         if self.options.source:
             auth["source"] = self.options.source
         await ws.send(json.dumps(auth))

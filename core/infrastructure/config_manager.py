@@ -33,7 +33,12 @@ DEBUG_ENV = "AITRADING_DEBUG"  # the CLI keeps tracebacks
 TOKEN_ENV = "AITRADING_TOKEN"  # noqa: S105 (a variable's name): an access token for CLI clients
 # Variables of the prefix that are read by the process itself, not settings: an unknown
 # AITRADING_ name is still an error (a typo must not pass silently), these are not unknown.
-PROCESS_VARIABLES = frozenset({CONFIG_FILE_ENV, SECRETS_DIR_ENV, DEBUG_ENV, TOKEN_ENV})
+# `aitrading mt5-sim`'s credentials: an access token, or an ingest API key it mints them with
+MT5_TOKEN_ENV = "AITRADING_MT5_TOKEN"  # noqa: S105 (a variable's name)
+MT5_API_KEY_ENV = "AITRADING_MT5_API_KEY"
+PROCESS_VARIABLES = frozenset(
+    {CONFIG_FILE_ENV, SECRETS_DIR_ENV, DEBUG_ENV, TOKEN_ENV, MT5_TOKEN_ENV, MT5_API_KEY_ENV}
+)
 
 Port = int
 

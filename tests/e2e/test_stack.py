@@ -586,25 +586,18 @@ def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack:
     email, password = "drill@example.com", secrets.token_urlsafe(18)
     user_id, api_key = _trading_user(cluster, stack, email, password)
     gateway = f"https://{STACK}-api-gateway.{stack}.svc:8000"
-    # the connector runs in the background of the trader pod (test_ticks_… made it); a token
-    # lives 10 minutes, longer than the drills
-    token = _trader_exec(
-        cluster,
-        stack,
-        "python3",
-        "-c",
-        "import httpx, sys; print(httpx.post(sys.argv[1] + '/auth/connector-token',"
-        " headers={'x-api-key': sys.argv[2]}, verify='/tls/ca.crt').json()['access_token'])",
-        gateway,
-        api_key,
-    ).strip()
+    # the connector runs in the background of the trader pod (test_ticks_… made it) with the
+    # API key, as a user's does, so each reconnect gets a fresh token: a token lives 10
+    # minutes and on a slow machine the drills take longer (with one fixed token, a CI run
+    # saw no tick acked after them)
     url = gateway.replace("https://", "wss://") + "/api/v1/ingest"
     _trader_exec(
         cluster,
         stack,
         "sh",
         "-c",
-        f"nohup aitrading mt5-sim --url {url} --token {token} --no-trade --source drill"
+        f"AITRADING_MT5_API_KEY={api_key} nohup aitrading mt5-sim --url {url}"
+        f" --gateway-url {gateway} --no-trade --source drill"
         " > /tmp/drill.log 2>&1 & echo $! > /tmp/drill.pid",
     )
 
@@ -613,13 +606,22 @@ def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack:
         counts = [int(line.split()[1]) for line in log.splitlines() if " ticks acked" in line]
         return counts[-1] if counts else 0
 
-    cluster.wait_until("ticks to be acked", lambda: acked() > 100, timeout=300)
+    def drill_log() -> str:
+        tail = _trader_exec(cluster, stack, "tail", "-n", "15", "/tmp/drill.log")
+        return f"the connector's last lines:\n{tail}\n{_explain(cluster, stack)}"
+
+    cluster.wait_until("ticks to be acked", lambda: acked() > 100, timeout=300, explain=drill_log)
     # database-service away: the bridge acks from its spool; the bridge pod goes too, and its
     # successor replays the spool from the same volume claim
     _delete_pods_and_wait(cluster, stack, f"{STACK}-database-service-0", f"{STACK}-data-bridge-0")
     _delete_pods_and_wait(cluster, stack, f"{STACK}-postgres-0")
     during = acked()
-    cluster.wait_until("ticks acked after the drills", lambda: acked() > during + 100, timeout=600)
+    cluster.wait_until(
+        "ticks acked after the drills",
+        lambda: acked() > during + 100,
+        timeout=600,
+        explain=drill_log,
+    )
     # stop the connector: it drains what it captured, then prints the final count
     _trader_exec(cluster, stack, "sh", "-c", "kill -INT $(cat /tmp/drill.pid)")
     cluster.wait_until(
@@ -630,6 +632,7 @@ def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack:
             not in _trader_exec(cluster, stack, "tail", "-n", "1", "/tmp/drill.log")
         ),
         timeout=300,
+        explain=drill_log,
     )
     final = acked()
     cluster.wait_until(

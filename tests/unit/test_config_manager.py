@@ -76,10 +76,16 @@ def test_every_problem_is_reported_at_once_with_path_and_source(tmp_path: Path) 
 
 
 def test_the_process_variables_of_the_prefix_are_not_unknown_settings() -> None:
-    """AITRADING_DEBUG (tracebacks) and AITRADING_TOKEN (`ticks watch`) are read by the CLI;
-    a command run with them must not die of "unknown setting" (it did), while a typo still
-    does."""
-    env = {"AITRADING_DEBUG": "1", "AITRADING_TOKEN": "t", "AITRADING_ENVIRONMENT": "development"}
+    """AITRADING_DEBUG (tracebacks), AITRADING_TOKEN (`ticks watch`) and mt5-sim's
+    AITRADING_MT5_TOKEN / AITRADING_MT5_API_KEY are read by the CLI; a command run with them
+    must not die of "unknown setting" (it did, twice), while a typo still does."""
+    env = {
+        "AITRADING_DEBUG": "1",
+        "AITRADING_TOKEN": "t",
+        "AITRADING_MT5_TOKEN": "t",
+        "AITRADING_MT5_API_KEY": "k",
+        "AITRADING_ENVIRONMENT": "development",
+    }
     assert load_settings(environ=env).settings.environment == "development"
     with pytest.raises(ConfigError) as caught:
         load_settings(environ={**env, "AITRADING_TOKENS": "t"})

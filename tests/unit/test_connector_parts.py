@@ -365,6 +365,45 @@ def test_frames_stored_while_no_link_was_up_go_out_once_from_the_outbox(tmp_path
     assert all(frame["type"] == "ticks" for frame in sent)
 
 
+def test_a_dead_socket_under_a_connected_link_never_starves_the_loop(tmp_path: Path) -> None:
+    """A socket gone under a link still marked connected (a bridge pod deleted mid-stream):
+    every send failed at once, recovery read the outbox without awaiting, and the dispatcher
+    spun on its pass forever — the link's own task never ran to reconnect, and the stream
+    was dead at full CPU (the e2e drill after the pod deletions). The link must leave the
+    rotation and the loop go on serving others."""
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        conn = connector(tmp_path, SimulatorTerminal())
+        conn._queue = SendQueue(recovery_every_s=3600)
+        for i in range(3):
+            conn.outbox.put("ticks", b'{"type":"ticks","n":%d}' % i, 1)
+        link = conn.links[0]
+        link.ws = DeadSocket()
+        link.state = LinkState.CONNECTED
+        conn._queue.need_recovery()
+        dispatch = asyncio.create_task(conn._dispatch_loop())
+        others_ran = asyncio.Event()
+        asyncio.get_running_loop().call_soon(others_ran.set)
+        await until(lambda: link.state is not LinkState.CONNECTED, "the link out of rotation")
+        await others_ran.wait()
+        outcome["assigned"] = set(conn._assigned)
+        outcome["in_flight"] = dict(link.in_flight)
+        outcome["pending"] = conn.outbox.depth()
+        dispatch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatch
+
+    # in a thread: a starved loop cannot be interrupted from inside it
+    runner = threading.Thread(target=lambda: asyncio.run(scenario()), daemon=True)
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive(), "the dispatcher starved the event loop"
+    assert outcome == {"assigned": set(), "in_flight": {}, "pending": 3}, outcome
+
+
 def test_the_send_queue_falls_back_to_recovery_when_it_cannot_hold_a_frame() -> None:
     queue = SendQueue(limit=2, recovery_every_s=3600)
     queue.recovered(complete=True)

@@ -78,6 +78,30 @@ class LinkState(StrEnum):
     CONNECTED = "connected"
 
 
+class LinkEvent(StrEnum):
+    DIAL = "dial"  # the link's task starts a connection
+    UP = "up"  # the bridge welcomed it
+    DOWN = "down"  # a connect failed, the socket ended, or a send on it failed
+
+
+_LINK_MOVES: dict[tuple[LinkState, LinkEvent], LinkState] = {
+    (LinkState.DISCONNECTED, LinkEvent.DIAL): LinkState.CONNECTING,
+    (LinkState.CONNECTING, LinkEvent.UP): LinkState.CONNECTED,
+    (LinkState.CONNECTING, LinkEvent.DOWN): LinkState.DISCONNECTED,
+    (LinkState.CONNECTED, LinkEvent.DOWN): LinkState.DISCONNECTED,
+    # the dispatcher saw a send fail before the link's task saw its socket end
+    (LinkState.DISCONNECTED, LinkEvent.DOWN): LinkState.DISCONNECTED,
+}
+
+
+def link_transition(state: LinkState, event: LinkEvent) -> LinkState:
+    """The one place a link's state changes; a move not in the table is a bug, said loudly."""
+    try:
+        return _LINK_MOVES[(state, event)]
+    except KeyError:
+        raise ValueError(f"a link cannot go from {state.value} on {event.value}") from None
+
+
 @dataclass
 class Link:
     """One persistent connection to data-bridge."""
@@ -334,7 +358,7 @@ class Connector:
                         # never pick this link again until it reconnects. Kept CONNECTED, a
                         # dead socket failed every send at once, recovery never awaited, and
                         # the loop spun on the pass without ever letting the link reconnect.
-                        link.state = LinkState.DISCONNECTED
+                        link.state = link_transition(link.state, LinkEvent.DOWN)
                         self._queue.need_recovery()
                         break
                 if self._queue.recovery_due():
@@ -380,21 +404,22 @@ class Connector:
             if not link.breaker.allow():
                 await asyncio.sleep(0.2)
                 continue
-            link.state = LinkState.CONNECTING
+            link.state = link_transition(link.state, LinkEvent.DIAL)
             try:
                 await self._connect(link)
             except asyncio.CancelledError:
+                link.state = link_transition(link.state, LinkEvent.DOWN)  # stopped mid-dial
                 raise
             except Exception as exc:
                 link.last_error = f"{type(exc).__name__}: {exc}"[:200]
                 link.breaker.failure()
-                link.state = LinkState.DISCONNECTED
+                link.state = link_transition(link.state, LinkEvent.DOWN)
                 link.attempts += 1
                 await asyncio.sleep(self._backoff(link.attempts))
                 continue
             link.breaker.success()
             link.attempts = 0
-            link.state = LinkState.CONNECTED
+            link.state = link_transition(link.state, LinkEvent.UP)
             self._wake.set()
             try:
                 await self._serve(link)
@@ -403,7 +428,7 @@ class Connector:
             except Exception as exc:
                 link.last_error = f"{type(exc).__name__}: {exc}"[:200]
             finally:
-                link.state = LinkState.DISCONNECTED
+                link.state = link_transition(link.state, LinkEvent.DOWN)
                 for frame_id in link.in_flight.values():
                     self._assigned.discard(frame_id)  # go out again on another link
                 link.in_flight.clear()

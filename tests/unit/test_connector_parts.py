@@ -451,3 +451,26 @@ def test_pending_frames_are_read_while_a_page_is_being_committed(tmp_path: Path)
         release.set()
         writer.join(60)
     assert len(box.pending()) == 2
+
+
+def test_a_link_moves_only_as_its_table_says() -> None:
+    from aitrading.client.metatrader_connector.connector import LinkEvent, link_transition
+
+    state = LinkState.DISCONNECTED
+    for event, expected in (
+        (LinkEvent.DIAL, LinkState.CONNECTING),
+        (LinkEvent.UP, LinkState.CONNECTED),
+        (LinkEvent.DOWN, LinkState.DISCONNECTED),
+        (LinkEvent.DOWN, LinkState.DISCONNECTED),  # the dispatcher, then the link's task
+        (LinkEvent.DIAL, LinkState.CONNECTING),
+        (LinkEvent.DOWN, LinkState.DISCONNECTED),
+    ):
+        state = link_transition(state, event)
+        assert state is expected, (event, state)
+    for state, event in (
+        (LinkState.DISCONNECTED, LinkEvent.UP),  # welcomed without a dial
+        (LinkState.CONNECTED, LinkEvent.DIAL),  # a second socket for one link
+        (LinkState.CONNECTING, LinkEvent.DIAL),
+    ):
+        with pytest.raises(ValueError, match="a link cannot go from"):
+            link_transition(state, event)

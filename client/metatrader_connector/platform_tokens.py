@@ -3,10 +3,10 @@
 A connector runs for months; the platform's access tokens live minutes
 (`security.access_token_ttl_s`, 10 by default). Each link asks for a token when it
 (re)connects, so a connector holding one fixed token can stream until its first reconnect
-after expiry and then never again — which is how a stream died in the e2e drill, where the
-pods it reconnects to come back more than ten minutes after the token was minted. This
-source asks the gateway again (`POST /auth/connector-token` with the key) when the cached
-token is within `margin_s` of its end; five links reconnecting at once mint one token.
+after expiry and then never again (on a slow machine the e2e drill's pods come back more
+than ten minutes after the stream began). This source asks the gateway again
+(`POST /auth/connector-token` with the key) when the cached token is within `margin_s` of
+its end; five links reconnecting at once mint one token.
 """
 
 from __future__ import annotations

@@ -588,8 +588,7 @@ def test_acked_ticks_survive_pod_deletions_exactly_once(cluster: Cluster, stack:
     gateway = f"https://{STACK}-api-gateway.{stack}.svc:8000"
     # the connector runs in the background of the trader pod (test_ticks_… made it) with the
     # API key, as a user's does, so each reconnect gets a fresh token: a token lives 10
-    # minutes and on a slow machine the drills take longer (with one fixed token, a CI run
-    # saw no tick acked after them)
+    # minutes and on a slow machine the drills take longer
     url = gateway.replace("https://", "wss://") + "/api/v1/ingest"
     _trader_exec(
         cluster,

@@ -1,13 +1,12 @@
 """A connector outlives its token: links that reconnect after the token expired get in with
 a fresh one minted from the API key at the real gateway; a connector holding the one token
-it started with is refused by the real bridge — the stream the e2e drill lost."""
+it started with is refused by the real bridge. Closing every link at once is also what found
+the dispatcher's livelock (test_a_dead_socket_under_a_connected_link_never_starves_the_loop)."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import os
-import sys
 import time
 from typing import Any
 
@@ -21,6 +20,7 @@ from aitrading.client.metatrader_connector.simulated_connector import (
     simulated_connector,
 )
 from aitrading.core.security.jwt_manager import JWTManager
+from tests.support.mt5_sim_process import start_mt5_sim
 
 from .trading_stack import StackFactory, connector_token, wait_for
 
@@ -93,26 +93,11 @@ async def test_links_reconnecting_after_expiry_get_a_fresh_token(
 
 
 async def _mt5_sim(stack: Any, api_key: str, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "AITRADING_DATA_DIR": str(stack.settings.data_dir),
-        "AITRADING_SECURITY_JWT_KEY_FILE": str(stack.settings.security.jwt_key_file),
-        "AITRADING_MT5_API_KEY": api_key,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aitrading",
-        "mt5-sim",
-        "--url",
+    proc = await start_mt5_sim(
+        stack.settings,
         stack.ingest,
-        "--gateway-url",
-        str(stack.http.base_url),
-        "--no-trade",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        *("--gateway-url", str(stack.http.base_url), "--no-trade", *args),
+        env={"AITRADING_MT5_API_KEY": api_key},
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     return int(proc.returncode or 0), out.decode()

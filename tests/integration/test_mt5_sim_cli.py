@@ -4,9 +4,7 @@ was captured is acked, and the final count is exactly what storage holds from it
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 
 from aitrading.client.metatrader_connector.simulator import DEFAULT_SYMBOLS
 from tests.support.bridge_delivery import wait_delivered
+from tests.support.mt5_sim_process import start_mt5_sim
 from tests.support.stored_ticks import stored_ticks
 
 pytestmark = pytest.mark.integration
@@ -31,27 +30,10 @@ async def _stored(dbs: str, source: str) -> tuple[int, int]:
 
 @pytest.mark.timeout(300)
 async def test_sigterm_drains_and_reports_exactly_what_was_stored(stack: dict[str, Any]) -> None:
-    settings = stack["settings"]
-    env = {
-        **os.environ,
-        "AITRADING_DATA_DIR": str(settings.data_dir),
-        "AITRADING_SECURITY_JWT_KEY_FILE": str(settings.security.jwt_key_file),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aitrading",
-        "mt5-sim",
-        "--url",
+    proc = await start_mt5_sim(
+        stack["settings"],
         stack["ingest"],
-        "--token",
-        stack["token"],
-        "--no-trade",
-        "--source",
-        "sigterm",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        *("--token", stack["token"], "--no-trade", "--source", "sigterm"),
     )
     assert proc.stdout is not None
     lines: list[str] = []

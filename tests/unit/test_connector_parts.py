@@ -474,3 +474,41 @@ def test_a_link_moves_only_as_its_table_says() -> None:
     ):
         with pytest.raises(ValueError, match="a link cannot go from"):
             link_transition(state, event)
+
+
+def test_a_token_that_cannot_be_had_opens_no_socket_and_says_why(tmp_path: Path) -> None:
+    """The token is asked for before the connection: a refused one left a socket open."""
+    from aitrading.client.metatrader_connector.platform_tokens import TokenRefusedError
+
+    async def scenario() -> tuple[int, str, str]:
+        accepted: list[object] = []
+
+        async def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        async def refused() -> str:
+            raise TokenRefusedError("the gateway refused a connector token (401 unauthorized)")
+
+        conn = connector(tmp_path, SimulatorTerminal())
+        conn.options = dataclasses.replace(
+            conn.options, url=f"ws://127.0.0.1:{port}/api/v1/ingest", backoff_initial_s=3600
+        )
+        conn._token = refused
+        link = conn.links[0]
+        task = asyncio.create_task(conn._link_loop(link))
+        await until(lambda: bool(link.last_error), "the link's attempt failed")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        server.close()
+        await server.wait_closed()
+        return len(accepted), link.last_error, link.state.value
+
+    opened, error, state = asyncio.run(scenario())
+    assert opened == 0
+    assert "401 unauthorized" in error
+    assert state == "disconnected"

@@ -1,7 +1,7 @@
 """The connector's durable outbox: a frame leaves it only when data-bridge acked it.
 
-SQLite in WAL mode with `synchronous=FULL`: a frame put here survives a crash of the
-connector, a reboot of the PC and any length of network loss; after a restart everything
+SQLite in WAL mode: a frame put here survives a crash of the connector, a reboot of the PC
+and any length of network loss; after a restart everything
 still in it is sent again (data-bridge drops what it already has, by tick identity). The
 capture cursor of each symbol is committed in the same transaction as the frame that carries
 its ticks, so a restart resumes the terminal's tick history exactly where the outbox ends:
@@ -13,6 +13,17 @@ under way (`put_ticks`'s `staged`): if that commit never lands (a crash, a full 
 cursor did not move either, the terminal still has those ticks, and the next capture gives them
 the same numbers — the same identities, which the bridge stores once. The local fsync is off
 the tick's path, and "unacked means resent" still holds: resent from the terminal's history.
+
+For the same reason a page of ticks commits without an fsync of its own
+(`Durability.PROCESS`, WAL with `synchronous=NORMAL`): it survives a crash of the connector
+at once, and a power cut can lose only the last pages together with the cursor that moved
+past them, so the terminal gives those ticks again, numbered the same. An fsync on that commit
+held up the next capture round (a 13 to 23 ms fsync left every tick of those milliseconds
+waiting, then sent them in one late page: the largest part of the benchmark's p99). Frames
+the terminal cannot give again — account snapshots, execution reports — commit with an fsync
+(`Durability.DISK`). The WAL's checkpoints, which fsync everything committed before them,
+run on a thread of their own (`wal_checkpointer.py`), at least once a second.
+
 Frame ids are handed out by this object and never reused within a process, so an ack for a
 page whose commit failed can never remove another frame.
 
@@ -24,11 +35,17 @@ once acks drain the outbox. Nothing is ever dropped to make room.
 from __future__ import annotations
 
 import contextlib
+import enum
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from aitrading.client.metatrader_connector.wal_checkpointer import (
+    CHECKPOINT_INTERVAL_S,
+    WalCheckpointer,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS frames (
@@ -46,6 +63,13 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS resting (ticket INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
+
+
+class Durability(enum.Enum):
+    """How far a commit has gone when it returns (the WAL's `synchronous` for that commit)."""
+
+    DISK = "FULL"  # fsynced: survives a power cut
+    PROCESS = "NORMAL"  # in the WAL, not fsynced: survives a crash of the process, not a power cut
 
 
 class OutboxFullError(Exception):
@@ -70,11 +94,18 @@ class Cursor:
 
 
 class Outbox:
-    def __init__(self, path: Path, max_frames: int = 100_000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_frames: int = 100_000,
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # committed = on disk
+        self._db.execute(f"PRAGMA synchronous={Durability.DISK.value}")  # the default commit
+        # no checkpoint inside a commit: they run on their own thread (wal_checkpointer.py)
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
         self._first_sequence = self._migrate()
         self._last_id = self._highest_frame_id()
@@ -85,6 +116,8 @@ class Outbox:
         self._reader = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._read_lock = threading.Lock()
         self.max_frames = max_frames
+        self._checkpointer = WalCheckpointer(path, checkpoint_interval_s)
+        self._checkpointer.start()
 
     def _migrate(self) -> int:
         """Per-symbol numbering for an outbox written when one counter numbered every symbol
@@ -110,20 +143,27 @@ class Outbox:
         return int(row[0])
 
     def close(self) -> None:
+        self._checkpointer.stop()
         self._reader.close()
         self._db.close()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """Under the lock: one write transaction, committed when the block ends, rolled back
-        (and the error raised) when it fails."""
-        self._db.execute("BEGIN IMMEDIATE")
+    def _transaction(self, durability: Durability = Durability.DISK) -> Iterator[None]:
+        """Under the lock: one write transaction, committed as far as `durability` says when
+        the block ends, rolled back (and the error raised) when it fails."""
+        if durability is not Durability.DISK:
+            self._db.execute(f"PRAGMA synchronous={durability.value}")
         try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        finally:
+            if durability is not Durability.DISK:
+                self._db.execute(f"PRAGMA synchronous={Durability.DISK.value}")
 
     def put(self, kind: str, body: bytes, items: int = 1) -> int:
         """Store a frame other than ticks durably; its id."""
@@ -142,13 +182,13 @@ class Outbox:
         staged: Callable[[int, bytes], None] | None = None,
     ) -> int:
         """One page of `symbol`'s ticks: `render(first)` numbers them from the symbol's next
-        sequence number; the frame and the advanced cursor commit together, one fsync.
-        `staged(frame_id, body)` runs once both are written and before that commit — the
-        page may go out while the fsync runs (see the module's docstring for why that is
-        safe). If the commit fails, nothing of the page stays and the error is raised."""
+        sequence number; the frame and the advanced cursor commit together, without an fsync
+        (`Durability.PROCESS`). `staged(frame_id, body)` runs once both are written and before
+        that commit — the page may go out before it lands (see the module's docstring for why
+        both are safe). If the commit fails, nothing of the page stays and the error is raised."""
         with self._lock:
             frame_id = self._new_frame_id()
-            with self._transaction():
+            with self._transaction(Durability.PROCESS):
                 first = self._next_sequence(symbol)
                 body = render(first)
                 self._insert(frame_id, "ticks", body, items)
@@ -193,21 +233,12 @@ class Outbox:
         """Forget several acked frames in one transaction (one fsync).
 
         Losing this to a crash only means the frames go out again, and the bridge counts them
-        as duplicates — so acks are forgotten in batches and without an fsync of their own (WAL
-        `synchronous=NORMAL` for this commit; the next frame's FULL commit syncs it too). Short
-        enough for the event loop: in a thread it held the connection's lock through an fsync
-        while the loop waited for it to put the next frame."""
+        as duplicates — so acks are forgotten in batches and without an fsync of their own
+        (`Durability.PROCESS`; the next fsynced commit or checkpoint syncs it too)."""
         if not frame_ids:
             return
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit does not fsync
-            try:
-                with self._transaction():
-                    self._db.executemany(
-                        "DELETE FROM frames WHERE id = ?", [(i,) for i in frame_ids]
-                    )
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+        with self._lock, self._transaction(Durability.PROCESS):
+            self._db.executemany("DELETE FROM frames WHERE id = ?", [(i,) for i in frame_ids])
 
     def pending(self, after: int = 0, limit: int = 1000) -> list[PendingFrame]:
         """Committed frames after id `after`, oldest first; never waits for a commit."""

@@ -246,11 +246,11 @@ class DataBridgeSettings(_Section):
     )
     max_ticks_per_frame: int = Field(default=10_000, ge=1, le=100_000)
     forward_linger_s: float = Field(
-        default=0.5,
+        default=1.0,
         ge=0,
         le=10,
         description="how long journaled ticks gather before one insert reaches ClickHouse"
-        " (acks never wait for it; fewer, larger inserts, as ClickHouse asks)",
+        " (acks never wait for it; about one insert a second, as ClickHouse asks)",
     )
     max_json_depth: int = Field(
         default=16,

@@ -9,8 +9,13 @@ keeps up with any rate the connections can read.
 
 A forwarder delivers the journal to database-service in order, several records per
 `POST /api/v1/ticks/batch` (up to `max_batch` ticks), and moves the journal's position after
-each success; it lingers `linger_s` (`data_bridge.forward_linger_s`, 0.5 s) after the first
-new record so that ClickHouse gets a few large inserts a second rather than one per frame.
+each success; it lingers `linger_s` (`data_bridge.forward_linger_s`, 1 s) after the first
+new record so that ClickHouse gets about one large insert a second (its documentation's
+advice: every insert writes a part that background merges must catch up with) rather than one
+per frame. Each insert also takes a core of database-service's for a few milliseconds, and on a
+machine shared with the connector every insert showed in the ack latency's tail. Lingering 1 s
+instead of 0.5 s took the connector benchmark's p99 from 6.5, 6.9, 7.2 and 16.1 ms to 5.0, 5.0,
+6.1 and 6.3 ms in interleaved runs (docs/performance.md).
 database-service stores ticks idempotently by identity, so a record sent twice (a crash between
 delivery and the position's fsync) lands once. Ticks it refuses are dead-lettered one by one
 (`delivery.py`), never dropped with their batch and never resent forever. While
@@ -106,7 +111,7 @@ class TickSink:
         max_batch: int = 10_000,
         retry_s: float = 0.5,
         drain_on_stop_s: float = 10.0,
-        linger_s: float = 0.5,
+        linger_s: float = 1.0,
     ) -> None:
         self._db = database
         self._spool = spool

@@ -46,7 +46,7 @@ def test_the_outbox_survives_a_reopen_and_refuses_when_full(tmp_path: Path) -> N
         box.put("positions", b'{"c":3}', 0)
     with pytest.raises(OutboxFullError):
         box.put_ticks("EURUSD", render, 1, Cursor(T0 + 1, 1))
-    box.close()  # or a crash: WAL + synchronous=FULL
+    box.close()  # or a crash: everything committed is in the WAL
     again = Outbox(tmp_path / "o.db", max_frames=4)
     bodies = [f.body for f in again.pending()]
     assert bodies == [b'{"a":1}', f'{{"first":{numbered[0]}}}'.encode(), b'{"b":2}']

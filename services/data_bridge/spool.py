@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,8 +45,10 @@ class Spool:
         self._repair_tail(self._write_segment)
         self._handle = open(self._path(self._write_segment), "ab")  # noqa: SIM115 - kept open
 
-    def append(self, payload: bytes) -> None:
-        """Write one record and fsync it: when this returns, the record survives a crash."""
+    def append(self, payload: bytes) -> float:
+        """Write one record and fsync it: when this returns, the record survives a crash.
+        Returns the seconds the fsync took: on a disk that other writers share, its tail is
+        the tail of every ack (docs/performance.md)."""
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
             if self._handle.tell() + len(record) > self._segment_bytes and self._handle.tell():
@@ -55,7 +58,9 @@ class Spool:
                 _fsync_dir(self.directory)
             self._handle.write(record)
             self._handle.flush()
+            started = time.perf_counter()
             os.fsync(self._handle.fileno())
+            return time.perf_counter() - started
 
     def pending(self) -> Iterator[tuple[Position, bytes]]:
         """Unreplayed records in order, each with the position *after* it (for `commit`)."""

@@ -167,6 +167,7 @@ def test_the_alert_rules_render_and_pass_promtool(tmp_path: Path) -> None:
     assert alerts == {
         "AitradingIngestStalled",
         "AitradingSpoolGrowing",
+        "AitradingJournalFsyncSlow",
         "AitradingUpstreamCircuitOpen",
         "AitradingAuditVerifyFailed",
     }
@@ -177,7 +178,7 @@ def test_the_alert_rules_render_and_pass_promtool(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 4 rules found" in checked.stdout, checked.stdout
+    assert "SUCCESS: 5 rules found" in checked.stdout, checked.stdout
     # each alert fires on the series that mean trouble and stays quiet otherwise
     (tmp_path / "alert_rules_test.yaml").write_text(
         (Path(__file__).parent / "alert_rules_test.yaml").read_text()

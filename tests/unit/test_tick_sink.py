@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from aitrading.core.market.ticks import SourcedTick
@@ -112,3 +113,31 @@ def test_the_forwarder_state_machine() -> None:
     for state in Forwarding:
         assert next_forwarding(state, ForwardingEvent.DELIVERED) is Forwarding.CURRENT
         assert next_forwarding(state, ForwardingEvent.UNAVAILABLE) is Forwarding.RETRYING
+
+
+class _TimedSpool(Spool):
+    """A real spool whose fsyncs report a fixed duration, so the histogram's buckets are known."""
+
+    def append(self, payload: bytes) -> float:
+        super().append(payload)
+        return 0.003
+
+
+async def test_every_journal_fsync_is_timed_in_its_histogram(tmp_path: Path) -> None:
+    database = RecordingDatabase()
+    registry = CollectorRegistry()
+    sink = TickSink(database, _TimedSpool(tmp_path), registry)  # type: ignore[arg-type]
+    await sink.start()
+    for i in range(3):  # one at a time: three journal writes, three fsyncs
+        assert await sink.enqueue(ticks(2, i * 2)) == "journal"
+    await sink.stop()
+    name = "aitrading_data_bridge_journal_fsync_seconds"
+    assert registry.get_sample_value(f"{name}_count") == 3
+    assert registry.get_sample_value(f"{name}_bucket", {"le": "0.002"}) == 0
+    assert registry.get_sample_value(f"{name}_bucket", {"le": "0.004"}) == 3
+    assert registry.get_sample_value(f"{name}_sum") == pytest.approx(0.009)
+
+
+def test_the_spool_reports_how_long_its_fsync_took(tmp_path: Path) -> None:
+    took = Spool(tmp_path).append(b"{}")
+    assert 0 < took < 60

@@ -2,11 +2,11 @@
 and signed instructions back → validation → terminal → execution reports.
 
 - Capture: each symbol's ticks are read from the terminal by cursor, numbered, and put in the
-  outbox together with the advanced cursor (one transaction), handed to the dispatcher while
-  that transaction's fsync runs (safe: see the outbox); when the outbox is full,
+  outbox together with the advanced cursor (one transaction, no fsync of its own), handed to
+  the dispatcher before that transaction commits (safe: see the outbox); when the outbox is full,
   capture pauses — the terminal keeps its history, nothing is dropped. Capture rounds and the
   forgetting of acked frames run on one outbox thread, so the event loop — which receives the
-  acks — never waits for the outbox's fsync (it did: a 2-6 ms step of the loop every few
+  acks — never waits for the outbox's commits (it did: a 2-6 ms step of the loop every few
   hundred ticks, the tail of bench/connector.py).
 - Delivery: every frame in the outbox that is not in flight is sent on one of the connected
   links (round robin, `connections` of them, the seed's 5); an ack removes it from the outbox;

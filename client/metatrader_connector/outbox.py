@@ -230,7 +230,7 @@ class Outbox:
         self.ack_many([frame_id])
 
     def ack_many(self, frame_ids: list[int]) -> None:
-        """Forget several acked frames in one transaction (one fsync).
+        """Forget several acked frames in one transaction.
 
         Losing this to a crash only means the frames go out again, and the bridge counts them
         as duplicates — so acks are forgotten in batches and without an fsync of their own

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from aitrading.client.metatrader_connector.outbox import Cursor, Outbox
 from aitrading.client.metatrader_connector.wal_checkpointer import WalCheckpointer
+from tests.support.waiting import until
 
 T0 = 1_800_000_000_000
 
@@ -105,7 +105,7 @@ def test_the_writer_never_checkpoints_and_the_checkpointer_keeps_the_log_bounded
         again.close()
 
 
-def test_the_checkpointer_runs_on_its_own_thread_until_stopped(tmp_path: Path) -> None:
+async def test_the_checkpointer_runs_on_its_own_thread_until_stopped(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     writer = sqlite3.connect(str(path), isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
@@ -113,10 +113,7 @@ def test_the_checkpointer_runs_on_its_own_thread_until_stopped(tmp_path: Path) -
     checkpointer = WalCheckpointer(path, interval_s=0.05)
     checkpointer.start()
     ran_on = checkpointer._thread
-    deadline = time.monotonic() + 60
-    while checkpointer.checkpoints < 3:
-        assert time.monotonic() < deadline, "no checkpoints ran within 60 s"
-        time.sleep(0.01)
+    await until(lambda: checkpointer.checkpoints >= 3, "three checkpoints on the thread")
     checkpointer.stop()
     after_stop = checkpointer.checkpoints
     assert ran_on is not threading.main_thread()
@@ -143,13 +140,10 @@ def test_a_failed_checkpoint_is_kept_and_tried_again(tmp_path: Path) -> None:
     checkpointer.stop()
 
 
-def test_an_outbox_checkpoints_on_its_own(tmp_path: Path) -> None:
+async def test_an_outbox_checkpoints_on_its_own(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", checkpoint_interval_s=0.05)
     try:
         box.put_ticks("EURUSD", _page, 1, Cursor(T0, 1))
-        deadline = time.monotonic() + 60
-        while box._checkpointer.checkpoints < 2:
-            assert time.monotonic() < deadline, "the outbox never checkpointed within 60 s"
-            time.sleep(0.01)
+        await until(lambda: box._checkpointer.checkpoints >= 2, "the outbox's own checkpoints")
     finally:
         box.close()

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from aitrading.core.market.ticks import SourcedTick
+from aitrading.services.data_bridge import spool as spool_module
 from aitrading.services.data_bridge.sink import (
     Forwarding,
     ForwardingEvent,
@@ -138,6 +139,13 @@ async def test_every_journal_fsync_is_timed_in_its_histogram(tmp_path: Path) -> 
     assert registry.get_sample_value(f"{name}_sum") == pytest.approx(0.009)
 
 
-def test_the_spool_reports_how_long_its_fsync_took(tmp_path: Path) -> None:
-    took = Spool(tmp_path).append(b"{}")
-    assert 0 < took < 60
+def test_the_spool_reports_how_long_its_fsync_took(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(tmp_path)
+    synced: list[int] = []
+    clock = iter([100.0, 100.25])  # read before and after the fsync
+    monkeypatch.setattr(spool_module.os, "fsync", synced.append)
+    monkeypatch.setattr(spool_module.time, "perf_counter", lambda: next(clock))
+    assert spool.append(b"{}") == 0.25
+    assert len(synced) == 1  # the record's own fsync, timed

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
 
 from aitrading.core.infrastructure.central_hub import HealthStatus
 from aitrading.core.infrastructure.config_manager import ConfigError, LoadedSettings, load_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_CONFIG = 2
 
@@ -19,8 +22,34 @@ STATUS_STYLE = {
     HealthStatus.UNHEALTHY: "red",
 }
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _ConsoleOnFirstUse:
+    """A rich `Console` made when something is first printed. rich is 60 ms of imports, and
+    `aitrading serve` (every service's start, every pod restart) loads this module but prints
+    through it only when it fails."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def materialized(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.materialized(), name)
+
+
+def real_console(proxy: Console) -> Console:
+    """The Console itself, for APIs that check its type (rich's `Live`)."""
+    return proxy.materialized() if isinstance(proxy, _ConsoleOnFirstUse) else proxy
+
+
+console = cast("Console", _ConsoleOnFirstUse(stderr=False))
+err_console = cast("Console", _ConsoleOnFirstUse(stderr=True))
 
 ConfigOption = typer.Option(
     None,

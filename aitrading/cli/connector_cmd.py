@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from aitrading.cli.common import EXIT_CONFIG, console, err_console
 from aitrading.core.infrastructure.event_wait import wait_event
@@ -208,6 +207,8 @@ def status(directory: Path | None = DirOption) -> None:
         f"  capture {'PAUSED (outbox full)' if report['capture_paused'] else 'running'}"
         f"  updated {age:.1f}s ago{stale}"
     )
+    from rich.table import Table  # rich is loaded by the commands that print tables
+
     table = Table("link", "state", "breaker", "in flight", "last error")
     for link in report["links"]:
         table.add_row(

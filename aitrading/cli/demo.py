@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from aitrading.cli.common import STATUS_STYLE as _STYLE
-from aitrading.cli.common import console, err_console
+from aitrading.cli.common import console, err_console, real_console
 from aitrading.cli.demo_trading import DemoLogin, DemoLoginHolder, DemoTrader, login_file
 from aitrading.core.infrastructure.central_hub import CentralHub, Component, HubError, HubHealth
 from aitrading.core.infrastructure.config_manager import Settings
@@ -240,7 +240,9 @@ async def _show(
         return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
     if console.is_terminal:
-        with Live(render(hub.health(), started_at), console=console, refresh_per_second=4) as live:
+        with Live(
+            render(hub.health(), started_at), console=real_console(console), refresh_per_second=4
+        ) as live:
             while not finished():
                 await next_tick()
                 live.update(render(hub.health(), started_at))

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
 from aitrading.core.infrastructure.config_manager import Settings
@@ -86,6 +85,8 @@ def costs(
     if as_json:
         print(json.dumps(report.as_dict(), default=lambda o: o.__dict__, indent=2))
         return
+    from rich.table import Table  # rich is loaded by the commands that print tables
+
     table = Table(title=f"log costs for {monthly_gb:,.0f} GB/month (USD/month)")
     for column in ("tier", "stored GB", "stored/raw (measured)", "cost"):
         table.add_column(column)

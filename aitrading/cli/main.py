@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from aitrading.cli import (
     audit_cmd,
@@ -58,6 +57,8 @@ def config_show(
     if as_json:
         print(json.dumps([{"path": p, "value": v, "source": s} for p, v, s in rows], indent=2))
         return
+    from rich.table import Table  # rich is loaded by the commands that print tables
+
     table = Table(title="effective settings")
     for column in ("setting", "value", "source"):
         table.add_column(column)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from aitrading.cli.common import STATUS_STYLE as _STYLE
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
@@ -72,6 +71,8 @@ def status(config: Path | None = ConfigOption) -> None:
     """Each store's process and a real round trip through its client."""
     settings = load_or_exit(config).settings
     rows = asyncio.run(_probe_all(settings))
+    from rich.table import Table  # rich is loaded by the commands that print tables
+
     table = Table(title=f"stores (data: {settings.data_dir.resolve()})")
     for column in ("store", "status", "detail"):
         table.add_column(column)

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from aitrading.cli.common import ConfigOption, console, err_console, load_or_exit
@@ -33,6 +32,8 @@ def list_(
     config: Path | None = ConfigOption,
 ) -> None:
     """The latest dead letters: when, from which source, why, and the tick as sent."""
+    import httpx  # here, not at import: `aitrading serve` loads this module too
+
     settings = load_or_exit(config).settings
     url = database_service_url(settings)
     try:

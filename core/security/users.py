@@ -4,13 +4,19 @@ Passwords are hashed with argon2id; a login for an unknown email still spends on
 verification, so response time does not reveal which emails exist. API keys look like
 `ait_<id>_<secret>`: the id finds the row, the 256-bit secret is compared by its SHA-256
 (a slow hash adds nothing for a random secret), and the plaintext is shown once, at creation.
+
+An argon2 hash or verification takes about 0.1 s of CPU by design: it runs in a worker thread
+(argon2 releases the GIL), never on the event loop, where one login would stall every other
+request of the process for that long.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,8 +27,31 @@ if TYPE_CHECKING:
     import asyncpg
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("aitrading-dummy-password")
+_dummy_lock = threading.Lock()
+_dummy: list[str] = []
 KEY_PREFIX = "ait_"
+
+
+def dummy_hash() -> str:
+    """The hash a login for an unknown email is verified against, made once per process.
+
+    Not at import: every process that imports this module (the gateway, the trading-engine,
+    the CLI) would pay one argon2 hash before it could start. `UserStore` makes it in the
+    background when it is built, so the first unknown email does not take twice as long
+    as a known one."""
+    with _dummy_lock:
+        if not _dummy:
+            _dummy.append(_hasher.hash("aitrading-dummy-password"))
+        return _dummy[0]
+
+
+def _verifies(stored: str | None, password: str) -> bool:
+    """`password` against `stored`, or against the dummy hash when there is no user (the
+    same work either way). Run in a worker thread."""
+    try:
+        return bool(_hasher.verify(stored if stored is not None else dummy_hash(), password))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,7 @@ class User:
 class UserStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        threading.Thread(target=dummy_hash, name="argon2-dummy-hash", daemon=True).start()
 
     async def create(self, email: str, password: str, role: str = "user") -> User:
         if len(password) < 12:
@@ -45,7 +75,7 @@ class UserStore:
             "INSERT INTO users (id, email, password_hash, role) VALUES ($1, lower($2), $3, $4)",
             user_id,
             email,
-            _hasher.hash(password),
+            await asyncio.to_thread(_hasher.hash, password),
             role,
         )
         return User(user_id, email.lower(), role)
@@ -53,8 +83,9 @@ class UserStore:
     async def set_password(self, user_id: str, password: str) -> None:
         if len(password) < 12:
             raise ValueError("passwords need at least 12 characters")
+        password_hash = await asyncio.to_thread(_hasher.hash, password)
         await self._pool.execute(
-            "UPDATE users SET password_hash = $2 WHERE id = $1", user_id, _hasher.hash(password)
+            "UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash
         )
 
     async def authenticate(self, email: str, password: str) -> User | None:
@@ -62,10 +93,8 @@ class UserStore:
             "SELECT id, email, role, password_hash, disabled FROM users WHERE email = lower($1)",
             email,
         )
-        stored = row["password_hash"] if row is not None else _DUMMY_HASH
-        try:
-            _hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
+        stored = row["password_hash"] if row is not None else None
+        if not await asyncio.to_thread(_verifies, stored, password):
             return None
         if row is None or row["disabled"]:
             return None

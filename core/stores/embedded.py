@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from aitrading.core.infrastructure.config_manager import Settings, env_name
 from aitrading.core.infrastructure.import_manager import ImportManager
 from aitrading.core.security.tls import postgres_server_tls_args
@@ -83,6 +81,10 @@ def _read_or_create_secret(path: Path) -> str:
 
 
 def _pid_alive(pid: int | None) -> bool:
+    # psutil is imported where it is used: `aitrading serve` imports this module for
+    # `port_is_free`, and psutil would be 40-50 ms of every service's start
+    import psutil
+
     if not pid:
         return False
     try:
@@ -94,6 +96,8 @@ def _pid_alive(pid: int | None) -> bool:
 
 def _stop_pid(pid: int, sig: signal.Signals, timeout_s: float) -> None:
     """Send `sig`, wait for the process to go, then SIGKILL it and its children if it did not."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         children = proc.children(recursive=True)

@@ -40,7 +40,7 @@ from aitrading.services.database_service.routers import (
     ticks,
 )
 from aitrading.services.database_service.schema import arango_schema, clickhouse, weaviate_schema
-from aitrading.services.database_service.schema.postgres import migrate as migrate_postgres
+from aitrading.services.database_service.schema.postgres_revision import at_head
 from aitrading.services.database_service.tick_batches import openapi_components
 
 SERVICE = "database-service"
@@ -78,9 +78,12 @@ def _components(settings: Settings, migrate: bool) -> list[StoreComponent[Any]]:
     async def postgres() -> PostgresStore:
         return await PostgresStore.create(settings)
 
-    async def postgres_ready(_: PostgresStore) -> None:
-        if migrate:
-            for line in await migrate_postgres(settings):
+    async def postgres_ready(store: PostgresStore) -> None:
+        if migrate and not await at_head(store.pool):
+            # alembic is loaded only for a database behind the head (postgres_revision.py)
+            from aitrading.services.database_service.schema.postgres import migrate as upgrade
+
+            for line in await upgrade(settings):
                 _log.info("migrated %s", line)
 
     async def redis() -> RedisStore:

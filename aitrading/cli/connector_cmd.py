@@ -207,6 +207,13 @@ def status(directory: Path | None = DirOption) -> None:
         f"  capture {'PAUSED (outbox full)' if report['capture_paused'] else 'running'}"
         f"  updated {age:.1f}s ago{stale}"
     )
+    checkpoint_error = report.get("outbox_checkpoint", {}).get("last_error")
+    if checkpoint_error:
+        console.print(
+            f"outbox checkpoint FAILING: {checkpoint_error} (nothing is lost; the log grows"
+            " and fresh tick pages reach the disk only once a checkpoint lands)",
+            markup=False,
+        )
     from rich.table import Table  # rich is loaded by the commands that print tables
 
     table = Table("link", "state", "breaker", "in flight", "last error")

@@ -213,6 +213,7 @@ class Connector:
         return {
             "source": self.source_id,
             "outbox_depth": self.outbox.depth(),
+            "outbox_checkpoint": self.outbox.checkpoint_state(),
             "capture_paused": self.stats.capture_paused,
             "links": [
                 {

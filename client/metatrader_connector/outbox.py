@@ -41,6 +41,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aitrading.client.metatrader_connector.wal_checkpointer import (
     CHECKPOINT_INTERVAL_S,
@@ -146,6 +147,15 @@ class Outbox:
         self._checkpointer.stop()
         self._reader.close()
         self._db.close()
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The checkpoints so far and the last one's error, if it failed: for `status`. A
+        failing checkpoint loses nothing, but the log grows and tick pages are not on disk
+        until one lands, so the trader should see it."""
+        return {
+            "checkpoints": self._checkpointer.checkpoints,
+            "last_error": self._checkpointer.last_error,
+        }
 
     @contextlib.contextmanager
     def _transaction(self, durability: Durability = Durability.DISK) -> Iterator[None]:

@@ -512,3 +512,34 @@ def test_a_token_that_cannot_be_had_opens_no_socket_and_says_why(tmp_path: Path)
     assert opened == 0
     assert "401 unauthorized" in error
     assert state == "disconnected"
+
+
+def test_a_failing_outbox_checkpoint_shows_in_status_and_in_the_cli(tmp_path: Path) -> None:
+    """Nothing is lost while checkpoints fail, but the trader must see it: the connector's
+    status carries the error, and `aitrading connector status` prints it."""
+    import sqlite3
+    import time
+
+    from typer.testing import CliRunner
+
+    from aitrading.cli.connector_cmd import app
+
+    conn = connector(tmp_path, SimulatorTerminal())
+    checkpointer = conn.outbox._checkpointer
+    try:
+        assert conn.status()["outbox_checkpoint"]["last_error"] is None
+        healthy = checkpointer._db
+        checkpointer._db = sqlite3.connect(":memory:", check_same_thread=False)
+        checkpointer._db.close()  # every call on it now fails, as a broken file would
+        checkpointer.checkpoint()
+        status = conn.status()
+        assert "ProgrammingError" in status["outbox_checkpoint"]["last_error"]
+        (tmp_path / "status.json").write_text(json.dumps({**status, "written_at": time.time()}))
+        shown = CliRunner().invoke(app, ["status", "--dir", str(tmp_path)])
+        assert shown.exit_code == 0, shown.output
+        assert "outbox checkpoint FAILING: ProgrammingError" in shown.output
+        checkpointer._db = healthy
+        checkpointer.checkpoint()
+        assert conn.status()["outbox_checkpoint"]["last_error"] is None
+    finally:
+        conn.outbox.close()

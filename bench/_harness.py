@@ -89,8 +89,9 @@ async def serving(env: dict[str, str], ports: dict[str, int]) -> AsyncIterator[N
             await process.wait()
 
 
-async def wait_ready(url: str, attempts: int = 600) -> None:
-    """Wait until a service's /health/ready answers 200 (servers started by a benchmark)."""
+async def wait_ready(url: str, attempts: int = 600, poll_s: float = 0.1) -> None:
+    """Wait until a service's /health/ready answers 200 (servers started by a benchmark),
+    asking every `poll_s`."""
     import asyncio
 
     import httpx
@@ -102,7 +103,7 @@ async def wait_ready(url: str, attempts: int = 600) -> None:
                     return
             except httpx.HTTPError:
                 pass
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(poll_s)
     raise SystemExit(f"{url} did not become ready")
 
 

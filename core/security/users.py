@@ -65,7 +65,8 @@ class User:
 class UserStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        threading.Thread(target=dummy_hash, name="argon2-dummy-hash", daemon=True).start()
+        if not _dummy:  # once per process, not once per store
+            threading.Thread(target=dummy_hash, name="argon2-dummy-hash", daemon=True).start()
 
     async def create(self, email: str, password: str, role: str = "user") -> User:
         if len(password) < 12:

@@ -22,16 +22,15 @@ VERSIONS = Path(__file__).parent / "postgres" / "versions"
 
 
 def _assigned(tree: ast.Module, name: str) -> object:
+    """The literal value of the module-level `name = …` (or `name: T = …`)."""
     for node in tree.body:
-        targets = (
-            [node.target]
-            if isinstance(node, ast.AnnAssign)
-            else node.targets
-            if isinstance(node, ast.Assign)
-            else []
-        )
-        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets) and value is not None:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
             try:
                 return ast.literal_eval(value)
             except ValueError:

@@ -43,6 +43,7 @@ from aitrading.core.stores.components import security_clients
 from aitrading.services.api_gateway.admission import Admission, door_limit_deferrable
 from aitrading.services.api_gateway.deps import GatewayState, GatewayStores
 from aitrading.services.api_gateway.door_limits import DoorLimits
+from aitrading.services.api_gateway.route_table_dispatch import RouteTableDispatch
 from aitrading.services.api_gateway.routers import auth, chains, proxy, streams
 from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, Route
 from aitrading.services.api_gateway.tracing import ChainRegistry, ChainSpanProcessor
@@ -159,6 +160,8 @@ def create_app(
     app.state.gateway = state
     # Added before the common middleware, so it runs inside it: errors it returns carry
     # the request id and trace context too.
+    # the innermost: the route table's requests skip FastAPI's router for the same handler
+    app.add_middleware(RouteTableDispatch, gateway=state, catch_all=proxy.catch_all_routes())
     per_ip = _per_minute("ip", security.requests_per_ip_per_minute, 5)
     app.add_middleware(
         DoorLimits,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.background import BackgroundTask
 
@@ -25,6 +26,7 @@ from aitrading.services.api_gateway.deps import (
     INVALID_TOKEN,
     REVOCATION_UNAVAILABLE,
     Gateway,
+    GatewayState,
     GatewayStores,
     Principal,
     authenticate,
@@ -59,16 +61,42 @@ _ANONYMOUS = Principal("anonymous", {})
 BUFFERED_BODY_BYTES = 256 * 1024
 
 
-@router.api_route(
-    "/{rest:path}",
-    methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-    summary="Routed to the upstream named by the route table",
-    responses={
-        **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
-        "2XX": {"description": "the upstream's answer, passed through"},
-    },
-)
+PROXIED_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+
+
 async def proxy(rest: str, request: Request, gateway: Gateway) -> Response:
+    """The route table's paths are served by `RouteTableDispatch` before FastAPI's router;
+    this route documents them in the OpenAPI schema and answers a path the table lacks."""
+    return await forward(request, gateway)
+
+
+for _method in PROXIED_METHODS:  # a route per method: each operation has an id of its own
+    router.add_api_route(
+        "/{rest:path}",
+        proxy,
+        methods=[_method],
+        operation_id=f"proxy_{_method.lower()}",
+        summary="Routed to the upstream named by the route table",
+        responses={
+            **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+            "2XX": {"description": "the upstream's answer, passed through"},
+        },
+    )
+
+
+def catch_all_routes() -> dict[str, APIRoute]:
+    """The routes above by method, as FastAPI registered them: the path template a request
+    is labelled with, whichever way it was served."""
+    return {
+        method: route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint is proxy
+        for method in route.methods or ()
+    }
+
+
+async def forward(request: Request, gateway: GatewayState) -> Response:
+    """The checks, then the upstream's answer (an `ApiError` for a refusal)."""
     # the per-IP limit the door left to admission (a request it expects to admit below)
     door = claim_deferred(request.scope.setdefault("state", {}))
     route = routed(request.scope, gateway.routes)

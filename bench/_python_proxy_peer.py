@@ -2,33 +2,65 @@
 httptools) with one catch-all route that forwards through a pooled aiohttp session and returns
 the upstream's body. No authentication, limits, tracing or logging.
 
+With `PEER_REDIS_URL` in its environment (not an argument: the URL holds the password), each
+request first makes the one Redis call the gateway
+cannot do without: the admission script of `services/api_gateway/admission.py` (the per-IP
+limit, the token's three revocation keys, the per-user limit) over redis-py with the pool
+settings of `RedisStore`. What the gateway adds beyond that peer is its own Python: the checks
+around the call, the spans, the middleware.
+
 A peer of the gateway benchmark beside nginx: nginx shows what one extra hop costs in C; this
 shows what it costs with the gateway's own server, framework and client on this machine, so
 what the gateway adds beyond it is the work it does (authentication, limits, entitlements,
 tracing), not the language.
 
-Run: python bench/_python_proxy_peer.py PORT UPSTREAM_PORT
+Run: [PEER_REDIS_URL=redis://…] python bench/_python_proxy_peer.py PORT UPSTREAM_PORT
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+# the admission script's keys and arguments: a token never revoked, limits never reached
+_KEYS = ["peer:jti", "peer:tv", "peer:family", "peer:user", "peer:ip"]
+_ARGS = [0, 1, 60_000, 1, 1, 60_000, 1]
 
-def create_app(upstream: str) -> FastAPI:
+
+def create_app(upstream: str, redis_url: str | None = None) -> FastAPI:
     session: dict[str, aiohttp.ClientSession] = {}
+    admit: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         session["http"] = aiohttp.ClientSession(auto_decompress=False)
+        client = None
+        if redis_url is not None:
+            from redis import asyncio as aioredis
+
+            from aitrading.services.api_gateway.admission import _ADMIT
+
+            pool = aioredis.BlockingConnectionPool.from_url(
+                redis_url,
+                max_connections=32,  # RedisStore's defaults
+                timeout=5.0,
+                socket_timeout=5.0,
+                socket_connect_timeout=5.0,
+                health_check_interval=30,
+            )
+            client = aioredis.Redis(connection_pool=pool)
+            admit["script"] = client.register_script(_ADMIT)
         yield
         await session["http"].close()
+        if client is not None:
+            await client.aclose()
 
     app = FastAPI(lifespan=lifespan)
 
@@ -38,6 +70,8 @@ def create_app(upstream: str) -> FastAPI:
 
     @app.get("/{rest:path}")
     async def forward(rest: str, request: Request) -> Response:
+        if "script" in admit:
+            await admit["script"](keys=_KEYS, args=_ARGS)
         url = f"{upstream}/{rest}"
         async with session["http"].get(url, params=request.query_params) as answer:
             body = await answer.read()
@@ -50,7 +84,7 @@ def create_app(upstream: str) -> FastAPI:
 if __name__ == "__main__":
     port, upstream_port = int(sys.argv[1]), int(sys.argv[2])
     uvicorn.run(
-        create_app(f"http://127.0.0.1:{upstream_port}"),
+        create_app(f"http://127.0.0.1:{upstream_port}", os.environ.get("PEER_REDIS_URL")),
         host="127.0.0.1",
         port=port,
         log_level="warning",

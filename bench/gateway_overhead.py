@@ -7,7 +7,8 @@ decisions, entitlements and the proxy hop) is sent at the same concurrency to bo
 The peers, in the same run: nginx from Debian's package as a plain reverse proxy in front of the
 same upstream (`_nginx_peer.py`; without nginx installed the JSON says so, `nginx_error`), and
 the least a Python proxy on the gateway's own server, framework and client does
-(`_python_proxy_peer.py`): what the gateway adds beyond that one is its own work.
+(`_python_proxy_peer.py`), once bare and once making the one Redis call the gateway needs
+per request (its admission script): what the gateway adds beyond the second is its own work.
 
 The paths are measured interleaved, one request to each per round in a shuffled order,
 so a burst of noise on this shared machine (CPU steal, ClickHouse merging in the background)
@@ -104,7 +105,7 @@ async def main() -> None:
     )
     from aitrading.core.security.users import UserStore
     from aitrading.core.stores.postgres import PostgresStore
-    from aitrading.core.stores.redis_store import RedisStore
+    from aitrading.core.stores.redis_store import RedisStore, redis_url
 
     with (
         embedded(postgres=True, redis=True) as settings,
@@ -167,6 +168,19 @@ async def main() -> None:
         python_proxy_pid = processes[-1].pid
         python_proxy = f"http://127.0.0.1:{python_proxy_port}"
         await wait_ready(python_proxy)
+        admitting_port = free_port()  # the same peer, with the gateway's one Redis call
+        processes.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(Path(__file__).parent / "_python_proxy_peer.py"),
+                str(admitting_port),
+                str(dbs_port),
+                env={**os.environ, "PEER_REDIS_URL": redis_url(config)},
+            )
+        )
+        admitting_pid = processes[-1].pid
+        admitting_proxy = f"http://127.0.0.1:{admitting_port}"
+        await wait_ready(admitting_proxy)
         try:
             async with httpx.AsyncClient(timeout=30) as http:
                 token = (
@@ -181,6 +195,7 @@ async def main() -> None:
                     "direct": get(http, f"http://127.0.0.1:{dbs_port}/api/v1/ticks", {}),
                     "gateway": get(http, f"http://127.0.0.1:{gw_port}/api/v1/market/ticks", auth),
                     "python proxy": get(http, f"{python_proxy}/api/v1/ticks", {}),
+                    "python proxy + redis": get(http, f"{admitting_proxy}/api/v1/ticks", {}),
                     "engine": engine,
                 }
                 peer_error = ""
@@ -192,7 +207,7 @@ async def main() -> None:
                     except (OSError, SystemExit) as exc:  # not installed, or never answered
                         peer_error = f"{type(exc).__name__}: {exc}"
                     await interleaved(paths, WARMUP_ROUNDS)
-                    pids = (gw_pid, python_proxy_pid)
+                    pids = (gw_pid, python_proxy_pid, admitting_pid)
                     idle_before, idle_started = [cpu_seconds(pid) for pid in pids], time.monotonic()
                     await asyncio.sleep(IDLE_S)  # what each process spends with no request
                     idle_s = time.monotonic() - idle_started
@@ -204,7 +219,7 @@ async def main() -> None:
                     samples = await interleaved(paths, REQUESTS)
                     load_s = time.monotonic() - load_started
                     # CPU per request: the load run's, less what the process spends idle
-                    gw_cpu_ms, py_cpu_ms = (
+                    gw_cpu_ms, py_cpu_ms, admitting_cpu_ms = (
                         (cpu_seconds(p) - c - rate * load_s) * 1000 / REQUESTS
                         for p, c, rate in zip(pids, cpu_before, idle_rate, strict=True)
                     )
@@ -218,6 +233,7 @@ async def main() -> None:
     engine_p50 = statistics.median(samples["engine"])
     gw_p50, gw_p99 = (f(samples["gateway"]) for f in p)
     py_p50, py_p99 = (f(samples["python proxy"]) for f in p)
+    admitting_p50, admitting_p99 = (f(samples["python proxy + redis"]) for f in p)
     peer: dict[str, object] = {"nginx_error": peer_error}
     if "nginx" in samples:
         nginx_p50, nginx_p99 = (f(samples["nginx"]) for f in p)
@@ -246,8 +262,12 @@ async def main() -> None:
         **peer,
         python_proxy_added_p50_ms=round(py_p50 - direct_p50, 3),
         python_proxy_added_p99_ms=round(py_p99 - direct_p99, 3),
+        # the same peer making the gateway's one Redis call (the admission script) first
+        python_proxy_redis_added_p50_ms=round(admitting_p50 - direct_p50, 3),
+        python_proxy_redis_added_p99_ms=round(admitting_p99 - direct_p99, 3),
         gateway_cpu_ms_per_request=round(gw_cpu_ms, 3),
         python_proxy_cpu_ms_per_request=round(py_cpu_ms, 3),
+        python_proxy_redis_cpu_ms_per_request=round(admitting_cpu_ms, 3),
         gateway_idle_cpu_ms_per_s=round(idle_rate[0] * 1000, 2),
         python_proxy_metric="bare FastAPI/uvicorn + aiohttp pass-through (_python_proxy_peer.py)",
         requests=REQUESTS,

@@ -22,14 +22,12 @@ from typing import IO, Protocol
 
 from aitrading.core.logging.records import LEVEL_RANK, LEVELS, LogRecord, decode_many, encode
 from aitrading.core.logging.records import fields_json as _fields_json
-from aitrading.core.security.secure_config_manager import RedactingFilter
+from aitrading.core.security.secure_config_manager import (
+    STANDARD_RECORD_ATTRS,
+    RedactingFilter,
+)
 
 NEVER_DROPPED = frozenset({"ERROR", "CRITICAL"})
-_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
 
 
 class Sink(Protocol):
@@ -137,7 +135,7 @@ class LogRouter:
 
     def record_from(self, source: logging.LogRecord) -> LogRecord:
         trace_id, request_id = self._context()
-        extras = {k: v for k, v in vars(source).items() if k not in _STANDARD_ATTRS}
+        extras = {k: v for k, v in vars(source).items() if k not in STANDARD_RECORD_ATTRS}
         message = source.getMessage()
         if source.exc_text:
             message = f"{message}\n{source.exc_text}"

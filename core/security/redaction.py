@@ -31,6 +31,18 @@ _ANY_SECRET = re.compile(
 )
 
 
+_SECRET_NAME = re.compile(
+    r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|credential|dsn",
+    re.IGNORECASE,
+)
+
+
+def secret_name(name: str) -> bool:
+    """Whether a field called `name` holds a secret as a whole (`password`, `api_key`,
+    `refresh_token`, `dsn`…): its value is masked, not searched."""
+    return _SECRET_NAME.search(name) is not None
+
+
 def redact(text: str) -> str:
     """`text` with credentials, bearer tokens, JWTs and secret-named values masked."""
     if not _ANY_SECRET.search(text):

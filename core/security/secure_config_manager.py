@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
 from aitrading.core.infrastructure.config_manager import SecuritySettings, env_name
-from aitrading.core.security.redaction import MASK, redact
+from aitrading.core.security.redaction import MASK, redact, secret_name
 
 VAULT_FORMAT = 1
 KEY_BYTES = 32
@@ -212,26 +212,38 @@ def _wrap_with(master: MasterKey, name: str, data_key: bytes) -> dict[str, str]:
     return {"kid": master.kid, "key_nonce": _b64(nonce), "wrapped_key": _b64(wrapped)}
 
 
+# What every `logging.LogRecord` has; anything else on a record came from `extra=`.
+STANDARD_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_PLAIN = (int, float, bool, type(None))
+
+
 class RedactingFilter(logging.Filter):
     """Masks secrets in every record that passes: known values, credentials, tokens.
 
     Attach it to handlers (not loggers) so records from every library are covered. The
-    message is rendered once, redacted, and stored with its arguments cleared.
+    message is rendered once, redacted, and stored with its arguments cleared. The fields a
+    caller passed with `extra=` are redacted too: a value under a secret's name (`password`,
+    `token`, `dsn`…) is masked whole, any other text searched like the message, and any other
+    object (a dict, a URL) turned into its redacted text, as a sink would print it.
     """
 
     def __init__(self, known_values: Iterable[str | SecretStr] = ()) -> None:
         super().__init__()
-        self._known: set[str] = set()
+        self._known: list[str] = []  # longest first, so a longer secret is masked whole
         for value in known_values:
             self.add(value)
 
     def add(self, value: str | SecretStr) -> None:
         plain = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if len(plain) >= 4:  # masking "a" everywhere would destroy logs and reveal nothing
-            self._known.add(plain)
+        if len(plain) >= 4 and plain not in self._known:  # masking "a" would reveal nothing
+            self._known = sorted([*self._known, plain], key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        for value in sorted(self._known, key=len, reverse=True):
+        for value in self._known:
             text = text.replace(value, MASK)
         return redact(text)
 
@@ -242,4 +254,11 @@ class RedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.scrub(record.exc_text)
+        fields = vars(record)
+        for name in fields.keys() - STANDARD_RECORD_ATTRS:
+            value = fields[name]
+            if secret_name(name):
+                fields[name] = MASK
+            elif not isinstance(value, _PLAIN):
+                fields[name] = self.scrub(value if isinstance(value, str) else str(value))
         return True

@@ -100,7 +100,9 @@ def test_stdlib_logging_through_the_router_is_structured_traced_and_redacted(
     logger.addHandler(handler)
     try:
         logger.info(
-            "connected to %s", "postgresql://app:s3cretpw@db:5432/x", extra={"symbol": "EURUSD"}
+            "connected to %s",
+            "postgresql://app:s3cretpw@db:5432/x",
+            extra={"symbol": "EURUSD", "refresh_token": "rt-9f8e7d6c", "peer": "Bearer eyJhbGc1"},
         )
         logger.error("login failed with token eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl")
     finally:
@@ -114,7 +116,11 @@ def test_stdlib_logging_through_the_router_is_structured_traced_and_redacted(
     assert first["service"] == "data-bridge"
     assert first["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert first["request_id"] == "req-1"
-    assert json.loads(first["fields"]) == {"symbol": "EURUSD"}
+    assert json.loads(first["fields"]) == {
+        "symbol": "EURUSD",
+        "refresh_token": "***",
+        "peer": "Bearer ***",
+    }
     assert "s3cretpw" not in out.getvalue()
     assert "eyJzdWIiOi" not in out.getvalue()
 

@@ -118,3 +118,38 @@ def test_redacting_filter_on_real_log_output() -> None:
     assert "cache down" in output
     assert "ConnectionError" in output
     assert "abc is too short" in output
+
+
+def test_redacting_filter_masks_the_fields_passed_with_extra() -> None:
+    """`extra=` fields are printed by formatters and stored by the log router as they come:
+    a secret there is masked like one in the message, and other fields keep their values."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        logging.Formatter("%(message)s|%(dsn)s|%(api_key)s|%(peer)s|%(target)s|%(ticks)s")
+    )
+    handler.addFilter(RedactingFilter([SecretStr("mt5-pa55-Xq9")]))
+    logger = logging.getLogger("aitrading.test.redaction.extra")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.info(
+            "connecting",
+            extra={
+                "dsn": "postgresql://app:dbpw1234@db:5432/x",  # masked by its name
+                "api_key": 12345678,  # by its name, whatever its type
+                "peer": "Bearer abcdefghijklmnop from mt5-pa55-Xq9",  # searched as text
+                "target": {"url": "redis://:redispw99@cache:6379"},  # an object, as text
+                "ticks": 1000,
+            },
+        )
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    for secret in ("dbpw1234", "12345678", "abcdefghijklmnop", "mt5-pa55-Xq9", "redispw99"):
+        assert secret not in output
+    message, dsn, api_key, peer, target, ticks = output.strip().split("|")
+    assert (message, dsn, api_key, ticks) == ("connecting", "***", "***", "1000")
+    assert peer == "Bearer *** from ***"
+    assert "cache:6379" in target

@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 from prometheus_client import Counter
 
+from aitrading.core.security.redaction import redact
 from aitrading.operator.crd_model import GROUP, PLURAL, VERSION, TradingStackSpec
 from aitrading.operator.reconcile import Applier, conditions, reconcile
 from aitrading.operator.stack_secrets import (
@@ -54,6 +55,17 @@ def new_dynamic_client() -> Any:
     return dynamic.DynamicClient(api_client.ApiClient())  # type: ignore[no-untyped-call]
 
 
+MAX_FAILURE_CHARS = 1000
+
+
+def failure_text(exc: Exception) -> str:
+    """What a failed reconcile says in the status condition, the Event and kopf's log: the
+    error redacted and bounded. A validation error repeats the input it refused, and an API
+    error the server's answer; either may carry a password or a token, and a status field is
+    readable by anyone who may read the TradingStack."""
+    return redact(f"{type(exc).__name__}: {exc}")[:MAX_FAILURE_CHARS]
+
+
 def fresh_discovery(client: Any) -> Any:
     """Another dynamic client over the same API client, with its own discovery."""
     from kubernetes import dynamic
@@ -90,12 +102,13 @@ def _run(
         RECONCILES.labels("error").inc()
         from aitrading.operator.reconcile import Outcome
 
+        failure = failure_text(exc)
         patch.status["conditions"] = conditions(
-            Outcome("Degraded", False), generation, previous, error=f"{type(exc).__name__}: {exc}"
+            Outcome("Degraded", False), generation, previous, error=failure
         )
         patch.status["phase"] = "Degraded"
-        kopf.warn(body, reason="ReconcileFailed", message=str(exc))
-        raise kopf.TemporaryError(str(exc), delay=memo.retry_delay_s) from exc
+        kopf.warn(body, reason="ReconcileFailed", message=failure)
+        raise kopf.TemporaryError(failure, delay=memo.retry_delay_s) from exc
     RECONCILES.labels("ready" if outcome.ready else "progressing").inc()
     patch.status["observedGeneration"] = generation
     patch.status["phase"] = outcome.phase

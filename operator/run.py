@@ -40,6 +40,7 @@ def wait_until_served(new_dynamic: Callable[[], Any], timeout_s: float = 300.0) 
     created, it logged "Unresolved resources cannot be served" and ignored every
     TradingStack until restarted (once in two cold starts on a real cluster)."""
     from aitrading.operator.crd_model import GROUP, KIND, VERSION, crd_manifest
+    from aitrading.operator.handlers import failure_text
 
     name = crd_manifest()["metadata"]["name"]
     deadline = time.monotonic() + timeout_s
@@ -59,7 +60,7 @@ def wait_until_served(new_dynamic: Callable[[], Any], timeout_s: float = 300.0) 
                 return
             last = "the CRD is not Established yet"
         except Exception as exc:  # discovery not caught up yet: try again
-            last = f"{type(exc).__name__}: {exc}"
+            last = failure_text(exc)
         time.sleep(0.5)
     raise TimeoutError(f"TradingStacks were not served within {timeout_s:.0f} s: {last}")
 

@@ -97,6 +97,23 @@ async def engine_peer(scratch: Path) -> tuple[Probe, Callable[[], Awaitable[None
     return probe, store.close
 
 
+async def python_proxy_peer(
+    upstream_port: int, env: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`_python_proxy_peer.py` in front of `upstream_port`, started and answering, and its URL."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).parent / "_python_proxy_peer.py"),
+        str(port),
+        str(upstream_port),
+        env={**os.environ, **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    await wait_ready(url)
+    return process, url
+
+
 async def main() -> None:
     from aitrading.core.infrastructure.config_manager import load_settings
     from aitrading.core.security.subscription_validator import (
@@ -156,31 +173,13 @@ async def main() -> None:
         )
         await wait_ready(f"http://127.0.0.1:{gw_port}")
         gw_pid = processes[-1].pid
-        python_proxy_port = free_port()
-        processes.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(Path(__file__).parent / "_python_proxy_peer.py"),
-                str(python_proxy_port),
-                str(dbs_port),
-            )
+        bare, python_proxy = await python_proxy_peer(dbs_port, {})
+        # the same peer, with the gateway's one Redis call
+        admitting, admitting_proxy = await python_proxy_peer(
+            dbs_port, {"PEER_REDIS_URL": redis_url(config)}
         )
-        python_proxy_pid = processes[-1].pid
-        python_proxy = f"http://127.0.0.1:{python_proxy_port}"
-        await wait_ready(python_proxy)
-        admitting_port = free_port()  # the same peer, with the gateway's one Redis call
-        processes.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(Path(__file__).parent / "_python_proxy_peer.py"),
-                str(admitting_port),
-                str(dbs_port),
-                env={**os.environ, "PEER_REDIS_URL": redis_url(config)},
-            )
-        )
-        admitting_pid = processes[-1].pid
-        admitting_proxy = f"http://127.0.0.1:{admitting_port}"
-        await wait_ready(admitting_proxy)
+        processes += [bare, admitting]
+        python_proxy_pid, admitting_pid = bare.pid, admitting.pid
         try:
             async with httpx.AsyncClient(timeout=30) as http:
                 token = (

@@ -11,11 +11,14 @@ import re
 
 MASK = "***"
 
+# The names a secret goes by, in a `key=value` pair and as a field of its own.
+_SENSITIVE_KEYS = r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization"
+
 _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@"
 )
 _KEY_VALUE = re.compile(
-    r"(?P<key>\b[\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization)[\w-]*)"
+    rf"(?P<key>\b[\w-]*(?:{_SENSITIVE_KEYS})[\w-]*)"
     r"(?P<sep>['\"]?\s*[=:]\s*)(?P<quote>['\"]?)(?P<value>[^\s'\",;&]+)",
     re.IGNORECASE,
 )
@@ -26,8 +29,7 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 # One cheap check decides whether any of the substitutions below can match: most log lines
 # carry no secret, and the router runs this on every line and every field.
 _ANY_SECRET = re.compile(
-    r"://[^/\s]*:[^/\s]*@|bearer|basic|eyJ|password|passwd|pwd|secret|token|api[_-]?key|apikey|"
-    r"authorization",
+    rf"://[^/\s]*:[^/\s]*@|bearer|basic|eyJ|{_SENSITIVE_KEYS}",
     re.IGNORECASE,
 )
 # The same check for ASCII text, by substring: `_ANY_SECRET` costs 1.5 µs on a 16-character
@@ -62,10 +64,7 @@ def may_hold_secret(text: str) -> bool:
     return False
 
 
-_SECRET_NAME = re.compile(
-    r"password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|credential|dsn",
-    re.IGNORECASE,
-)
+_SECRET_NAME = re.compile(rf"{_SENSITIVE_KEYS}|credential|dsn", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=4096)  # field names are few: each is searched once

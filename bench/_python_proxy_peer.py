@@ -2,19 +2,18 @@
 httptools) with one catch-all route that forwards through a pooled aiohttp session and returns
 the upstream's body. No authentication, limits, tracing or logging.
 
-With `PEER_REDIS_URL` in its environment (not an argument: the URL holds the password), each
-request first makes the one Redis call the gateway
-cannot do without: the admission script of `services/api_gateway/admission.py` (the per-IP
-limit, the token's three revocation keys, the per-user limit) over redis-py with the pool
-settings of `RedisStore`. What the gateway adds beyond that peer is its own Python: the checks
-around the call, the spans, the middleware.
+With `PEER_ADMITS=1` in its environment, each request first makes the one Redis call the
+gateway cannot do without: the admission script of `services/api_gateway/admission.py` (the
+per-IP limit, the token's three revocation keys, the per-user limit) through the gateway's
+own `RedisStore`, built from the same `AITRADING_*` settings. What the gateway adds beyond
+that peer is its own Python: the checks around the call, the spans, the middleware.
 
 A peer of the gateway benchmark beside nginx: nginx shows what one extra hop costs in C; this
 shows what it costs with the gateway's own server, framework and client on this machine, so
 what the gateway adds beyond it is the work it does (authentication, limits, entitlements,
 tracing), not the language.
 
-Run: [PEER_REDIS_URL=redis://…] python bench/_python_proxy_peer.py PORT UPSTREAM_PORT
+Run: [PEER_ADMITS=1] python bench/_python_proxy_peer.py PORT UPSTREAM_PORT
 """
 
 from __future__ import annotations
@@ -34,33 +33,25 @@ _KEYS = ["peer:jti", "peer:tv", "peer:family", "peer:user", "peer:ip"]
 _ARGS = [0, 1, 60_000, 1, 1, 60_000, 1]
 
 
-def create_app(upstream: str, redis_url: str | None = None) -> FastAPI:
+def create_app(upstream: str, admits: bool = False) -> FastAPI:
     session: dict[str, aiohttp.ClientSession] = {}
     admit: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         session["http"] = aiohttp.ClientSession(auto_decompress=False)
-        client = None
-        if redis_url is not None:
-            from redis import asyncio as aioredis
-
+        store = None
+        if admits:
+            from aitrading.core.infrastructure.config_manager import load_settings
+            from aitrading.core.stores.redis_store import RedisStore
             from aitrading.services.api_gateway.admission import _ADMIT
 
-            pool = aioredis.BlockingConnectionPool.from_url(
-                redis_url,
-                max_connections=32,  # RedisStore's defaults
-                timeout=5.0,
-                socket_timeout=5.0,
-                socket_connect_timeout=5.0,
-                health_check_interval=30,
-            )
-            client = aioredis.Redis(connection_pool=pool)
-            admit["script"] = client.register_script(_ADMIT)
+            store = RedisStore.create(load_settings().settings)
+            admit["script"] = store.client.register_script(_ADMIT)
         yield
         await session["http"].close()
-        if client is not None:
-            await client.aclose()
+        if store is not None:
+            await store.close()
 
     app = FastAPI(lifespan=lifespan)
 
@@ -84,7 +75,7 @@ def create_app(upstream: str, redis_url: str | None = None) -> FastAPI:
 if __name__ == "__main__":
     port, upstream_port = int(sys.argv[1]), int(sys.argv[2])
     uvicorn.run(
-        create_app(f"http://127.0.0.1:{upstream_port}", os.environ.get("PEER_REDIS_URL")),
+        create_app(f"http://127.0.0.1:{upstream_port}", os.environ.get("PEER_ADMITS") == "1"),
         host="127.0.0.1",
         port=port,
         log_level="warning",

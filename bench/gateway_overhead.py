@@ -122,7 +122,7 @@ async def main() -> None:
     )
     from aitrading.core.security.users import UserStore
     from aitrading.core.stores.postgres import PostgresStore
-    from aitrading.core.stores.redis_store import RedisStore, redis_url
+    from aitrading.core.stores.redis_store import RedisStore
 
     with (
         embedded(postgres=True, redis=True) as settings,
@@ -175,9 +175,7 @@ async def main() -> None:
         gw_pid = processes[-1].pid
         bare, python_proxy = await python_proxy_peer(dbs_port, {})
         # the same peer, with the gateway's one Redis call
-        admitting, admitting_proxy = await python_proxy_peer(
-            dbs_port, {"PEER_REDIS_URL": redis_url(config)}
-        )
+        admitting, admitting_proxy = await python_proxy_peer(dbs_port, {**env, "PEER_ADMITS": "1"})
         processes += [bare, admitting]
         python_proxy_pid, admitting_pid = bare.pid, admitting.pid
         try:

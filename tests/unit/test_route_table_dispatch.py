@@ -111,3 +111,12 @@ async def test_answers_and_route_template_are_those_of_the_catch_all(
         {"method": method, "route": "/api/v1/{rest:path}", "status": str(status)},
     )
     assert observed == 1.0
+
+
+def test_every_openapi_operation_has_an_id_of_its_own(tmp_path: Path) -> None:
+    """The catch-all is one route per method: a route with several methods gave each of
+    them the same operation id, which breaks generated clients."""
+    schema = _gateway(tmp_path, CollectorRegistry()).openapi()
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    assert {"proxy_get", "proxy_post", "proxy_delete"} <= set(ids)

@@ -24,8 +24,25 @@ RETRY_S = 1.0
 START_TIMEOUT_S = 10.0
 
 
+class SilentReconnectError(ValueError):
+    """A listener was handed a client whose connections retry: its PubSub would reconnect
+    without telling the listener, which then never learns that messages were missed."""
+
+
+def reconnects_silently(redis: aioredis.Redis) -> bool:
+    """True when the client's connections retry a failed read (redis-py's `Redis()` retries
+    ten times by default; `RedisStore.listener` never does)."""
+    retry = redis.connection_pool.connection_kwargs.get("retry")
+    return retry is not None and retry.get_retries() > 0
+
+
 class ChannelListener(Worker):
     def __init__(self, name: str, redis: aioredis.Redis, channel: str) -> None:
+        if reconnects_silently(redis):
+            raise SilentReconnectError(
+                f"{name}: the Redis client for a subscription must not retry; "
+                "pass RedisStore.listener, not RedisStore.client"
+            )
         super().__init__(name)
         self._redis = redis
         self._channel = channel

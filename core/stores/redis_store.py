@@ -2,6 +2,13 @@
 
 Hot logs, rate limits, live fan-out and revocations. One bounded, blocking connection pool per
 process: under load callers wait for a connection instead of opening unbounded sockets.
+
+A command retries once, at once, when its connection turns out to be closed: after a restart
+or a failover every pooled connection is stale, and without the retry each of them failed one
+command (a 503 at the gateway per connection). A timeout is not retried, because the command
+may have run. Subscriptions get a pool of their own that never retries: redis-py's PubSub
+reconnects through the same retry, and a subscription that came back silently left the
+listeners unaware of the messages lost in the gap.
 """
 
 from __future__ import annotations
@@ -10,6 +17,10 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.retry
+import redis.retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from aitrading.core.infrastructure.central_hub import Health
 from aitrading.core.infrastructure.config_manager import Settings, env_name
@@ -39,22 +50,40 @@ def _checked(settings: Settings) -> tuple[str, dict[str, object]]:
     return url, extra
 
 
+RETRIES_ON_A_CLOSED_CONNECTION = 1
+
+
+def _command_retry() -> redis.asyncio.retry.Retry:
+    return redis.asyncio.retry.Retry(
+        NoBackoff(), RETRIES_ON_A_CLOSED_CONNECTION, supported_errors=(RedisConnectionError,)
+    )
+
+
+def _no_retry() -> redis.asyncio.retry.Retry:
+    return redis.asyncio.retry.Retry(NoBackoff(), 0)
+
+
 def sync_client(settings: Settings, timeout_s: float | None = None) -> redis.Redis:
     """A blocking client with the same checks and TLS as the pool: for the log router's hot
     tier (a logging thread) and the CLI's log commands. Built by hand, they skipped the
     stack's CA and could not reach a TLS-only store in Kubernetes."""
     url, extra = _checked(settings)
     timeout = timeout_s if timeout_s is not None else settings.redis.socket_timeout_s
+    retry = redis.retry.Retry(
+        NoBackoff(), RETRIES_ON_A_CLOSED_CONNECTION, supported_errors=(RedisConnectionError,)
+    )
     return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, **extra
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry, **extra
     )
 
 
 class RedisStore:
     name = "redis"
 
-    def __init__(self, client: aioredis.Redis, timeout_s: float) -> None:
+    def __init__(self, client: aioredis.Redis, timeout_s: float, listener: aioredis.Redis) -> None:
         self.client = client
+        # For `pubsub()` only: its connections never reconnect behind a subscriber's back.
+        self.listener = listener
         self._timeout_s = timeout_s
 
     @classmethod
@@ -68,9 +97,23 @@ class RedisStore:
             socket_timeout=conf.socket_timeout_s,
             socket_connect_timeout=conf.socket_timeout_s,
             health_check_interval=30,
+            retry=_command_retry(),
             **extra,
         )
-        return cls(aioredis.Redis(connection_pool=pool), conf.socket_timeout_s)
+        subscriptions = aioredis.ConnectionPool.from_url(
+            url,
+            max_connections=conf.max_connections,
+            socket_timeout=conf.socket_timeout_s,
+            socket_connect_timeout=conf.socket_timeout_s,
+            health_check_interval=30,
+            retry=_no_retry(),
+            **extra,
+        )
+        return cls(
+            aioredis.Redis(connection_pool=pool),
+            conf.socket_timeout_s,
+            aioredis.Redis(connection_pool=subscriptions),
+        )
 
     async def health(self) -> Health:
         return await timed_health("redis", self.client.ping, self._timeout_s)
@@ -85,3 +128,4 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.listener.aclose()

@@ -124,7 +124,7 @@ def create_app(
         validator = SubscriptionValidator(postgres.pool, redis.client)
         # Every subscription change drops this process's cached entitlement at once, so a
         # revocation or downgrade applies to the very next request.
-        await hub.attach(EntitlementWatcher(redis.client, validator))
+        await hub.attach(EntitlementWatcher(redis.listener, validator))
         audit = AuditLog(postgres.pool)
         await _attach_audit_workers(hub, settings, audit, registry)
         jwt = JWTManager(

@@ -87,16 +87,16 @@ def create_app(
             audience=settings.security.jwt_audience,
             registry=registry,
         )
-        feed = LiveFeed(redis.client)
+        feed = LiveFeed(redis.listener)
         fanout = FanOut(redis.client, feed)
         postgres = await postgres_component.connect()
         validator = SubscriptionValidator(postgres.pool, redis.client)
         streams = StreamRegistry(feed, validator)
-        wakeups = InstructionWakeups(redis.client)
+        wakeups = InstructionWakeups(redis.listener)
         for worker in (
             fanout,
             feed,
-            EntitlementWatcher(redis.client, validator, streams.on_change),
+            EntitlementWatcher(redis.listener, validator, streams.on_change),
             wakeups,
         ):
             await hub.attach(worker)

@@ -58,7 +58,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         assert redis is not None
         postgres = await postgres_c.connect()
         subscriptions = SubscriptionValidator(postgres.pool, redis.client)
-        watcher = EntitlementWatcher(redis.client, subscriptions)
+        watcher = EntitlementWatcher(redis.listener, subscriptions)
         engine = OrderEngine(
             settings.trading_engine,
             OrderStore(postgres.pool, AuditLog(postgres.pool)),

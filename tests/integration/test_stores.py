@@ -86,6 +86,65 @@ async def test_a_store_that_goes_down_is_reported_by_name_and_reason(
         server.stop()
 
 
+def test_embedded_redis_serves_commands_as_soon_as_start_returns(
+    tmp_path: os.PathLike[str],
+) -> None:
+    """redis-server listens before it has loaded its append-only file and answers LOADING
+    until then; `start` waits for PING, not for the port, so the first command succeeds."""
+    import redis
+
+    from aitrading.core.stores.redis_store import sync_client
+
+    settings = load_settings(environ=embedded_env(tmp_path)).settings  # type: ignore[arg-type]
+    server = EmbeddedRedis(settings)
+    server.start()
+    try:
+        client = sync_client(settings)
+        with client.pipeline(transaction=False) as pipe:
+            for n in range(200_000):  # enough data that loading it takes a while
+                pipe.set(f"loaded:{n}", "x" * 50)
+                if n % 10_000 == 0:
+                    pipe.execute()
+            pipe.execute()
+        server.stop()  # SIGTERM: redis-server flushes its append-only file first
+        server.start()
+        fresh = sync_client(settings)
+        try:
+            assert fresh.get("loaded:199999") == b"x" * 50
+        except redis.BusyLoadingError as exc:
+            raise AssertionError("start returned while the data was still loading") from exc
+        finally:
+            fresh.close()
+            client.close()
+    finally:
+        server.stop()
+
+
+async def test_pooled_connections_serve_again_right_after_a_restart(
+    tmp_path: os.PathLike[str],
+) -> None:
+    """Every pooled connection is stale after a restart; each command on one is retried once
+    on a fresh connection, so none fails (each used to: a 503 at the gateway apiece)."""
+    import asyncio
+
+    settings = load_settings(environ=embedded_env(tmp_path)).settings  # type: ignore[arg-type]
+    server = EmbeddedRedis(settings)
+    server.start()
+    store = RedisStore.create(settings)
+    try:
+        await asyncio.gather(*(store.client.execute_command("PING") for _ in range(8)))
+        assert store.pool_usage()[1] >= 2, "the pool should hold several idle connections"
+        # stop and start block this loop: no connection has seen its socket close
+        server.stop()
+        server.start()
+        done = await asyncio.gather(*(store.client.set(f"after:{n}", n) for n in range(16)))
+        assert done == [True] * 16
+        assert await store.client.get("after:15") == b"15"
+    finally:
+        await store.close()
+        server.stop()
+
+
 def test_port_in_use_names_the_port_and_the_setting(tmp_path: os.PathLike[str]) -> None:
     import socket
 

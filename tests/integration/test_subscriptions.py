@@ -140,7 +140,7 @@ async def test_watcher_drops_the_local_copy(
     async def on_change(user_id: str, version: int, reason: str) -> None:
         await changes.put(user_id)
 
-    watcher = EntitlementWatcher(redis_store.client, other, on_change)
+    watcher = EntitlementWatcher(redis_store.listener, other, on_change)
     await watcher.start()
     try:
         user = f"user-{uuid.uuid4().hex[:8]}"
@@ -235,7 +235,7 @@ async def test_the_watcher_subscribes_again_and_forgets_what_it_may_have_missed(
     async def on_change(user_id: str, version: int, reason: str) -> None:
         seen.append(user_id)
 
-    watcher = EntitlementWatcher(redis_store.client, other, on_change)
+    watcher = EntitlementWatcher(redis_store.listener, other, on_change)
     user = f"user-{uuid.uuid4().hex[:8]}"
     await validator.set_subscription(
         {"user_id": user, "plan_id": "basic", "status": "active", "current_period_end": LATER}

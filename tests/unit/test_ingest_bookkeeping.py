@@ -60,7 +60,8 @@ def _message(origin: str, batch: list[SourcedTick]) -> bytes:
 async def test_a_replica_decodes_the_others_batches_for_its_subscribers_only(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    feed = LiveFeed(aioredis.Redis())  # never connected: messages are handed in directly
+    # never connected: messages are handed in directly
+    feed = LiveFeed(aioredis.from_url("redis://127.0.0.1:1"))
     caplog.set_level(logging.WARNING)
     await feed.on_message(b"not json")  # nobody watches here: not even decoded
     assert "malformed" not in caplog.text
@@ -91,7 +92,7 @@ def test_a_replica_hands_its_own_ticks_to_its_subscribers_without_redis() -> Non
     fan-out never started, the client never connected), the subscriber has the ticks."""
     from aitrading.services.data_bridge.fanout import FanOut
 
-    feed = LiveFeed(aioredis.Redis(port=1))  # nothing listens there
+    feed = LiveFeed(aioredis.from_url("redis://127.0.0.1:1"))  # nothing listens there
     watcher = Subscriber("user", {"EURUSD"})
     feed.add(watcher)
     FanOut(aioredis.Redis(port=1), feed).offer(ticks(7, 8))

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,12 +154,19 @@ def _install_monitoring_crds(cluster: Cluster) -> None:
         path = MONITORING_CRDS / f"monitoring.coreos.com_{plural}.yaml"
         assert path.is_file(), f"no {path}: run `make monitoring-crds`"
         cluster.kubectl("apply", "--server-side", "-f", str(path))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            f"crd/{plural}.monitoring.coreos.com",
-            "--timeout=120s",
-        )
+        _until_established(cluster, f"{plural}.monitoring.coreos.com")
+
+
+def _until_established(cluster: Cluster, crd: str, timeout_s: float = 120.0) -> None:
+    """`kubectl wait --for=condition=Established` right after the apply failed at once, on a
+    CRD whose status had no conditions yet ("accessor error"): poll the condition instead."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        conditions = cluster.get("crd", crd).get("status", {}).get("conditions") or []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"crd/{crd} was not Established within {timeout_s:g}s")
 
 
 def _install(cluster: Cluster, namespace: str) -> str:

@@ -469,8 +469,6 @@ class EmbeddedRedis(_LocalServer):
         test that restarted it saw a 503 from the gateway that no user would see."""
         import redis
 
-        if not _port_accepts(self.port):
-            return "it did not listen"
         client = redis.Redis(
             host="127.0.0.1", port=self.port, password=password, socket_timeout=1.0
         )

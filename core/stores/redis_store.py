@@ -59,10 +59,6 @@ def _command_retry() -> redis.asyncio.retry.Retry:
     )
 
 
-def _no_retry() -> redis.asyncio.retry.Retry:
-    return redis.asyncio.retry.Retry(NoBackoff(), 0)
-
-
 def sync_client(settings: Settings, timeout_s: float | None = None) -> redis.Redis:
     """A blocking client with the same checks and TLS as the pool: for the log router's hot
     tier (a logging thread) and the CLI's log commands. Built by hand, they skipped the
@@ -90,24 +86,18 @@ class RedisStore:
     def create(cls, settings: Settings) -> RedisStore:
         conf = settings.redis
         url, extra = _checked(settings)
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=conf.max_connections,
-            timeout=conf.socket_timeout_s,
-            socket_timeout=conf.socket_timeout_s,
-            socket_connect_timeout=conf.socket_timeout_s,
-            health_check_interval=30,
-            retry=_command_retry(),
+        common: dict[str, object] = {
+            "max_connections": conf.max_connections,
+            "socket_timeout": conf.socket_timeout_s,
+            "socket_connect_timeout": conf.socket_timeout_s,
+            "health_check_interval": 30,
             **extra,
+        }
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, timeout=conf.socket_timeout_s, retry=_command_retry(), **common
         )
         subscriptions = aioredis.ConnectionPool.from_url(
-            url,
-            max_connections=conf.max_connections,
-            socket_timeout=conf.socket_timeout_s,
-            socket_connect_timeout=conf.socket_timeout_s,
-            health_check_interval=30,
-            retry=_no_retry(),
-            **extra,
+            url, retry=redis.asyncio.retry.Retry(NoBackoff(), 0), **common
         )
         return cls(
             aioredis.Redis(connection_pool=pool),

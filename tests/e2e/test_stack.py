@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,16 +156,15 @@ def _install_monitoring_crds(cluster: Cluster) -> None:
         _until_established(cluster, f"{plural}.monitoring.coreos.com")
 
 
-def _until_established(cluster: Cluster, crd: str, timeout_s: float = 120.0) -> None:
+def _until_established(cluster: Cluster, crd: str) -> None:
     """`kubectl wait --for=condition=Established` right after the apply failed at once, on a
     CRD whose status had no conditions yet ("accessor error"): poll the condition instead."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def established() -> bool:
         conditions = cluster.get("crd", crd).get("status", {}).get("conditions") or []
-        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"crd/{crd} was not Established within {timeout_s:g}s")
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    cluster.wait_until(f"crd/{crd} to be Established", established, timeout=120)
 
 
 def _install(cluster: Cluster, namespace: str) -> str:

@@ -18,6 +18,31 @@ from aitrading.core.infrastructure.central_hub import Health, HealthStatus
 from aitrading.core.stores.embedded import PortInUseError, port_is_free
 
 
+class ServiceStartError(RuntimeError):
+    """A service that ended while starting: its lifespan startup failed or its port could not
+    be bound (uvicorn has logged which, with the cause)."""
+
+    def __init__(self, name: str, code: object) -> None:
+        super().__init__(
+            f"{name} stopped while starting (uvicorn exit {code}): its startup failed or its "
+            "port could not be bound; the error logged above says which"
+        )
+
+
+async def serve_in_task(server: uvicorn.Server, name: str) -> None:
+    """`server.serve()`, for a task, with a failed start raised as `ServiceStartError`.
+
+    uvicorn ends a failed start with `sys.exit(3)`. Raised inside a task, `SystemExit` does not
+    stay in the task: asyncio re-raises it out of the event loop, into whatever the loop was
+    running, so the hub never stopped what it had started (the demo left its embedded servers
+    behind) and a test saw `SystemExit` in the setup of another test.
+    """
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        raise ServiceStartError(name, exc.code) from None
+
+
 class ServiceComponent:
     critical = True
 
@@ -53,11 +78,13 @@ class ServiceComponent:
         self._server = uvicorn.Server(config)
         # The process owner (the demo) handles signals; uvicorn must not take them over.
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        self._task = asyncio.create_task(self._server.serve(), name=f"serve:{self.name}")
+        self._task = asyncio.create_task(
+            serve_in_task(self._server, self.name), name=f"serve:{self.name}"
+        )
         while not self._server.started:
             if self._task.done():
                 self._task.result()
-                raise RuntimeError(f"{self.name} stopped while starting")
+                raise ServiceStartError(self.name, "none")
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:

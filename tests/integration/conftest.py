@@ -33,6 +33,7 @@ def _ephemeral_low() -> int:
 
 _EPHEMERAL_LOW = _ephemeral_low()
 _ports = random.Random()
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
@@ -42,19 +43,27 @@ def free_port() -> int:
     of this busy test process (Redis, PostgreSQL, HTTP pools) may take as its local port
     before the server binds it — "address already in use" in CI. Ports below the ephemeral
     range are never given to outgoing connections; a bind test skips those in use.
+
+    A port is handed out once per session: a fixture that takes three before it binds any
+    (`gateway_stack`) could otherwise be given one twice, and a server then exits at start.
     """
     high = max(_EPHEMERAL_LOW - 1, 1025)
     for _ in range(500):
         port = _ports.randint(max(1025, high - 12000), high)
+        if port in _handed_out:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     with socket.socket() as sock:  # a crowded machine: let the kernel choose
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        port = int(sock.getsockname()[1])
+    _handed_out.add(port)
+    return port
 
 
 def embedded_env(data_dir: Path) -> dict[str, str]:

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
+from aitrading.services.common.runner import serve_in_task
+
 
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
@@ -22,7 +24,7 @@ async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
             ws_ping_interval=None,
         )
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(serve_in_task(server, f"{app.title} on port {port}"))
     try:
         for _ in range(600):
             if server.started or task.done():

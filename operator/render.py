@@ -515,6 +515,23 @@ def clickhouse_tls_config(stack: str, namespace: str) -> Manifest:
     }
 
 
+def database_readiness(db: str) -> dict[str, Any]:
+    """A database pod is ready when it serves, not when its port accepts.
+
+    PostgreSQL listens during crash recovery and refuses every connection until it is done;
+    `pg_isready` (in the official image and Debian's package alike) answers "accepting" only
+    once it would serve, and needs no credentials (a refused login still counts as up). The
+    others keep the port check: Dragonfly answers LOADING while it loads a snapshot, but a
+    probe through its image's redis-cli, whose TLS support is unverified here, could keep it
+    unready for ever; the services' readiness follows their stores' health meanwhile.
+    """
+    port = DATABASE_PORTS[db]
+    if db == "postgres":
+        command = ["pg_isready", "--quiet", "--host=127.0.0.1", f"--port={port}"]
+        return {"exec": {"command": command}, "periodSeconds": 5, "timeoutSeconds": 5}
+    return {"tcpSocket": {"port": port}, "periodSeconds": 5}
+
+
 def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) -> Manifest:
     conf = _databases(spec)[db]
     tls_container, tls_pod = _database_tls(stack, spec, db)
@@ -523,7 +540,7 @@ def stateful_set(stack: str, namespace: str, spec: TradingStackSpec, db: str) ->
         "image": database_image(spec, db),
         "ports": [{"name": "main", "containerPort": DATABASE_PORTS[db]}],
         "envFrom": [{"secretRef": {"name": f"{stack}-{db}-credentials"}}],
-        "readinessProbe": {"tcpSocket": {"port": DATABASE_PORTS[db]}, "periodSeconds": 5},
+        "readinessProbe": database_readiness(db),
         **tls_container,
     }
     container["volumeMounts"] = [

@@ -443,3 +443,12 @@ def test_the_retention_job_mounts_its_certificate_and_the_stack_ca() -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert mounts["tls"] == "/var/run/secrets/aitrading/tls"
     assert volumes["tls"]["secret"]["secretName"] == "s-logs-enforce-tls"
+
+
+def test_the_postgres_statefulset_is_ready_when_it_serves_not_when_it_listens() -> None:
+    """tests/integration/test_database_probes.py runs this probe against a real server."""
+    objects = render("s", "ns", spec())
+    sets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "StatefulSet"}
+    probe = sets["s-postgres"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["exec"]["command"][0] == "pg_isready"
+    assert "tcpSocket" not in probe

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -77,8 +78,9 @@ class SigningKey:
             raise ValueError(f"key {kid!r} is not an Ed25519 private key")
         return cls(kid=kid, private_key=key)
 
-    @property
+    @functools.cached_property
     def public_key(self) -> Ed25519PublicKey:
+        """Derived once: every verified request asks for it."""
         return self.private_key.public_key()
 
     def jwk(self) -> dict[str, str]:
@@ -118,6 +120,10 @@ class KeyRing:
             if key.kid == kid:
                 return key.public_key
         return None
+
+    def knows(self, kid: str) -> bool:
+        """Whether tokens signed with `kid` are still accepted."""
+        return any(key.kid == kid for key in (self._active, *self._retired))
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWKS document the gateway publishes at /.well-known/jwks.json."""
@@ -281,7 +287,7 @@ class JWTManager:
     def _still_good(self, kid: str, expires: float) -> bool:
         """What can change after a token was verified: its key leaving the ring, its expiry
         (with the leeway, as PyJWT)."""
-        return self._keys.public_key(kid) is not None and time.time() < expires + self._leeway
+        return self._keys.knows(kid) and time.time() < expires + self._leeway
 
     def decode(self, token: str, expected_type: str | None = "access") -> dict[str, Any]:
         """Signature and claim checks without the revocation round trip.

@@ -49,7 +49,11 @@ from aitrading.services.api_gateway.routing import DEFAULT_ROUTES, Route
 from aitrading.services.api_gateway.tracing import ChainRegistry, ChainSpanProcessor
 from aitrading.services.api_gateway.upstream_health import UpstreamHealth
 from aitrading.services.api_gateway.upstreams import Upstreams
-from aitrading.services.common.http import error_responses, install_common
+from aitrading.services.common.http import (
+    LEAVE_HTTP_TELEMETRY_TO_US,
+    error_responses,
+    install_common,
+)
 from aitrading.services.common.listener_tls import peer_client_context
 from aitrading.services.common.urls import (
     data_bridge_url,
@@ -151,6 +155,7 @@ def create_app(
             await hub.stop()
 
     app = FastAPI(
+        telemetry=LEAVE_HTTP_TELEMETRY_TO_US,
         title="aitrading api-gateway",
         version="1.0.0",
         lifespan=lifespan,

@@ -27,7 +27,7 @@ from aitrading.core.security.subscription_validator import (
 )
 from aitrading.core.security.token_revocation import RedisRevocationStore
 from aitrading.core.stores.components import security_clients
-from aitrading.services.common.http import install_common
+from aitrading.services.common.http import LEAVE_HTTP_TELEMETRY_TO_US, install_common
 from aitrading.services.common.listener_tls import peer_client_context
 from aitrading.services.common.urls import database_service_url, trading_engine_url
 from aitrading.services.data_bridge.deps import BridgeState, Serving
@@ -132,6 +132,7 @@ def create_app(
             await engine.close()
 
     app = FastAPI(
+        telemetry=LEAVE_HTTP_TELEMETRY_TO_US,
         title="aitrading data-bridge",
         version="1.0.0",
         summary="MT5 ticks in over WebSocket, durable, validated, fanned out.",

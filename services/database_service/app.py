@@ -30,7 +30,7 @@ from aitrading.core.stores.components import StoreComponent
 from aitrading.core.stores.postgres import PostgresStore
 from aitrading.core.stores.redis_store import RedisStore
 from aitrading.core.stores.weaviate_store import WeaviateStore
-from aitrading.services.common.http import install_common
+from aitrading.services.common.http import LEAVE_HTTP_TELEMETRY_TO_US, install_common
 from aitrading.services.database_service.deps import Databases
 from aitrading.services.database_service.routers import (
     accounts,
@@ -178,6 +178,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await hub.stop()
 
     app = FastAPI(
+        telemetry=LEAVE_HTTP_TELEMETRY_TO_US,
         title="aitrading database-service",
         version="1.0.0",
         summary="The one owner of the platform's database pools and schemas.",

@@ -25,7 +25,7 @@ from aitrading.core.security.subscription_validator import (
 )
 from aitrading.core.security.users import UserStore
 from aitrading.core.stores.components import security_clients
-from aitrading.services.common.http import install_common
+from aitrading.services.common.http import LEAVE_HTTP_TELEMETRY_TO_US, install_common
 from aitrading.services.trading_engine.deps import EngineState
 from aitrading.services.trading_engine.engine import EngineMetrics, OrderEngine, OrderSweeper
 from aitrading.services.trading_engine.order_store import OrderStore
@@ -80,6 +80,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await hub.stop()
 
     app = FastAPI(
+        telemetry=LEAVE_HTTP_TELEMETRY_TO_US,
         title="aitrading trading-engine",
         version="1.0.0",
         summary="Orders, pre-trade risk and the order path to the MT5 terminal.",

@@ -4,30 +4,19 @@ twice and no request pays for FastAPI's provider look-ups."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 import opentelemetry.trace
 import pytest
-from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
 from aitrading.core.infrastructure.config_manager import Settings
-from aitrading.services.api_gateway.app import create_app as gateway_app
-from aitrading.services.data_bridge.app import create_app as bridge_app
-from aitrading.services.database_service.app import create_app as database_app
-from aitrading.services.trading_engine.app import create_app as engine_app
+
+from .test_dependencies import APPS
 
 pytestmark = pytest.mark.integration
-APPS: dict[str, Callable[[Settings, CollectorRegistry], FastAPI]] = {
-    "api-gateway": gateway_app,
-    "data-bridge": bridge_app,
-    "database-service": database_app,
-    "trading-engine": engine_app,
-}
 
 
 @pytest.mark.parametrize("service", sorted(APPS))

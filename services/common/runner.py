@@ -22,10 +22,11 @@ class ServiceStartError(RuntimeError):
     """A service that ended while starting: its lifespan startup failed or its port could not
     be bound (uvicorn has logged which, with the cause)."""
 
-    def __init__(self, name: str, code: object) -> None:
+    def __init__(self, name: str, code: object | None = None) -> None:
+        exit_code = f" (uvicorn exit {code})" if code is not None else ""
         super().__init__(
-            f"{name} stopped while starting (uvicorn exit {code}): its startup failed or its "
-            "port could not be bound; the error logged above says which"
+            f"{name} stopped while starting{exit_code}: its startup failed or its port could "
+            "not be bound; the error logged above says which"
         )
 
 
@@ -34,8 +35,8 @@ async def serve_in_task(server: uvicorn.Server, name: str) -> None:
 
     uvicorn ends a failed start with `sys.exit(3)`. Raised inside a task, `SystemExit` does not
     stay in the task: asyncio re-raises it out of the event loop, into whatever the loop was
-    running, so the hub never stopped what it had started (the demo left its embedded servers
-    behind) and a test saw `SystemExit` in the setup of another test.
+    running: the hub's failed start could not stop what it had started (the demo's embedded
+    servers), and in CI a test saw `SystemExit` in the setup of another test.
     """
     try:
         await server.serve()
@@ -84,7 +85,7 @@ class ServiceComponent:
         while not self._server.started:
             if self._task.done():
                 self._task.result()
-                raise ServiceStartError(self.name, "none")
+                raise ServiceStartError(self.name)
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from aitrading.core.infrastructure.config_manager import load_settings
-from aitrading.core.stores.embedded import EmbeddedPostgres, EmbeddedServerError
+from aitrading.core.stores.embedded import EmbeddedPostgres, EmbeddedServerError, port_is_free
 from aitrading.operator.render import database_readiness
+from tests.support.waiting import until
 
 from .conftest import embedded_env
 
@@ -34,24 +33,7 @@ def _probe(server: EmbeddedPostgres, port: int) -> int:
     return subprocess.run(argv, check=False, capture_output=True, timeout=60).returncode
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _until(condition: object, timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def test_the_postgres_probe_is_ready_only_once_the_server_serves(tmp_path: Path) -> None:
+async def test_the_postgres_probe_is_ready_only_once_the_server_serves(tmp_path: Path) -> None:
     settings = load_settings(environ=embedded_env(tmp_path)).settings
     server = EmbeddedPostgres(settings)
     port = settings.postgres.port
@@ -62,8 +44,8 @@ def test_the_postgres_probe_is_ready_only_once_the_server_serves(tmp_path: Path)
         server.stop()
     # the same cluster as a standby that refuses sessions: it listens, it does not serve
     (server.pgdata / "standby.signal").touch()
-    with open(server.pgdata / "postgresql.auto.conf", "a") as conf:
-        conf.write("hot_standby = off\n")
+    auto_conf = server.pgdata / "postgresql.auto.conf"
+    auto_conf.write_text(auto_conf.read_text() + "hot_standby = off\n")
     outcome: list[BaseException] = []
 
     def start() -> None:  # never ready: it ends when the server is killed below
@@ -75,8 +57,8 @@ def test_the_postgres_probe_is_ready_only_once_the_server_serves(tmp_path: Path)
     starter = threading.Thread(target=start, daemon=True)
     starter.start()
     try:
-        assert _until(lambda: _accepts(port)), "the standby never listened"
-        assert _until(lambda: server.pid() is not None)
+        await until(lambda: not port_is_free(port), "the standby listens")
+        await until(lambda: server.pid() is not None, "the standby wrote its pid file")
         assert _probe(server, port) == 1, "a listening PostgreSQL that refuses is not ready"
     finally:
         pid = server.pid()

@@ -40,6 +40,7 @@ from typing import Any
 import msgspec
 import websockets
 
+from aitrading.client.metatrader_connector.capture_clock import CaptureClock
 from aitrading.client.metatrader_connector.outbox import Cursor, Outbox, OutboxFullError
 from aitrading.client.metatrader_connector.send_queue import SendQueue
 from aitrading.client.metatrader_connector.terminal import Terminal, TerminalTick, capture_page
@@ -156,6 +157,7 @@ class Connector:
         self._assigned: set[int] = set()
         self._queue = SendQueue()
         self._outbox_thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._capture_clock = CaptureClock(options.capture_interval_s)
         self._items: dict[int, int] = {}  # frame id -> ticks in it, while in flight
         # every link of this connector receives each instruction: handle it once, quietly
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -258,6 +260,7 @@ class Connector:
 
     def _capture_round(self, loop: asyncio.AbstractEventLoop) -> int:
         """On the outbox thread: read each symbol's new ticks, store them, hand them over."""
+        self._capture_clock.round_started()
         cursors = self.outbox.cursors()
         total = 0
         for symbol in self.options.symbols:
@@ -301,13 +304,14 @@ class Connector:
         return self.outbox.put_ticks(symbol, render, len(ticks), cursor, staged)
 
     def _capture_burst(self, loop: asyncio.AbstractEventLoop, seconds: float) -> int:
-        """On the outbox thread: capture rounds `capture_interval_s` apart for `seconds`.
-        The thread sleeps between rounds itself: a round per event-loop wake-up and thread
-        hop cost the loop 500 wake-ups a second at 2 ms, and each tick waited for both."""
+        """On the outbox thread: capture rounds, each when the capture clock says it is due,
+        for `seconds`. The thread sleeps between rounds itself: a round per event-loop wake-up
+        and thread hop cost the loop 500 wake-ups a second at 2 ms, and each tick waited for
+        both."""
         until = time.monotonic() + seconds
         total = self._capture_round(loop)
-        while time.monotonic() + self.options.capture_interval_s < until:
-            time.sleep(self.options.capture_interval_s)
+        while time.monotonic() + self._capture_clock.delay() < until:
+            time.sleep(self._capture_clock.delay())
             total += self._capture_round(loop)
         return total
 
@@ -328,7 +332,9 @@ class Connector:
                     raise
                 except Exception as exc:
                     self._terminal_failed(exc)
-            await asyncio.sleep(self.options.capture_interval_s)
+                await asyncio.sleep(self._capture_clock.delay())
+            else:
+                await asyncio.sleep(self.options.capture_interval_s)
 
     def _terminal_failed(self, exc: Exception) -> None:
         self.terminal_error = f"{type(exc).__name__}: {exc}"[:200]

@@ -310,8 +310,8 @@ class Connector:
         both."""
         until = time.monotonic() + seconds
         total = self._capture_round(loop)
-        while time.monotonic() + self._capture_clock.delay() < until:
-            time.sleep(self._capture_clock.delay())
+        while time.monotonic() + (pause := self._capture_clock.delay()) < until:
+            time.sleep(pause)
             total += self._capture_round(loop)
         return total
 

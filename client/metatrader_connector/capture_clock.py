@@ -17,14 +17,30 @@ from collections.abc import Callable
 
 class CaptureClock:
     """The due time of the next capture round, for one connector (one outbox thread and the
-    event loop between its bursts ask it, never at the same time)."""
+    event loop between its bursts ask it, never at the same time). It owns the time source
+    and the sleep the capture burst uses, so a test can drive a connector's rounds on a
+    fake clock and see when each one started."""
 
-    def __init__(self, interval_s: float, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if interval_s <= 0:
             raise ValueError(f"capture interval must be positive, not {interval_s}")
         self.interval_s = interval_s
         self._now = now
+        self._sleep = sleep
         self._due: float | None = None  # None: the first round is due at once
+
+    def now(self) -> float:
+        """The clock's time, in seconds (monotonic)."""
+        return self._now()
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread (the outbox thread, between rounds) for `seconds`."""
+        self._sleep(seconds)
 
     def delay(self) -> float:
         """Seconds until the next round is due; 0 when it is due now or overdue."""

@@ -136,6 +136,7 @@ class Connector:
         outbox: Outbox,
         token: Callable[[], Awaitable[str]],
         guard: Callable[[str], InstructionGuard] | None = None,
+        capture_clock: CaptureClock | None = None,
     ) -> None:
         self.options = options
         self.terminal = terminal
@@ -157,7 +158,8 @@ class Connector:
         self._assigned: set[int] = set()
         self._queue = SendQueue()
         self._outbox_thread: concurrent.futures.ThreadPoolExecutor | None = None
-        self._capture_clock = CaptureClock(options.capture_interval_s)
+        # when each capture round is due; a test passes one on a fake clock
+        self._capture_clock = capture_clock or CaptureClock(options.capture_interval_s)
         self._items: dict[int, int] = {}  # frame id -> ticks in it, while in flight
         # every link of this connector receives each instruction: handle it once, quietly
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -308,10 +310,11 @@ class Connector:
         for `seconds`. The thread sleeps between rounds itself: a round per event-loop wake-up
         and thread hop cost the loop 500 wake-ups a second at 2 ms, and each tick waited for
         both."""
-        until = time.monotonic() + seconds
+        clock = self._capture_clock
+        until = clock.now() + seconds
         total = self._capture_round(loop)
-        while time.monotonic() + (pause := self._capture_clock.delay()) < until:
-            time.sleep(pause)
+        while clock.now() + (pause := clock.delay()) < until:
+            clock.sleep(pause)
             total += self._capture_round(loop)
         return total
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from aitrading.client.metatrader_connector.capture_clock import CaptureClock
 from aitrading.client.metatrader_connector.connector import (
     Connector,
     ConnectorOptions,
@@ -543,3 +544,53 @@ def test_a_failing_outbox_checkpoint_shows_in_status_and_in_the_cli(tmp_path: Pa
         assert conn.status()["outbox_checkpoint"]["last_error"] is None
     finally:
         conn.outbox.close()
+
+
+class FakeCaptureTime:
+    """A clock the capture burst sleeps on: sleeping moves it on, nothing real waits."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SlowReadTerminal(SimulatorTerminal):
+    """Each read of the terminal costs 1.5 ms of the fake clock and notes when it began."""
+
+    def __init__(self, clock_time: FakeCaptureTime) -> None:
+        super().__init__()
+        self.clock_time = clock_time
+        self.reads_at: list[float] = []
+
+    def ticks_from(self, symbol: str, cursor: Cursor | None, limit: int) -> list[TerminalTick]:
+        self.reads_at.append(self.clock_time.now)
+        self.clock_time.now += 0.0015
+        return super().ticks_from(symbol, cursor, limit)
+
+
+def test_a_connectors_capture_rounds_keep_the_clocks_rate_when_rounds_are_slow(
+    tmp_path: Path,
+) -> None:
+    clock_time = FakeCaptureTime()
+    terminal = SlowReadTerminal(clock_time)
+    conn = Connector(
+        ConnectorOptions(url="ws://127.0.0.1:9/none", symbols=("EURUSD",), page=2),
+        terminal,
+        Outbox(tmp_path / "o.db"),
+        lambda: asyncio.sleep(0, "unused"),
+        capture_clock=CaptureClock(0.002, clock_time, clock_time.sleep),
+    )
+
+    async def burst() -> int:
+        total: int = conn._capture_burst(asyncio.get_running_loop(), 0.0105)
+        return total
+
+    asyncio.run(burst())
+    starts = [round(t - terminal.reads_at[0], 9) for t in terminal.reads_at]
+    # rounds due every 2 ms from the first; a pause between rounds would give 0, 3.5, 7 ms
+    assert starts == [0.0, 0.002, 0.004, 0.006, 0.008, 0.01]
